@@ -1,0 +1,7 @@
+"""Custom Kedro datasets: the input film, versioned image folders, the demo ground truth."""
+
+from .film import Film, FilmDataset
+from .ground_truth import GroundTruthDataset
+from .image_folder import ImageFolderDataset
+
+__all__ = ["Film", "FilmDataset", "GroundTruthDataset", "ImageFolderDataset"]

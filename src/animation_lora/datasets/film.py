@@ -1,0 +1,137 @@
+"""The film a run starts from: a video file (mp4/mov/mkv/…, decoded with PyAV) or a folder of frames.
+
+On the demo configuration a missing film is rendered once (with its ground truth beside it)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import av
+import numpy as np
+from kedro.io import AbstractDataset, DatasetError
+from PIL import Image, UnidentifiedImageError
+
+from ..imaging import to_rgb_array
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+
+@dataclass
+class DecodedFrame:
+    index: int  # position in the source (frame number, or file order in a folder)
+    timestamp: float
+    image: np.ndarray | None  # uint8 RGB, None when unreadable
+    name: str = ""  # file name for folders
+    problem: str = ""  # why image is None
+
+
+@dataclass
+class Film:
+    """A lazily decoded film. `frames()` can be iterated several times; nothing is held in memory."""
+
+    path: Path
+    fps: float
+
+    @property
+    def is_folder(self) -> bool:
+        return self.path.is_dir()
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        return self._folder_frames() if self.is_folder else self._video_frames()
+
+    def _video_frames(self) -> Iterator[DecodedFrame]:
+        container = _open_video(self.path)
+        with container:
+            stream = container.streams.video[0]
+            index = 0
+            try:
+                for frame in container.decode(stream):
+                    t = float(frame.time) if frame.time is not None else index / self.fps
+                    yield DecodedFrame(index, t, frame.to_ndarray(format="rgb24"))
+                    index += 1
+            except (av.error.FFmpegError, ValueError) as err:  # truncated or corrupt tail
+                log.warning("'%s': decoding stopped after %d frames (%s); keeping the decodable prefix",
+                            self.path, index, err)
+                yield DecodedFrame(index, index / self.fps, None, problem=f"truncated video: {err}")
+            if index == 0:
+                raise DatasetError(f"'{self.path}' contains no decodable video frame")
+
+    def _folder_frames(self) -> Iterator[DecodedFrame]:
+        files = sorted((p for p in self.path.iterdir() if not p.name.startswith(".") and p.is_file()),
+                       key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+        for index, file in enumerate(files):
+            t = index / self.fps
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                yield DecodedFrame(index, t, None, file.name, f"not an image file ({file.suffix or 'no suffix'})")
+                continue
+            try:
+                with Image.open(file) as im:
+                    im.load()
+                    yield DecodedFrame(index, t, to_rgb_array(im), file.name)
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+                yield DecodedFrame(index, t, None, file.name, f"unreadable image: {err}")
+
+
+def _open_video(path: Path):
+    if path.stat().st_size == 0:
+        raise DatasetError(f"Film '{path}' is an empty (zero-byte) file")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as err:
+        raise DatasetError(f"Film '{path}' is not a readable video: {err}") from err
+    if not container.streams.video:
+        container.close()
+        raise DatasetError(f"Film '{path}' has no video stream")
+    return container
+
+
+class FilmDataset(AbstractDataset[None, Film]):
+    """Read-only dataset for the input film.
+
+    Args:
+        filepath: a video file or a folder of frames (set through the `film_path` global or
+            ``kedro run --params film_path=…``).
+        fps: frame rate assumed for a folder of frames (videos carry their own).
+        demo: the demo configuration: when filepath is `demo.film_path` and missing, the demo film
+            is rendered there once, with the other keys as arguments of
+            ``animation_lora.demo.render_demo_film`` (preset, seed, …).
+    """
+
+    def __init__(self, filepath: str, fps: float = 24.0, demo: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None):
+        self._path = Path(filepath)
+        self._fps = fps
+        self._demo = demo
+        self.metadata = metadata
+
+    def load(self) -> Film:
+        if not self._path.exists():
+            demo = dict(self._demo or {})
+            demo_path = demo.pop("film_path", None)
+            if demo_path is None or Path(demo_path).resolve() != self._path.resolve():
+                raise DatasetError(
+                    f"Film not found at '{self._path}' (parameter `film_path`: run "
+                    f"`kedro run --params film_path=/path/to/film.mp4` or set it in conf/<env>/globals.yml)")
+            from ..demo import render_demo_film  # only the demo needs the renderer
+
+            render_demo_film(self._path.parent, **demo)
+        if self._path.is_dir():
+            return Film(self._path, self._fps)
+        with _open_video(self._path) as container:
+            rate = container.streams.video[0].average_rate
+        return Film(self._path, float(rate) if rate else self._fps)
+
+    def save(self, data: None) -> None:
+        raise DatasetError("FilmDataset is read-only: a user's film is never written over")
+
+    def _exists(self) -> bool:
+        return self._path.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._path), "fps": self._fps, "demo": self._demo}

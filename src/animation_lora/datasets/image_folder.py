@@ -1,0 +1,82 @@
+"""A versioned folder of PNG images: `{id: image}` in, `{id: loader}` out (lazy, like PartitionedDataset)."""
+
+import base64
+import io
+import re
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import numpy as np
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro_datasets._typing import ImagePreview
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..imaging import contact_sheet
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _read_png(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def _as_pil(image: Any) -> Image.Image:
+    if callable(image) and not isinstance(image, (np.ndarray, Image.Image)):
+        image = image()  # a lazy loader from another image folder
+    if isinstance(image, Image.Image):
+        return image
+    a = np.asarray(image)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255  # masks are stored as 0/255 greyscale
+    if a.dtype != np.uint8:
+        raise DatasetError(f"Images must be uint8 (or bool masks); got {a.dtype}")
+    return Image.fromarray(a)
+
+
+class ImageFolderDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Callable[[], np.ndarray]]]):
+    """Saves `{id: image}` (PIL image, uint8 RGB/RGBA/grey array, bool mask or a loader) as `<id>.png`
+    files in a new version folder; loads `{id: callable}` that reads one image as a numpy array.
+
+    An existing version is never written over; a save that dies half-way leaves a `.partial` folder
+    that no load picks up. ``preview()`` gives kedro-viz a contact sheet of the first images.
+    """
+
+    def __init__(self, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None):
+        super().__init__(PurePosixPath(filepath), version)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Callable[[], np.ndarray]]:
+        folder = Path(self._get_load_path())
+        if not folder.is_dir():
+            raise DatasetError(f"No image folder at '{folder}'")
+        return {p.stem: partial(_read_png, p) for p in sorted(folder.glob("*.png"))}
+
+    def save(self, data: dict[str, Any]) -> None:
+        folder = Path(self._get_save_path())
+        bad = [k for k in data if not _SAFE_ID.match(str(k))]
+        if bad:
+            raise DatasetError(f"Image ids must be file-name safe; offending ids: {bad[:5]}")
+        partial_dir = folder.with_name(folder.name + ".partial")
+        partial_dir.mkdir(parents=True, exist_ok=False)
+        for key, image in tqdm(data.items(), desc=f"save {folder.name}", unit="img", leave=False):
+            _as_pil(image).save(partial_dir / f"{key}.png", compress_level=4)
+        partial_dir.rename(folder)
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).is_dir()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+    def preview(self, count: int = 16, thumb: int = 128) -> ImagePreview:
+        loaders = list(self.load().items())[:count]
+        sheet = contact_sheet([load() for _, load in loaders], [k for k, _ in loaders], thumb=thumb, cols=4)
+        buffer = io.BytesIO()
+        Image.fromarray(sheet).save(buffer, format="PNG")
+        return ImagePreview(base64.b64encode(buffer.getvalue()).decode("ascii"))

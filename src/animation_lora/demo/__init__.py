@@ -1,0 +1,8 @@
+"""A procedurally rendered demo film with ground truth, so every stage has a real job and a score."""
+
+from .ground_truth import GroundTruth
+from .render import render_demo_film
+from .script import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, PRESETS, make_film_spec
+
+__all__ = ["ACTIONS", "CAST", "EXPRESSIONS", "LOCATIONS", "PRESETS", "GroundTruth", "make_film_spec",
+           "render_demo_film"]

@@ -1,0 +1,5 @@
+"""Film -> frames -> (segmentation, character clusters: their own issue)."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

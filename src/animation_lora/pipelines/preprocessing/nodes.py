@@ -1,0 +1,171 @@
+"""Preprocessing, first half: film -> sampled frames -> deduplicated -> quality-filtered, with an index
+that says for every candidate frame whether it was kept and why not."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import cv2
+import imagehash
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scenedetect.common import FrameTimecode
+from scenedetect.detectors import ContentDetector
+from tqdm.auto import tqdm
+
+from ...datasets import Film
+from ...imaging import contact_sheet
+from ...loop import map_images
+
+log = logging.getLogger(__name__)
+
+
+def frame_id(index: int) -> str:
+    return f"f{index:06d}"
+
+
+def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
+    """Decode the whole film once: per source frame its timestamp, size, readability and whether a
+    shot cut (PySceneDetect's content detector) starts there. Output: `frame_log`."""
+    detector = ContentDetector(threshold=sampling["cut_threshold"], min_scene_len=sampling["min_shot_frames"])
+    rows = []
+    for f in tqdm(film.frames(), desc="ingest", unit="frame"):
+        row = dict(frame=f.index, timestamp=f.timestamp, name=f.name, readable=f.image is not None,
+                   problem=f.problem, width=0, height=0, cut=False)
+        if f.image is not None:
+            row["height"], row["width"] = f.image.shape[:2]
+            bgr = np.ascontiguousarray(f.image[..., ::-1])
+            cuts = detector.process_frame(FrameTimecode(f.index, fps=film.fps), bgr)
+            row["cut"] = not any(r["readable"] for r in rows) or any(int(c.frame_num) == f.index for c in cuts)
+        rows.append(row)
+    log_table = pd.DataFrame(rows)
+    log_table["shot"] = (log_table["cut"].cumsum() - 1).clip(lower=0)
+    return log_table
+
+
+def measure(image: np.ndarray, hash_size: int) -> dict[str, Any]:
+    """Perceptual hash, sharpness (variance of the Laplacian) and exposure of one frame."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return dict(phash=str(imagehash.phash(Image.fromarray(image), hash_size=hash_size)),
+                sharpness=float(cv2.Laplacian(grey, cv2.CV_64F).var()),
+                brightness=float(grey.mean()),
+                clipped=float(((grey <= 5) | (grey >= 250)).mean()))
+
+
+def sample_frames(film: Film, frame_log: pd.DataFrame, sampling: dict[str, Any], dedup: dict[str, Any],
+                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Keep every n-th readable frame of each shot (or the step that gives `target_fps`), always the
+    first frame of a shot, and measure each. Outputs: candidate frames and the growing frame index
+    (unreadable frames are in it with their reason)."""
+    step = sampling.get("every_n_frames") or 1
+    if sampling.get("target_fps"):
+        step = max(1, round(film.fps / sampling["target_fps"]))
+    readable = frame_log[frame_log.readable]
+    position = readable.groupby("shot").cumcount()
+    chosen = set(readable.frame[(position % step) == 0])
+    frames = {}
+    for f in film.frames():
+        if f.index in chosen and f.image is not None:
+            frames[frame_id(f.index)] = f.image
+    measures, skipped = map_images(frames, lambda im: measure(im, dedup["hash_size"]), "measure frames")
+    index = frame_log[frame_log.frame.isin(chosen) | ~frame_log.readable].copy()
+    index.insert(0, "frame_id", index.frame.map(frame_id))
+    index = index.join(pd.DataFrame.from_dict(measures, orient="index"), on="frame_id")
+    index["kept"] = index.readable & index.frame_id.isin(measures)
+    index["reason"] = np.where(index.readable, "", "unreadable: " + index.problem)
+    for s in skipped:
+        index.loc[index.frame_id == s["id"], "reason"] = "unmeasurable: " + s["reason"]
+    log.info("Sampled %d of %d frames (step %d, %d shots)", len(frames), len(frame_log), step, frame_log.shot.nunique())
+    return {k: v for k, v in frames.items() if k in measures}, index.reset_index(drop=True)
+
+
+def _hamming(a: str, b: str) -> int:
+    return imagehash.hex_to_hash(a) - imagehash.hex_to_hash(b)
+
+
+def deduplicate(frames: dict[str, np.ndarray], index: pd.DataFrame, dedup: dict[str, Any],
+                ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Group near-duplicates (perceptual-hash Hamming distance <= max_hamming to a group's first
+    frame, anywhere in the film) and keep the sharpest frame of each group."""
+    index = index.copy()
+    groups: list[list[int]] = []  # row positions; groups[g][0] is the leader
+    for row in index.index[index.kept]:
+        h = index.at[row, "phash"]
+        for g in groups:
+            if _hamming(index.at[g[0], "phash"], h) <= dedup["max_hamming"]:
+                g.append(row)
+                break
+        else:
+            groups.append([row])
+    for g in groups:
+        best = max(g, key=lambda r: index.at[r, "sharpness"])
+        for r in g:
+            if r != best:
+                index.at[r, "kept"] = False
+                index.at[r, "reason"] = (f"near-duplicate of {index.at[best, 'frame_id']} "
+                                         f"(hamming {_hamming(index.at[best, 'phash'], index.at[r, 'phash'])})")
+    kept = set(index.frame_id[index.kept])
+    log.info("Deduplication kept %d of %d frames", len(kept), len(frames))
+    return {k: v for k, v in frames.items() if k in kept}, index
+
+
+def filter_quality(frames: dict[str, np.ndarray], index: pd.DataFrame, quality: dict[str, Any],
+                   ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Drop frames that are too small, badly exposed, or blurred: sharpness below the absolute floor
+    or below `blur_ratio` x the median sharpness of the kept frames of the same shot.
+    Outputs: `frames` and `frame_index`."""
+    index = index.copy()
+    shot_median = index[index.kept].groupby("shot").sharpness.median()
+    for row in index.index[index.kept]:
+        r = index.loc[row]
+        limit = max(quality["min_sharpness"], quality["blur_ratio"] * shot_median[r.shot])
+        reason = ""
+        if r.width < quality["min_width"] or r.height < quality["min_height"]:
+            reason = f"too small ({r.width}x{r.height} < {quality['min_width']}x{quality['min_height']})"
+        elif r.brightness < quality["dark_mean"]:
+            reason = f"under-exposed (mean {r.brightness:.0f} < {quality['dark_mean']})"
+        elif r.brightness > quality["bright_mean"]:
+            reason = f"over-exposed (mean {r.brightness:.0f} > {quality['bright_mean']})"
+        elif r.clipped > quality["max_clipped_fraction"]:
+            reason = f"clipped ({r.clipped:.0%} of pixels black or white)"
+        elif r.sharpness < limit:
+            reason = f"blurred (sharpness {r.sharpness:.1f} < {limit:.1f})"
+        if reason:
+            index.at[row, "kept"], index.at[row, "reason"] = False, reason
+    index.loc[index.kept, "reason"] = "kept"
+    kept = set(index.frame_id[index.kept])
+    log.info("Quality filter kept %d of %d frames", len(kept), len(frames))
+    return {k: v for k, v in frames.items() if k in kept}, index
+
+
+def frames_contact_sheet(frames: dict[str, Any], frame_index: pd.DataFrame, max_frames: int = 48) -> Image.Image:
+    """A picture of what was kept: up to max_frames kept frames spread over the film, with shot ids."""
+    kept = frame_index[frame_index.kept]
+    pick = kept.iloc[np.linspace(0, len(kept) - 1, min(max_frames, len(kept))).astype(int)] if len(kept) else kept
+    images = [frames[i]() if callable(frames[i]) else frames[i] for i in pick.frame_id]
+    captions = [f"{i} shot {s}" for i, s in zip(pick.frame_id, pick.shot)]
+    return Image.fromarray(contact_sheet(images, captions, thumb=192, cols=6, title=f"{len(kept)} kept frames"))
+
+
+def score_frames(frame_index: pd.DataFrame, ground_truth) -> dict[str, Any]:
+    """Against the demo's ground truth: shot coverage of the kept frames and shot-cut precision/recall."""
+    if ground_truth is None:
+        return {"ground_truth": False}
+    gt = ground_truth.frames
+    readable = frame_index[frame_index.readable]
+    kept = frame_index[frame_index.kept]
+    true_cuts = set(gt.index[gt.first_of_shot])
+    found_cuts = set(readable.frame[readable.cut])  # sampled frames always include every shot start
+    covered = set(gt.loc[kept.frame, "shot"])
+    return {
+        "ground_truth": True,
+        "frames_in_film": int(len(gt)),
+        "frames_kept": int(len(kept)),
+        "shots": int(gt.shot.nunique()),
+        "shot_coverage": len(covered) / gt.shot.nunique(),
+        "cut_precision": len(found_cuts & true_cuts) / max(len(found_cuts), 1),
+        "cut_recall": len(found_cuts & true_cuts) / max(len(true_cuts), 1),
+        "shot_id_matches_truth": bool((readable.shot.values == gt.loc[readable.frame, "shot"].values).all()),
+    }

@@ -1,0 +1,17 @@
+"""Kedro project settings."""
+
+import os
+
+# No network here and no telemetry ever: kedro-telemetry also reads `.telemetry` (consent: false),
+# MLflow 3 has its own usage telemetry.
+for _var in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY"):
+    os.environ.setdefault(_var, "true")
+
+from kedro.config import OmegaConfigLoader  # noqa: E402
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
+}
