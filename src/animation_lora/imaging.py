@@ -52,5 +52,5 @@ def contact_sheet(images: list, captions: list[str] | None = None, thumb: int = 
         x, y = (i % cols) * thumb, top + (i // cols) * (tile_h + cap_h)
         sheet.paste(tile, (x + (thumb - tile.width) // 2, y + (tile_h - tile.height) // 2))
         if cap:
-            draw.text((x + 3, y + tile_h + 1), cap[:26], fill=(230, 230, 230))
+            draw.text((x + 3, y + tile_h + 1), cap[: thumb // 6], fill=(230, 230, 230))
     return np.asarray(sheet)

@@ -1,7 +1,9 @@
-"""Custom Kedro datasets: the input film, versioned image folders, the demo ground truth."""
+"""Custom Kedro datasets: the input film, versioned image folders, kohya LoRA dataset folders, the demo
+ground truth."""
 
 from .film import Film, FilmDataset
 from .ground_truth import GroundTruthDataset
 from .image_folder import ImageFolderDataset
+from .kohya import KohyaDatasetFolder
 
-__all__ = ["Film", "FilmDataset", "GroundTruthDataset", "ImageFolderDataset"]
+__all__ = ["Film", "FilmDataset", "GroundTruthDataset", "ImageFolderDataset", "KohyaDatasetFolder"]

@@ -49,18 +49,21 @@ class Film:
         container = _open_video(self.path)
         with container:
             stream = container.streams.video[0]
+            expected = _expected_frames(container, stream, self.fps)
             index = 0
             try:
                 for frame in container.decode(stream):
                     t = float(frame.time) if frame.time is not None else index / self.fps
                     yield DecodedFrame(index, t, frame.to_ndarray(format="rgb24"))
                     index += 1
-            except (av.error.FFmpegError, ValueError) as err:  # truncated or corrupt tail
-                log.warning("'%s': decoding stopped after %d frames (%s); keeping the decodable prefix",
-                            self.path, index, err)
-                yield DecodedFrame(index, index / self.fps, None, problem=f"truncated video: {err}")
+                problem = f"truncated video: {index} of {expected} frames decodable" if index < expected - 1 else ""
+            except (av.error.FFmpegError, ValueError) as err:  # corrupt data mid-stream
+                problem = f"corrupt video after frame {index}: {err}"
             if index == 0:
                 raise DatasetError(f"'{self.path}' contains no decodable video frame")
+            if problem:  # keep the decodable prefix, say so in the frame log
+                log.warning("'%s': %s; keeping the decodable prefix", self.path, problem)
+                yield DecodedFrame(index, index / self.fps, None, problem=problem)
 
     def _folder_frames(self) -> Iterator[DecodedFrame]:
         files = sorted((p for p in self.path.iterdir() if not p.name.startswith(".") and p.is_file()),
@@ -78,13 +81,23 @@ class Film:
                 yield DecodedFrame(index, t, None, file.name, f"unreadable image: {err}")
 
 
+def _expected_frames(container, stream, fps: float) -> int:
+    """Frames the container's header promises (0 when it does not say)."""
+    if stream.frames:
+        return int(stream.frames)
+    if container.duration:
+        return int(round(container.duration / av.time_base * fps))
+    return 0
+
+
 def _open_video(path: Path):
     if path.stat().st_size == 0:
         raise DatasetError(f"Film '{path}' is an empty (zero-byte) file")
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as err:
-        raise DatasetError(f"Film '{path}' is not a readable video: {err}") from err
+        raise DatasetError(f"Film '{path}' is not a readable video (corrupt, truncated before its index, "
+                           f"or not a video): {err}") from err
     if not container.streams.video:
         container.close()
         raise DatasetError(f"Film '{path}' has no video stream")
@@ -122,7 +135,7 @@ class FilmDataset(AbstractDataset[None, Film]):
 
             render_demo_film(self._path.parent, **demo)
         if self._path.is_dir():
-            return Film(self._path, self._fps)
+            return Film(self._path, float(self._fps))
         with _open_video(self._path) as container:
             rate = container.streams.video[0].average_rate
         return Film(self._path, float(rate) if rate else self._fps)

@@ -75,8 +75,12 @@ class ImageFolderDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Call
         return {"filepath": str(self._filepath), "version": self._version}
 
     def preview(self, count: int = 16, thumb: int = 128) -> ImagePreview:
-        loaders = list(self.load().items())[:count]
-        sheet = contact_sheet([load() for _, load in loaders], [k for k, _ in loaders], thumb=thumb, cols=4)
+        return self.preview_images(dict(list(self.load().items())[:count]), thumb)
+
+    @staticmethod
+    def preview_images(loaders: dict[str, Callable[[], np.ndarray]], thumb: int = 128) -> ImagePreview:
+        """A base64 PNG contact sheet, the payload kedro-viz shows for an ImagePreview."""
+        sheet = contact_sheet([load() for load in loaders.values()], list(loaders), thumb=thumb, cols=4)
         buffer = io.BytesIO()
         Image.fromarray(sheet).save(buffer, format="PNG")
         return ImagePreview(base64.b64encode(buffer.getvalue()).decode("ascii"))

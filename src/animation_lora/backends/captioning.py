@@ -1,0 +1,100 @@
+"""Captions for LoRA datasets. Every caption starts with the trigger word and the caption prefix (the
+tokens kohya's `keep_tokens` holds in place when it shuffles the rest).
+
+- ``template`` (embedded): assembled from what the pipeline knows about an image (the facts a node
+  passes: scene, action, expression …) and the embedding model's ImageNet labels.
+- ``qwen2_vl`` (studio): Qwen2-VL from a local folder (`captioning.qwen2_vl.model_path`), prompt from params.
+
+`exclude` lists words a caption must never contain for this LoRA (e.g. character names in a background
+set): a fact or label containing one is left out, and a VLM sentence containing one is cut there."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from .embedding import flatten_rgba
+from .weights import checkpoint_path
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("_", " ")).strip(" ,.")
+
+
+def compose(trigger: str, prefix: str, parts: list[str], exclude: list[str]) -> str:
+    banned = [w.lower() for w in exclude if w]
+    kept = [p for p in (_clean(x) for x in parts) if p and not any(b in p.lower() for b in banned)]
+    head = [trigger] + [_clean(p) for p in prefix.split(",") if _clean(p)]
+    return ", ".join(dict.fromkeys(head + kept))  # no repeated tags
+
+
+class Captioner(Protocol):
+    def __call__(self, images: list[np.ndarray], facts: list[dict[str, str]], trigger: str, prefix: str,
+                 exclude: list[str]) -> list[str]: ...
+
+
+class TemplateCaptioner:
+    name = "template"
+
+    def __init__(self, fields: list[str] | None = None, label_min_probability: float = 0.2):
+        self.fields = fields
+        self.label_min_probability = label_min_probability
+
+    def __call__(self, images, facts, trigger, prefix, exclude, labels=None):
+        labels = labels or [[] for _ in images]
+        out = []
+        for fact, lab in zip(facts, labels):
+            keys = self.fields if self.fields is not None else list(fact)
+            parts = [str(fact[k]) for k in keys if fact.get(k)]
+            parts += [name.split(",")[0] for name, p in lab if p >= self.label_min_probability]
+            out.append(compose(trigger, prefix, parts, exclude))
+        return out
+
+
+class Qwen2VLCaptioner:
+    name = "qwen2_vl"
+
+    def __init__(self, model_path: str | None, prompt: str = "Describe this image in one short sentence.",
+                 max_new_tokens: int = 40, device: str = "cpu"):
+        from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+        path = checkpoint_path(model_path, "captioning.qwen2_vl.model_path")
+        self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        self.model = Qwen2VLForConditionalGeneration.from_pretrained(path, local_files_only=True).to(device).eval()
+        self.prompt, self.max_new_tokens, self.device = prompt, max_new_tokens, device
+
+    def __call__(self, images, facts, trigger, prefix, exclude, labels=None):
+        import torch
+        from PIL import Image
+
+        out = []
+        for image in images:
+            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]}]
+            text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+            inputs = self.processor(text=[text], images=[Image.fromarray(flatten_rgba(image, 255))], return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                ids = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+            sentence = self.processor.batch_decode(ids[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+            for word in exclude:  # never describe what this LoRA must not learn
+                sentence = re.split(re.escape(word), sentence, flags=re.IGNORECASE)[0] if word else sentence
+            out.append(compose(trigger, prefix, [sentence], exclude))
+        return out
+
+
+@lru_cache(maxsize=2)
+def _build(key: str) -> Captioner:
+    params = json.loads(key)
+    backend = params["backend"]
+    if backend == "template":
+        return TemplateCaptioner(**params.get("template", {}))
+    if backend == "qwen2_vl":
+        return Qwen2VLCaptioner(**params.get("qwen2_vl", {}))
+    raise ValueError(f"Unknown captioning backend '{backend}'; choose template or qwen2_vl")
+
+
+def make_captioner(params: dict[str, Any]) -> Captioner:
+    return _build(json.dumps(params, sort_keys=True))

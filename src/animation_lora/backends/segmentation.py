@@ -1,0 +1,236 @@
+"""Character segmentation: one bool mask per character instance, shot by shot.
+
+Backends (``segmentation.backend``):
+- ``mediapipe`` (embedded default): MediaPipe selfie segmentation on the frame, then again on a square crop
+  around each person (the model sees 256 px, so thin limbs need the closer look), GrabCut at the edges;
+  touching characters are split between their faces (MediaPipe face detection).
+- ``grabcut`` (no weights): foreground = difference from the shot's temporal median background (camera pans
+  compensated by phase correlation), refined with GrabCut. Misses characters that stand still.
+- ``sam2`` (studio): SAM2 from a local checkpoint; characters are prompted with boxes from the ``mediapipe``
+  backend on the first frame of a shot where it finds any, then propagated through the shot with the SAM2
+  video predictor for temporally stable masks.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from .weights import checkpoint_path
+
+
+@dataclass
+class Instance:
+    mask: np.ndarray  # bool, frame-sized
+    score: float
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        ys, xs = np.nonzero(self.mask)
+        return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+class Segmenter(Protocol):
+    name: str
+
+    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
+        """Instances of every frame of one shot, in frame order."""
+
+
+# ---- mask post-processing shared by every backend ------------------------------------------------
+
+def clean_mask(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """Fill holes and drop connected components smaller than min_area pixels."""
+    filled = ndimage.binary_fill_holes(mask)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[labels]
+
+
+def hole_mask(masks: list[np.ndarray], shape: tuple[int, int], margin: int) -> np.ndarray:
+    """Union of the instance masks grown by `margin` pixels: what inpainting must fill."""
+    union = np.zeros(shape, bool)
+    for m in masks:
+        union |= m
+    if margin > 0 and union.any():
+        union = cv2.dilate(union.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)) > 0
+    return union
+
+
+def grabcut_refine(image: np.ndarray, mask: np.ndarray, band: int = 3, iterations: int = 3) -> np.ndarray:
+    """Let GrabCut decide the pixels within `band` of the mask's edge; the rest stays as it was."""
+    if not mask.any() or mask.all():
+        return mask
+    kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    gc = np.full(mask.shape, cv2.GC_PR_BGD, np.uint8)
+    gc[cv2.dilate(mask.astype(np.uint8), kernel) == 0] = cv2.GC_BGD
+    gc[mask] = cv2.GC_PR_FGD
+    gc[cv2.erode(mask.astype(np.uint8), kernel) > 0] = cv2.GC_FGD
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), gc, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+
+
+def split_instances(mask: np.ndarray, faces: list[tuple[float, float]], min_area: int) -> list[np.ndarray]:
+    """Connected components; a component holding several faces is cut between them (nearest face centre)."""
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    out = []
+    for k in range(1, n):
+        comp = labels == k
+        inside = [(x, y) for x, y in faces if comp[int(min(y, mask.shape[0] - 1)), int(min(x, mask.shape[1] - 1))]]
+        if len(inside) < 2:
+            out.append(comp)
+            continue
+        ys, xs = np.nonzero(comp)
+        centres = np.array(inside)
+        nearest = np.argmin(np.abs(xs[:, None] - centres[None, :, 0]), axis=1)  # upright characters: split by x
+        for j in range(len(inside)):
+            part = np.zeros_like(comp)
+            part[ys[nearest == j], xs[nearest == j]] = True
+            out.append(part)
+    return [m for m in out if m.sum() >= min_area]
+
+
+# ---- backends -------------------------------------------------------------------------------------
+
+class MediaPipeSegmenter:
+    name = "mediapipe"
+
+    def __init__(self, threshold: float = 0.5, crop_scale: float = 1.3, refine: bool = True, min_area: float = 0.002):
+        import mediapipe as mp
+
+        self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._faces = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        self.threshold, self.crop_scale, self.refine, self.min_area = threshold, crop_scale, refine, min_area
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """Foreground probability: the whole frame, then a closer look around each person found."""
+        h, w = image.shape[:2]
+        coarse = self._selfie.process(image).segmentation_mask
+        n, _, stats, _ = cv2.connectedComponentsWithStats((coarse > self.threshold).astype(np.uint8))
+        prob = np.zeros((h, w), np.float32)
+        for k in range(1, n):
+            x, y, bw, bh, area = stats[k]
+            if area < self.min_area * h * w:
+                continue
+            side = int(max(bw, bh) * self.crop_scale)
+            cx, cy = x + bw // 2, y + bh // 2
+            x0, y0, x1, y1 = max(0, cx - side // 2), max(0, cy - side // 2), min(w, cx + side // 2), min(h, cy + side // 2)
+            fine = self._selfie.process(np.ascontiguousarray(image[y0:y1, x0:x1])).segmentation_mask
+            prob[y0:y1, x0:x1] = np.maximum(prob[y0:y1, x0:x1], fine)
+        return prob
+
+    def face_centres(self, image: np.ndarray) -> list[tuple[float, float]]:
+        h, w = image.shape[:2]
+        found = self._faces.process(image).detections or []
+        boxes = [d.location_data.relative_bounding_box for d in found]
+        return [((b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h) for b in boxes]
+
+    def segment(self, image: np.ndarray) -> list[Instance]:
+        h, w = image.shape[:2]
+        min_area = int(self.min_area * h * w)
+        prob = self.probability(image)
+        mask = clean_mask(prob > self.threshold, min_area)
+        if self.refine:
+            mask = clean_mask(grabcut_refine(image, mask), min_area)
+        parts = split_instances(mask, self.face_centres(image), min_area)
+        return [Instance(m, float(prob[m].mean())) for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())]
+
+    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
+        return [self.segment(f) for f in frames]
+
+
+class GrabCutSegmenter:
+    name = "grabcut"
+
+    def __init__(self, diff_threshold: float = 30.0, min_area: float = 0.002):
+        self.diff_threshold, self.min_area = diff_threshold, min_area
+
+    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
+        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in frames]
+        shifts = [np.zeros(2)] + [np.array(cv2.phaseCorrelate(grey[0], g)[0]) for g in grey[1:]]
+        h, w = frames[0].shape[:2]
+        result = []
+        for i, frame in enumerate(frames):
+            aligned = [cv2.warpAffine(f, np.float32([[1, 0, s[0] - shifts[i][0]], [0, 1, s[1] - shifts[i][1]]]),
+                                      (w, h), borderMode=cv2.BORDER_REPLICATE) for f, s in zip(frames, shifts)]
+            background = np.median(np.stack(aligned), axis=0)
+            diff = np.abs(frame.astype(np.float32) - background).max(axis=2)
+            min_area = int(self.min_area * h * w)
+            mask = clean_mask(cv2.morphologyEx((diff > self.diff_threshold).astype(np.uint8), cv2.MORPH_OPEN,
+                                               np.ones((3, 3), np.uint8)) > 0, min_area)
+            mask = clean_mask(grabcut_refine(frame, mask), min_area) if len(frames) > 2 else mask
+            parts = split_instances(mask, [], min_area)
+            result.append([Instance(m, float(diff[m].mean() / 255)) for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())])
+        return result
+
+
+class Sam2Segmenter:
+    name = "sam2"
+
+    def __init__(self, predictor, prompter: MediaPipeSegmenter):
+        self.predictor, self.prompter = predictor, prompter
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | None, config: str, device: str, prompter: MediaPipeSegmenter):
+        path = checkpoint_path(checkpoint, "segmentation.sam2.checkpoint")
+        from sam2.build_sam import build_sam2_video_predictor
+
+        return cls(build_sam2_video_predictor(config, ckpt_path=str(path), device=device), prompter)
+
+    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
+        import torch
+
+        h, w = frames[0].shape[:2]
+        start, prompts = next(((i, p) for i, f in enumerate(frames) if (p := self.prompter.segment(f))), (0, []))
+        if not prompts:
+            return [[] for _ in frames]
+        masks: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(frames))}
+        scores: dict[int, float] = {}
+        # SAM2's video predictor reads a folder of JPEG frames: a scratch folder, removed after the shot
+        with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+            for i, f in enumerate(frames):
+                Image.fromarray(f).save(Path(tmp) / f"{i:05d}.jpg", quality=95)
+            state = self.predictor.init_state(video_path=tmp, offload_video_to_cpu=True)
+            for obj, inst in enumerate(prompts):
+                self.predictor.add_new_points_or_box(state, frame_idx=start, obj_id=obj, box=np.array(inst.box, np.float32))
+                scores[obj] = inst.score
+            for reverse in (False, True):
+                if reverse and start == 0:
+                    break
+                for idx, obj_ids, logits in self.predictor.propagate_in_video(state, start_frame_idx=start, reverse=reverse):
+                    for obj, lg in zip(obj_ids, logits):
+                        masks[idx][obj] = (lg[0] > 0).cpu().numpy()[:h, :w]
+        min_area = int(self.prompter.min_area * h * w)
+        return [[Instance(clean_mask(m, min_area), scores[o]) for o, m in sorted(masks[i].items()) if m.sum() >= min_area]
+                for i in range(len(frames))]
+
+
+@lru_cache(maxsize=4)
+def _build(key: str) -> Segmenter:
+    params = json.loads(key)
+    backend = params["backend"]
+    if backend == "mediapipe":
+        return MediaPipeSegmenter(**params.get("mediapipe", {}))
+    if backend == "grabcut":
+        return GrabCutSegmenter(**params.get("grabcut", {}))
+    if backend == "sam2":
+        sam = params.get("sam2", {})
+        return Sam2Segmenter.from_checkpoint(sam.get("checkpoint"), sam.get("config", "configs/sam2.1/sam2.1_hiera_t.yaml"),
+                                             sam.get("device", "cpu"), MediaPipeSegmenter(**params.get("mediapipe", {})))
+    raise ValueError(f"Unknown segmentation backend '{backend}'; choose mediapipe, grabcut or sam2")
+
+
+def make_segmenter(params: dict[str, Any]) -> Segmenter:
+    """The segmenter named by `params['backend']`, built once per process."""
+    return _build(json.dumps(params, sort_keys=True))

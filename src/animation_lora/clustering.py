@@ -1,0 +1,62 @@
+"""HDBSCAN clustering of embeddings, shared by characters and scenes (seed: min_cluster_size 15,
+min_samples 3, similarity_threshold 0.75)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import HDBSCAN
+
+NOISE = "noise"
+
+
+def cluster_embeddings(ids: list[str], vectors: np.ndarray, prefix: str, min_cluster_size: int, min_samples: int,
+                       similarity_threshold: float) -> pd.DataFrame:
+    """Cluster L2-normalised vectors; clusters are named `<prefix>_0, _1 …` by decreasing size. A noise
+    point joins the cluster whose centroid it is most similar to (cosine) when that similarity is above
+    `similarity_threshold`. Returns id, cluster, similarity (to its cluster's centroid), assigned_by."""
+    n = len(ids)
+    raw = np.full(n, -1)
+    if n >= max(min_cluster_size, min_samples, 2):
+        raw = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit_predict(vectors)
+    sizes = pd.Series(raw[raw >= 0]).value_counts()
+    rename = {old: f"{prefix}_{new}" for new, old in enumerate(sizes.index)}
+    names = np.array([rename.get(r, NOISE) for r in raw], dtype=object)
+    assigned = np.where(raw >= 0, "hdbscan", NOISE).astype(object)
+    similarity = np.zeros(n)
+    if len(rename):
+        labels = list(rename.values())
+        centroids = np.stack([vectors[names == c].mean(0) for c in labels])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True).clip(1e-8)
+        sims = vectors @ centroids.T
+        for i in range(n):
+            if names[i] == NOISE:
+                best = int(np.argmax(sims[i]))
+                if sims[i, best] > similarity_threshold:
+                    names[i], assigned[i] = labels[best], "similarity"
+            similarity[i] = sims[i, labels.index(names[i])] if names[i] != NOISE else float(sims[i].max())
+    return pd.DataFrame({"id": ids, "cluster": names, "similarity": similarity, "assigned_by": assigned})
+
+
+def apply_names(clusters: pd.DataFrame, names: dict[str, str] | None) -> pd.DataFrame:
+    """Rename clusters by a user mapping (`character_0: marco`); a key that is no cluster is an error."""
+    names = names or {}
+    known = sorted(set(clusters.cluster) - {NOISE})
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"Cluster names refer to clusters that do not exist: {unknown}; the clusters are {known}")
+    out = clusters.copy()
+    out["cluster"] = out.cluster.map(lambda c: names.get(c, c))
+    return out
+
+
+def select_cluster(clusters: pd.DataFrame, wanted: str | None, what: str) -> str:
+    """The named cluster, or the largest one when no name is given."""
+    counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
+    if counts.empty:
+        raise ValueError(f"No {what} cluster was found (every item is noise): lower min_cluster_size")
+    if wanted is None:
+        return str(counts.index[0])
+    if wanted not in counts.index:
+        raise ValueError(f"No {what} cluster named '{wanted}'; the clusters are {sorted(counts.index)}")
+    return wanted

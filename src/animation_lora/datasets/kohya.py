@@ -1,0 +1,67 @@
+"""A versioned kohya-style LoRA dataset folder: `images/<id>.png` + `images/<id>.txt` captions, the
+`dataset.toml` that `train_network.py --dataset_config` takes as is, and `report.csv` (what was selected
+and why)."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+import tomli_w
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro_datasets._typing import ImagePreview
+
+from ..lora_dataset import LoraDataset
+from .image_folder import ImageFolderDataset, _as_pil, _read_png
+
+
+class KohyaDatasetFolder(AbstractVersionedDataset[LoraDataset, LoraDataset]):
+    def __init__(self, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None):
+        super().__init__(PurePosixPath(filepath), version)
+        self.metadata = metadata
+
+    def save(self, data: LoraDataset) -> None:
+        folder = Path(self._get_save_path())
+        partial_dir = folder.with_name(folder.name + ".partial")
+        images = partial_dir / "images"
+        images.mkdir(parents=True)
+        for key, image in data.images.items():
+            _as_pil(image).convert("RGB").save(images / f"{key}.png")
+            (images / f"{key}.txt").write_text(data.captions[key] + "\n", encoding="utf-8")
+        toml = {**data.toml, "datasets": [dict(d) for d in data.toml["datasets"]]}
+        for d in toml["datasets"]:  # image_dir: where the images will be once the folder is in place
+            d["subsets"] = [{"image_dir": str((folder / "images").resolve()), **s} for s in d["subsets"]]
+        (partial_dir / "dataset.toml").write_text(
+            f"# kohya sd-scripts: train_network.py --dataset_config dataset.toml\n# LoRA '{data.name}', trigger '{data.trigger}'\n"
+            + tomli_w.dumps(toml))
+        data.report.to_csv(partial_dir / "report.csv", index=False)
+        partial_dir.rename(folder)
+
+    def load(self) -> LoraDataset:
+        folder = Path(self._get_load_path())
+        if not (folder / "dataset.toml").exists():
+            raise DatasetError(f"No kohya dataset at '{folder}'")
+        toml = tomllib.loads((folder / "dataset.toml").read_text())
+        pngs = sorted((folder / "images").glob("*.png"))
+        header = (folder / "dataset.toml").read_text().splitlines()[1]
+        trigger = header.split("trigger '")[-1].rstrip("'") if "trigger '" in header else ""
+        return LoraDataset(
+            name=folder.name, trigger=trigger,
+            images={p.stem: partial(_read_png, p) for p in pngs},
+            captions={p.stem: p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in pngs},
+            toml=toml, report=pd.read_csv(folder / "report.csv"))
+
+    def _exists(self) -> bool:
+        try:
+            return (Path(self._get_load_path()) / "dataset.toml").exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+    def preview(self, count: int = 12) -> ImagePreview:
+        return ImageFolderDataset.preview_images({k: v for k, v in list(self.load().images.items())[:count]})

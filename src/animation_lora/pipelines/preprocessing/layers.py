@@ -1,0 +1,124 @@
+"""Preprocessing, second half (a): layered segmentation of each kept frame into RGBA character
+instances, the background layer with its hole mask, and the instance masks; scored against the demo."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from tqdm.auto import tqdm
+
+from ...backends.segmentation import hole_mask, make_segmenter
+from ...loop import materialise
+
+log = logging.getLogger(__name__)
+
+
+def crop_instance(image: np.ndarray, mask: np.ndarray, margin: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """RGBA cut-out of one instance, cropped to its box grown by `margin` (a fraction of the box)."""
+    ys, xs = np.nonzero(mask)
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    mx, my = int((x1 - x0) * margin), int((y1 - y0) * margin)
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+    rgba = np.dstack([image[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8) * 255])
+    return rgba, (int(x0), int(y0), int(x1), int(y1))
+
+
+def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, segmentation: dict[str, Any]):
+    """Split each kept frame, shot by shot, into character instances and a background layer.
+
+    Outputs: character_instances (RGBA crops), instance_masks (frame-sized), background_layers (RGB, hole
+    pixels black), hole_masks (instances grown by `hole_margin` px), instance_index (per instance: frame,
+    box, area, score, backend, kept/reason) and layer_index (per frame: instances, hole fraction)."""
+    segmenter = make_segmenter(segmentation["backend_params"])
+    kept = frame_index[frame_index.kept & frame_index.frame_id.isin(list(frames))].sort_values("frame")
+    instances, masks, layers, holes, rows, frame_rows = {}, {}, {}, {}, [], []
+    for shot, group in tqdm(kept.groupby("shot"), desc=f"segment ({segmenter.name})", unit="shot"):
+        ids = list(group.frame_id)
+        images = [materialise(frames[i]) for i in ids]
+        for frame_id, image, found in zip(ids, images, segmenter.segment_shot(images)):
+            frame_masks = []
+            for k, inst in enumerate(found):
+                iid = f"{frame_id}_{k}"
+                area = int(inst.mask.sum())
+                row = dict(instance_id=iid, frame_id=frame_id, shot=int(shot), instance=k, area=area,
+                           score=float(inst.score), backend=segmenter.name, kept=True, reason="kept")
+                if area < segmentation["min_instance_pixels"]:
+                    row.update(kept=False, reason=f"too small ({area} px < {segmentation['min_instance_pixels']})")
+                else:
+                    rgba, box = crop_instance(image, inst.mask, segmentation["crop_margin"])
+                    instances[iid], masks[iid] = rgba, inst.mask
+                    frame_masks.append(inst.mask)
+                    row.update(dict(zip(("x0", "y0", "x1", "y1"), box)))
+                rows.append(row)
+            hole = hole_mask(frame_masks, image.shape[:2], segmentation["hole_margin"])
+            layers[frame_id] = np.where(hole[..., None], 0, image).astype(np.uint8)
+            holes[frame_id] = hole
+            frame_rows.append(dict(frame_id=frame_id, shot=int(shot), instances=len(frame_masks),
+                                   hole_fraction=float(hole.mean()), background_only=not frame_masks))
+    instance_index = pd.DataFrame(rows, columns=["instance_id", "frame_id", "shot", "instance", "x0", "y0", "x1", "y1",
+                                                 "area", "score", "backend", "kept", "reason"])
+    layer_index = pd.DataFrame(frame_rows)
+    log.info("%d character instances in %d frames (%d background-only, %d instances dropped)", len(instances),
+             len(layer_index), int(layer_index.background_only.sum()) if len(layer_index) else 0,
+             int((~instance_index.kept).sum()))
+    return instances, masks, layers, holes, instance_index, layer_index
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def match_to_truth(instance_masks: dict[str, Any], instance_index: pd.DataFrame, ground_truth,
+                   ) -> tuple[pd.DataFrame, list[float]]:
+    """Pair predicted and true instances in the frames with kept instances (Hungarian on IoU). Returns the
+    predicted instances with their true identity (None when unmatched or IoU < 0.5) and the IoU of every
+    true instance of those frames (0 when it was missed)."""
+    label_of = {v: k for k, v in ground_truth.meta["label_of"].items()}
+    kept = instance_index[instance_index.kept]
+    rows, true_ious = [], []
+    frame_of = lambda fid: int(fid[1:])  # noqa: E731 - ids are f<frame number>
+    for frame_id, group in kept.groupby("frame_id"):
+        labels = ground_truth.labels[frame_of(frame_id)]
+        truth_ids = [int(v) for v in np.unique(labels) if v]
+        preds = [materialise(instance_masks[i]) > 0 for i in group.instance_id]
+        m = np.array([[iou(p, labels == t) for t in truth_ids] for p in preds]).reshape(len(preds), len(truth_ids))
+        r, c = linear_sum_assignment(-m) if m.size else ([], [])
+        pairs = dict(zip(r, c))
+        for k, iid in enumerate(group.instance_id):
+            j = pairs.get(k)
+            ok = j is not None and m[k, j] >= 0.5
+            rows.append(dict(instance_id=iid, identity=label_of[truth_ids[j]] if ok else None,
+                             iou=float(m[k, j]) if j is not None else 0.0))
+        matched = {c_: m[r_, c_] for r_, c_ in pairs.items()}
+        true_ious += [float(matched.get(j, 0.0)) for j in range(len(truth_ids))]
+    return pd.DataFrame(rows, columns=["instance_id", "identity", "iou"]), true_ious
+
+
+def score_segmentation(instance_masks: dict[str, Any], instance_index: pd.DataFrame, layer_index: pd.DataFrame,
+                       ground_truth) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Mean IoU of every true character instance in the kept frames (missed ones count 0), detection
+    precision/recall at IoU 0.5. Outputs: metrics, and instance_truth (each instance's true identity)."""
+    if ground_truth is None:
+        return {"ground_truth": False}, pd.DataFrame(columns=["instance_id", "identity", "iou"])
+    truth, true_ious = match_to_truth(instance_masks, instance_index, ground_truth)
+    frame_of = lambda fid: int(fid[1:])  # noqa: E731
+    for fid in layer_index.frame_id[layer_index.background_only]:  # characters missed in whole frames
+        true_ious += [0.0 for v in np.unique(ground_truth.labels[frame_of(fid)]) if v]
+    hits = int((truth.iou >= 0.5).sum())
+    metrics = {
+        "ground_truth": True,
+        "backend": str(instance_index.backend.iloc[0]) if len(instance_index) else None,
+        "mean_instance_iou": float(np.mean(true_ious)) if true_ious else 0.0,
+        "instances_true": len(true_ious),
+        "instances_found": int(instance_index.kept.sum()),
+        "detection_precision": hits / max(len(truth), 1),
+        "detection_recall": hits / max(len(true_ious), 1),
+        "background_only_frames": int(layer_index.background_only.sum()),
+    }
+    return metrics, truth
