@@ -20,7 +20,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def tiny_film(tmp_path_factory) -> Path:
-    """Path to the tiny demo film (6 shots x 6 frames, 256x144); its ground truth lies beside it."""
+    """Path to the tiny demo film (6 shots x 6 frames, 320x180); its ground truth lies beside it."""
     return render_demo_film(tmp_path_factory.mktemp("tiny") / "demo_film", preset="tiny", seed=0)
 
 
@@ -47,8 +47,20 @@ def kedro_project(tmp_path, tiny_film, monkeypatch) -> Path:
     return root
 
 
+# The tiny film has ~10 instances per character: the seed's min_cluster_size 15 is for real films.
+TINY_PARAMS = {"preprocessing": {"character_clustering": {"min_cluster_size": 4, "min_samples": 2},
+                                 "character_dataset": {"target_size": 8}}}
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def run_session(project: Path, pipeline: str, **kwargs):
-    """Run a pipeline of the project copy through a real KedroSession; return the session's catalog."""
+    """Run a pipeline of the project copy through a real KedroSession, with the tiny film's parameters."""
     from kedro.framework.project import configure_project
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -58,7 +70,8 @@ def run_session(project: Path, pipeline: str, **kwargs):
     import mlflow
 
     try:
-        with KedroSession.create(project_path=project, runtime_params=kwargs.pop("runtime_params", None)) as session:
+        params = deep_merge(TINY_PARAMS, kwargs.pop("runtime_params", None) or {})
+        with KedroSession.create(project_path=project, runtime_params=params) as session:
             session.run(pipeline_names=[pipeline], **kwargs)
     finally:
         # kedro-mlflow 2.0.3 leaves its run open after an in-process session on kedro 1.7 (the CLI

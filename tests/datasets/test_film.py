@@ -93,7 +93,7 @@ def test_truncated_mp4_without_its_index_is_a_clear_error(tiny_film, tmp_path):
 def test_video_frames_and_timestamps(tiny_film):
     film = FilmDataset(str(tiny_film)).load()
     frames = list(film.frames())
-    assert len(frames) == 36 and frames[0].image.shape == (144, 256, 3)
+    assert len(frames) == 36 and frames[0].image.shape == (180, 320, 3)
     assert frames[12].timestamp == pytest.approx(1.0)
     with pytest.raises(DatasetError, match="read-only"):
         FilmDataset(str(tiny_film)).save(frames)

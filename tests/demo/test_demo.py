@@ -35,7 +35,7 @@ def test_video_round_trip(tiny_film, tiny_truth):
     frames, fps = decode(tiny_film)
     assert len(frames) == len(tiny_truth.frames) == 36
     assert fps == pytest.approx(12)
-    assert frames[0].shape == (144, 256, 3)
+    assert frames[0].shape == (180, 320, 3)
 
 
 def test_masks_and_plates_are_consistent(tiny_film, tiny_truth):
@@ -69,7 +69,7 @@ def test_identity_is_stable_and_joints_lie_on_the_character(tiny_truth):
         assert mask.sum() == row.area > 0
         joints = np.asarray(row.joints).reshape(17, 3)
         body = joints[5:]  # shoulders .. ankles
-        ys, xs = body[:, 1].astype(int).clip(0, 143), body[:, 0].astype(int).clip(0, 255)
+        ys, xs = body[:, 1].astype(int).clip(0, 179), body[:, 0].astype(int).clip(0, 319)
         near = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         assert near[ys, xs].mean() >= 0.9
         x0, y0, x1, y1 = row.face_box

@@ -77,6 +77,7 @@ def grabcut_refine(image: np.ndarray, mask: np.ndarray, band: int = 3, iteration
     gc[mask] = cv2.GC_PR_FGD
     gc[cv2.erode(mask.astype(np.uint8), kernel) > 0] = cv2.GC_FGD
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models with k-means: same input, same mask
     cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), gc, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
 
@@ -106,27 +107,38 @@ def split_instances(mask: np.ndarray, faces: list[tuple[float, float]], min_area
 class MediaPipeSegmenter:
     name = "mediapipe"
 
-    def __init__(self, threshold: float = 0.5, crop_scale: float = 1.3, refine: bool = True, min_area: float = 0.002):
+    def __init__(self, threshold: float = 0.5, crop_scale: float = 1.3, refine: bool = True, min_area: float = 0.002,
+                 flip_average: bool = True):
         import mediapipe as mp
 
         self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         self._faces = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
         self.threshold, self.crop_scale, self.refine, self.min_area = threshold, crop_scale, refine, min_area
+        self.flip_average = flip_average  # average with the mirrored crop: steadier edges
+
+    def _selfie_mask(self, image: np.ndarray) -> np.ndarray:
+        mask = self._selfie.process(np.ascontiguousarray(image)).segmentation_mask
+        if self.flip_average:
+            mask = (mask + self._selfie.process(np.ascontiguousarray(image[:, ::-1])).segmentation_mask[:, ::-1]) / 2
+        return mask
 
     def probability(self, image: np.ndarray) -> np.ndarray:
-        """Foreground probability: the whole frame, then a closer look around each person found."""
+        """Foreground probability: the whole frame, then a closer look around each person found
+        (crop_scale 0 keeps the one-pass mask)."""
         h, w = image.shape[:2]
         coarse = self._selfie.process(image).segmentation_mask
+        if not self.crop_scale:
+            return coarse
         n, _, stats, _ = cv2.connectedComponentsWithStats((coarse > self.threshold).astype(np.uint8))
         prob = np.zeros((h, w), np.float32)
         for k in range(1, n):
             x, y, bw, bh, area = stats[k]
-            if area < self.min_area * h * w:
+            if area < max(self.min_area * h * w, 64):  # specks: MediaPipe aborts on a near-empty crop
                 continue
             side = int(max(bw, bh) * self.crop_scale)
             cx, cy = x + bw // 2, y + bh // 2
             x0, y0, x1, y1 = max(0, cx - side // 2), max(0, cy - side // 2), min(w, cx + side // 2), min(h, cy + side // 2)
-            fine = self._selfie.process(np.ascontiguousarray(image[y0:y1, x0:x1])).segmentation_mask
+            fine = self._selfie_mask(image[y0:y1, x0:x1])
             prob[y0:y1, x0:x1] = np.maximum(prob[y0:y1, x0:x1], fine)
         return prob
 

@@ -34,7 +34,7 @@ PRESETS = {
     # ~24 s at 12 fps: the demo `kedro run` works on.
     "default": dict(width=512, height=288, fps=12, n_shots=12, frames_per_shot=24),
     # a few dozen frames at low resolution for the test suite.
-    "tiny": dict(width=256, height=144, fps=12, n_shots=6, frames_per_shot=6),
+    "tiny": dict(width=320, height=180, fps=12, n_shots=6, frames_per_shot=6),
 }
 
 

@@ -64,7 +64,7 @@ def test_ingest_finds_the_true_cuts_and_sampling_keeps_every_shot(tiny_film, tin
     frames, index = sample_frames(film, log, SAMPLING, DEDUP)
     assert len(frames) == 18  # every 2nd of 6 frames in each of 6 shots
     assert set(index.shot[index.kept]) == set(range(6))
-    assert frame_id(0) in frames and frames[frame_id(0)].shape == (144, 256, 3)
+    assert frame_id(0) in frames and frames[frame_id(0)].shape == (180, 320, 3)
 
 
 def test_target_fps_sets_the_step(tiny_film):

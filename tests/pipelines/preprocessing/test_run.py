@@ -31,6 +31,17 @@ def test_preprocessing_run_scores_against_ground_truth_and_never_overwrites(kedr
     with sqlite3.connect(kedro_project / "mlflow.db") as db:
         assert db.execute("select count(*) from runs").fetchone()[0] == 1
 
+    # layered segmentation, character clusters and the character dataset, against the true identities
+    seg = json.loads(next((data / "08_reporting" / "segmentation_metrics.json").glob("*/*.json")).read_text())
+    assert seg["backend"] == "mediapipe" and seg["mean_instance_iou"] >= 0.7  # at 320x180; 0.87 at 512x288
+    assert seg["detection_recall"] >= 0.9 and seg["detection_precision"] >= 0.9
+    chars = json.loads(next((data / "08_reporting" / "character_metrics.json").glob("*/*.json")).read_text())
+    assert chars["clusters"] == ["character_0", "character_1"]
+    assert chars["cluster_ari"] >= 0.9 and chars["dataset_purity"] >= 0.95
+    (lora,) = (data / "05_model_input" / "character_lora").glob("*/character_lora")
+    assert len(list((lora / "images").glob("*.png"))) == len(list((lora / "images").glob("*.txt"))) == 8
+    assert (data / "08_reporting" / "character_clusters").exists()
+
     run_session(kedro_project, "preprocessing")  # a rerun adds versions, never overwrites
     assert len(versions(data / "02_intermediate" / "frames")) == 2
     assert frames_version in versions(data / "02_intermediate" / "frames")
@@ -61,3 +72,11 @@ def test_a_film_path_that_does_not_exist_names_the_parameter(kedro_project):
 
     with pytest.raises(Exception, match=r"Film not found at '/no/such/film.mp4'.*film_path"):
         run_session(kedro_project, "preprocessing", runtime_params={"film_path": "/no/such/film.mp4"})
+
+
+def test_an_unknown_cluster_name_is_an_error_listing_the_clusters(kedro_project):
+    import pytest
+
+    with pytest.raises(ValueError, match=r"No character cluster named 'luca'.*character_0"):
+        run_session(kedro_project, "preprocessing",
+                    runtime_params={"preprocessing": {"character_dataset": {"character": "luca"}}})

@@ -28,13 +28,15 @@ def crop_instance(image: np.ndarray, mask: np.ndarray, margin: float) -> tuple[n
     return rgba, (int(x0), int(y0), int(x1), int(y1))
 
 
-def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, segmentation: dict[str, Any]):
+def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, segmentation: dict[str, Any],
+                   backend: dict[str, Any]):
     """Split each kept frame, shot by shot, into character instances and a background layer.
 
     Outputs: character_instances (RGBA crops), instance_masks (frame-sized), background_layers (RGB, hole
     pixels black), hole_masks (instances grown by `hole_margin` px), instance_index (per instance: frame,
-    box, area, score, backend, kept/reason) and layer_index (per frame: instances, hole fraction)."""
-    segmenter = make_segmenter(segmentation["backend_params"])
+    box, area, score, backend, kept/reason) and layer_index (per frame: instances, hole fraction).
+    `backend` are the `segmentation` backend parameters (shared with the background pipeline)."""
+    segmenter = make_segmenter(backend)
     kept = frame_index[frame_index.kept & frame_index.frame_id.isin(list(frames))].sort_values("frame")
     instances, masks, layers, holes, rows, frame_rows = {}, {}, {}, {}, [], []
     for shot, group in tqdm(kept.groupby("shot"), desc=f"segment ({segmenter.name})", unit="shot"):

@@ -1,0 +1,80 @@
+"""Frames per second and mean instance IoU of each segmentation backend on the default demo film, against
+a named baseline measured in the same run: MediaPipe selfie segmentation in one pass over the frame
+(no second look at person crops, no GrabCut, no flip averaging).
+
+SAM2 has no offline weights: with --sam2 its speed is timed on a randomly initialised sam2.1_hiera_t
+(speed does not depend on the weights; its IoU is meaningless and not printed).
+
+    .venv/bin/python bench/segmentation.py [--every 3] [--sam2]
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from animation_lora.backends.segmentation import GrabCutSegmenter, MediaPipeSegmenter, Sam2Segmenter
+from animation_lora.demo import GroundTruth, render_demo_film
+from animation_lora.pipelines.preprocessing.layers import iou
+
+
+def mean_iou(found, truth_labels):
+    scores = []
+    for instances, labels in zip(found, truth_labels):
+        for v in np.unique(labels):
+            if v:
+                scores.append(max((iou(labels == v, i.mask) for i in instances), default=0.0))
+    return float(np.mean(scores))
+
+
+def run(segmenter, shots):
+    t0 = time.perf_counter()
+    found = [segmenter.segment_shot(frames) for frames, _ in shots]
+    seconds = time.perf_counter() - t0
+    n = sum(len(f) for f, _ in shots)
+    return [x for shot in found for x in shot], n / seconds
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--every", type=int, default=3, help="take every n-th frame of the film")
+    ap.add_argument("--sam2", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        film = render_demo_film(Path(tmp) / "demo_film", preset="default")
+        gt = GroundTruth(film.parent / "ground_truth")
+        with av.open(str(film)) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    picked = range(0, len(frames), args.every)
+    shots = []
+    for shot in sorted(set(gt.frames.shot)):
+        idx = [i for i in picked if gt.frames.loc[i, "shot"] == shot]
+        shots.append(([frames[i] for i in idx], [gt.labels[i] for i in idx]))
+    truth = [lab for _, labels in shots for lab in labels]
+    backends = {
+        "baseline: mediapipe one pass": MediaPipeSegmenter(crop_scale=0, refine=False, flip_average=False),
+        "mediapipe (default)": MediaPipeSegmenter(),
+        "grabcut (no weights)": GrabCutSegmenter(),
+    }
+    results = {}
+    for name, seg in backends.items():
+        found, fps = run(seg, shots)
+        results[name] = {"frames_per_s": round(fps, 2), "mean_instance_iou": round(mean_iou(found, truth), 3)}
+    if args.sam2:
+        from sam2.build_sam import build_sam2_video_predictor
+
+        predictor = build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu")
+        _, fps = run(Sam2Segmenter(predictor, MediaPipeSegmenter()), shots[:2])
+        results["sam2 hiera_t (random weights, speed only)"] = {"frames_per_s": round(fps, 2)}
+    base = results["baseline: mediapipe one pass"]["frames_per_s"]
+    for r in results.values():
+        r["speed_vs_baseline"] = round(r["frames_per_s"] / base, 3)
+    print(json.dumps({"frames": len(truth), "backends": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

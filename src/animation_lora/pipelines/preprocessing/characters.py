@@ -1,0 +1,124 @@
+"""Preprocessing, second half (b): character clusters (embeddings + HDBSCAN, optionally face-gated),
+a contact sheet per cluster, the character LoRA dataset, and scores against the demo's identities."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.metrics import adjusted_rand_score
+
+from ...backends.captioning import make_captioner
+from ...backends.embedding import flatten_rgba, make_embedder
+from ...backends.faces import make_face_detector
+from ...clustering import NOISE, apply_names, cluster_embeddings, select_cluster
+from ...imaging import contact_sheet
+from ...lora_dataset import LoraDataset, build_lora_dataset
+from ...loop import map_images, materialise
+
+log = logging.getLogger(__name__)
+
+
+def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> pd.DataFrame:
+    """Face detection on every character crop (seed: --use-face-detection). Output: face_table."""
+    detector = make_face_detector(faces)
+
+    def best_face(image):
+        found = detector(image)
+        return (found[0].score, *found[0].box) if found else (0.0, np.nan, np.nan, np.nan, np.nan)
+
+    results, skipped = map_images(character_instances, best_face, "detect faces")
+    table = pd.DataFrame([(k, *v) for k, v in results.items()],
+                         columns=["instance_id", "face_score", "fx0", "fy0", "fx1", "fy1"])
+    table["has_face"] = table.face_score > 0
+    return table
+
+
+def embed_characters(character_instances: dict[str, Any], embedding: dict[str, Any]) -> pd.DataFrame:
+    """Embedding (and top ImageNet labels) of every character crop. Output: character_embeddings."""
+    embedder = make_embedder(embedding)
+    ids = sorted(character_instances)
+    images, skipped = map_images({i: character_instances[i] for i in ids}, lambda im: im, "load instances")
+    ids = [i for i in ids if i in images]
+    vectors = embedder([images[i] for i in ids])
+    labels = embedder.labels([images[i] for i in ids], top_k=3)
+    return pd.DataFrame({"instance_id": ids, "embedding": [v.astype(np.float32) for v in vectors],
+                         "labels": [[n for n, _ in lab] for lab in labels],
+                         "label_probs": [[float(p) for _, p in lab] for lab in labels]})
+
+
+def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFrame,
+                       clustering: dict[str, Any]) -> pd.DataFrame:
+    """HDBSCAN over the instances (only those with a detected face when `use_face_detection`); clusters
+    `character_0 …` by size, renamed by `names`. Face-less instances are `noise` with that reason."""
+    emb = character_embeddings.merge(face_table[["instance_id", "has_face"]], on="instance_id", how="left")
+    gated = emb[emb.has_face.fillna(False)] if clustering["use_face_detection"] else emb
+    vectors = np.stack(gated.embedding.to_numpy()) if len(gated) else np.zeros((0, 1))
+    clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", clustering["min_cluster_size"],
+                                  clustering["min_samples"], clustering["similarity_threshold"])
+    clusters = apply_names(clusters, clustering.get("names"))
+    dropped = emb[~emb.instance_id.isin(gated.instance_id)]
+    faceless = pd.DataFrame({"id": dropped.instance_id, "cluster": NOISE, "similarity": 0.0, "assigned_by": "no face"})
+    out = pd.concat([clusters, faceless], ignore_index=True).rename(columns={"id": "instance_id"})
+    log.info("Character clusters: %s", out.cluster.value_counts().to_dict())
+    return out
+
+
+def cluster_contact_sheets(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
+                           max_per_sheet: int = 40) -> dict[str, Image.Image]:
+    """One contact sheet per cluster (and noise), for people to check and name the clusters."""
+    sheets = {}
+    for cluster, group in character_clusters.groupby("cluster"):
+        group = group.sort_values("similarity", ascending=False).head(max_per_sheet)
+        images = [flatten_rgba(materialise(character_instances[i]), 255) for i in group.instance_id]
+        captions = [f"{i} {s:.2f}" for i, s in zip(group.instance_id, group.similarity)]
+        title = f"{cluster}: {int((character_clusters.cluster == cluster).sum())} instances (best {len(group)} shown)"
+        sheets[cluster] = Image.fromarray(contact_sheet(images, captions, thumb=128, cols=8, title=title))
+    return sheets
+
+
+def trigger_for(name: str, template: str) -> str:
+    return template.format(name=name)
+
+
+def build_character_dataset(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
+                            character_embeddings: pd.DataFrame, instance_index: pd.DataFrame,
+                            dataset: dict[str, Any], captioning: dict[str, Any]) -> LoraDataset:
+    """The character LoRA dataset: the chosen cluster's cut-outs over white, captioned
+    `<trigger>, <prefix>, …`, selected by the shared builder. Output: character.lora_dataset."""
+    name = select_cluster(character_clusters, dataset.get("character"), "character")
+    members = character_clusters[character_clusters.cluster == name].instance_id
+    emb = character_embeddings.set_index("instance_id").loc[members]
+    trigger = trigger_for(name, dataset["trigger_template"])
+    images = {i: character_instances[i] for i in members}
+    flat = {i: flatten_rgba(materialise(images[i]), 255) for i in members}
+    labels = [list(zip(n, p)) for n, p in zip(emb["labels"], emb["label_probs"])]
+    captions = make_captioner(captioning)(list(flat.values()), [{} for _ in flat], trigger, dataset["caption_prefix"],
+                                          dataset.get("exclude_words", []), labels=labels)
+    quality = instance_index.set_index("instance_id").loc[members].area.astype(float).to_dict()  # larger = more detail
+    return build_lora_dataset(name, trigger, flat, dict(zip(flat, captions)), quality,
+                              {i: v for i, v in zip(emb.index, emb.embedding)}, dataset)
+
+
+def score_characters(character_clusters: pd.DataFrame, instance_truth: pd.DataFrame,
+                     character_dataset: LoraDataset, ground_truth) -> dict[str, Any]:
+    """ARI of the clusters against the true identities (instances matched to a true character), and the
+    purity of the character dataset (share of its images whose identity is its majority identity)."""
+    if ground_truth is None:
+        return {"ground_truth": False}
+    merged = character_clusters.merge(instance_truth, on="instance_id").dropna(subset=["identity"])
+    in_set = merged[merged.instance_id.isin(list(character_dataset.images))]
+    majority = in_set.identity.value_counts()
+    return {
+        "ground_truth": True,
+        "instances_scored": int(len(merged)),
+        "clusters": sorted(set(character_clusters.cluster) - {NOISE}),
+        "noise_fraction": float((character_clusters.cluster == NOISE).mean()) if len(character_clusters) else 0.0,
+        "cluster_ari": float(adjusted_rand_score(merged.identity, merged.cluster)) if len(merged) else 0.0,
+        "dataset_identity": str(majority.index[0]) if len(majority) else None,
+        "dataset_purity": float(majority.iloc[0] / majority.sum()) if len(majority) else 0.0,
+        "dataset_images": len(character_dataset.images),
+    }

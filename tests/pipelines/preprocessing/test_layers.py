@@ -1,0 +1,46 @@
+"""Layer nodes on frames with known content: plates with and without characters."""
+
+import av
+import numpy as np
+import pandas as pd
+
+from animation_lora.pipelines.preprocessing.layers import score_segmentation, segment_layers
+
+LAYERS = {"min_instance_pixels": 400, "crop_margin": 0.08, "hole_margin": 3}
+BACKEND = {"backend": "mediapipe", "mediapipe": {}}
+
+
+def test_layers_of_real_and_empty_frames(tiny_film, tiny_truth):
+    with av.open(str(tiny_film)) as c:
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    frames = {"f000000": decoded[0], "f000014": decoded[14], "f000001": tiny_truth.plate(1).copy()}
+    index = pd.DataFrame({"frame_id": list(frames), "frame": [0, 14, 1], "shot": [0, 2, 0], "kept": True})
+    instances, masks, layers, holes, inst_index, layer_index = segment_layers(frames, index, LAYERS, BACKEND)
+    counts = dict(zip(layer_index.frame_id, layer_index.instances))
+    assert counts == {"f000000": 1, "f000001": 0, "f000014": 2}  # the bare plate is background-only
+    assert bool(layer_index.set_index("frame_id").background_only["f000001"])
+    for iid, rgba in instances.items():
+        assert rgba.shape[2] == 4 and rgba[..., 3].max() == 255 and rgba[..., 3].min() == 0
+    hole = holes["f000000"]
+    assert hole.sum() > masks["f000000_0"].sum()  # grown by the margin
+    assert (layers["f000000"][hole] == 0).all() and (layers["f000000"][~hole] == decoded[0][~hole]).all()
+    metrics, truth = score_segmentation(masks, inst_index, layer_index, tiny_truth)
+    # frame 1 was swapped for its bare plate, so its true marco counts as missed
+    assert metrics["instances_true"] == 4 and metrics["detection_recall"] == 0.75
+    assert set(truth.identity) == {"marco", "nina"}
+
+
+def test_an_instance_below_the_size_limit_is_dropped_with_its_reason(tiny_film):
+    with av.open(str(tiny_film)) as c:
+        frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
+    index = pd.DataFrame({"frame_id": ["f000000"], "frame": [0], "shot": [0], "kept": [True]})
+    instances, _, _, holes, inst_index, layer_index = segment_layers(
+        {"f000000": frame}, index, {**LAYERS, "min_instance_pixels": 10**6}, BACKEND)
+    assert instances == {} and not holes["f000000"].any()
+    assert inst_index.reason.iloc[0].startswith("too small") and not inst_index.kept.iloc[0]
+    assert bool(layer_index.background_only.iloc[0])
+
+
+def test_no_ground_truth_means_no_scores():
+    metrics, truth = score_segmentation({}, pd.DataFrame(), pd.DataFrame(), None)
+    assert metrics == {"ground_truth": False} and truth.empty

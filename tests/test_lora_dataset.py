@@ -1,0 +1,96 @@
+"""The shared LoRA dataset builder and its kohya folder + TOML, checked against sd-scripts' dataset
+config schema (library/config_util.py: keys and types of [general], [[datasets]], [[datasets.subsets]])."""
+
+import tomllib
+
+import numpy as np
+import pytest
+from kedro.io import Version
+
+from animation_lora.backends.captioning import TemplateCaptioner, compose
+from animation_lora.datasets import KohyaDatasetFolder
+from animation_lora.lora_dataset import build_lora_dataset, select_images
+
+# sd-scripts ConfigSanitizer, DreamBooth-style subsets with caption dropout support (facts, re-typed here)
+SUBSET_KEYS = {"color_aug": bool, "face_crop_aug_range": list, "flip_aug": bool, "num_repeats": int,
+               "random_crop": bool, "shuffle_caption": bool, "keep_tokens": int, "keep_tokens_separator": str,
+               "secondary_separator": str, "enable_wildcard": bool, "token_warmup_min": int,
+               "token_warmup_step": (int, float), "caption_prefix": str, "caption_suffix": str,
+               "caption_dropout_every_n_epochs": int, "caption_dropout_rate": (int, float),
+               "caption_tag_dropout_rate": (int, float), "caption_extension": str, "class_tokens": str,
+               "cache_info": bool, "image_dir": str, "is_reg": bool}
+DATASET_KEYS = {"batch_size": int, "bucket_no_upscale": bool, "bucket_reso_steps": int, "enable_bucket": bool,
+                "max_bucket_reso": int, "min_bucket_reso": int, "resolution": (int, list), "network_multiplier": float}
+GENERAL_KEYS = {**DATASET_KEYS, **{k: v for k, v in SUBSET_KEYS.items() if k not in ("image_dir", "is_reg")}}
+
+
+def check_kohya_schema(config: dict):
+    assert set(config) <= {"general", "datasets"}
+    for key, value in config.get("general", {}).items():
+        assert key in GENERAL_KEYS and isinstance(value, GENERAL_KEYS[key]), key
+    for dataset in config["datasets"]:
+        for key, value in dataset.items():
+            if key == "subsets":
+                continue
+            allowed = {**DATASET_KEYS, **GENERAL_KEYS}
+            assert key in allowed and isinstance(value, allowed[key]), key
+            assert not isinstance(value, bool) or allowed[key] is bool, key  # bool is an int in Python
+        for subset in dataset["subsets"]:
+            assert "image_dir" in subset
+            for key, value in subset.items():
+                assert key in SUBSET_KEYS and isinstance(value, SUBSET_KEYS[key]), key
+                assert not isinstance(value, bool) or SUBSET_KEYS[key] is bool, key
+
+
+def test_the_schema_check_catches_what_sd_scripts_refuses():
+    with pytest.raises(AssertionError):
+        check_kohya_schema({"datasets": [{"subsets": [{"image_dir": "x", "caption_ext": ".txt"}]}]})
+    with pytest.raises(AssertionError):
+        check_kohya_schema({"datasets": [{"subsets": [{"image_dir": "x", "keep_tokens": "3"}]}]})
+
+
+PARAMS = {"target_size": 4, "resolution": 256, "batch_size": 1, "shuffle_caption": True, "keep_tokens": 3,
+          "color_aug": False, "flip_aug": False}
+
+
+def test_selection_takes_the_sharpest_then_the_most_different():
+    vectors = np.array([[1, 0], [0.99, 0.1], [0, 1], [0.1, 0.99], [-1, 0], [0.7, 0.7]], float)
+    quality = np.array([5, 9, 1, 2, 3, 4], float)
+    chosen, repeats, note = select_images(list("abcdef"), quality, vectors, 3)
+    assert repeats == 1 and "b" in chosen and "e" in chosen and len(chosen) == 3
+    assert "a" not in chosen  # a near-duplicate of the sharper b
+    chosen, repeats, note = select_images(list("abc"), quality[:3], vectors[:3], 10)
+    assert chosen == list("abc") and repeats == 4 and "num_repeats=4" in note
+
+
+def test_kohya_folder_round_trip_and_toml(tmp_path):
+    images = {f"img{k}": np.full((40, 30, 3), 20 * k, np.uint8) for k in range(3)}
+    captions = {k: compose("marco", "3d animated character, pixar style", ["standing"], []) for k in images}
+    ds = build_lora_dataset("marco", "marco", images, captions, {k: 1.0 for k in images}, None, PARAMS)
+    assert ds.toml["datasets"][0]["subsets"][0]["num_repeats"] == 2  # 3 images for a target of 4
+    assert ds.report.note.iloc[0].startswith("only 3 images")
+    folder = KohyaDatasetFolder(str(tmp_path / "marco_lora"), version=Version(None, None))
+    folder.save(ds)
+    (version,) = [p for p in (tmp_path / "marco_lora").iterdir()]
+    root = version / "marco_lora"
+    config = tomllib.loads((root / "dataset.toml").read_text())
+    check_kohya_schema(config)
+    subset = config["datasets"][0]["subsets"][0]
+    assert subset["image_dir"] == str((root / "images").resolve())
+    assert subset["caption_extension"] == ".txt" and subset["keep_tokens"] == 3 and subset["shuffle_caption"] is True
+    assert config["datasets"][0]["min_bucket_reso"] <= 64  # low-resolution sets need it below sd-scripts' 256
+    for k in images:
+        assert (root / "images" / f"{k}.png").exists()
+        assert (root / "images" / f"{k}.txt").read_text().strip() == "marco, 3d animated character, pixar style, standing"
+    loaded = folder.load()
+    assert loaded.trigger == "marco" and sorted(loaded.images) == sorted(images)
+    assert loaded.images["img2"]().tolist() == images["img2"].tolist()
+
+
+def test_captions_start_with_trigger_and_prefix_and_never_say_excluded_words():
+    cap = TemplateCaptioner()([None, None], [{"scene": "beach", "who": "marco waving"}, {"scene": "room"}],
+                              "beach_bg", "3d animated background, pixar style", exclude=["marco"],
+                              labels=[[("seashore, coast", 0.8), ("sombrero", 0.1)], []])
+    assert cap[0] == "beach_bg, 3d animated background, pixar style, beach, seashore"
+    assert cap[1] == "beach_bg, 3d animated background, pixar style, room"
+    assert [t.strip() for t in cap[0].split(",")][:3] == ["beach_bg", "3d animated background", "pixar style"]
