@@ -5,7 +5,7 @@ a named baseline measured in the same run: MediaPipe selfie segmentation in one 
 SAM2 has no offline weights: with --sam2 its speed is timed on a randomly initialised sam2.1_hiera_t
 (speed does not depend on the weights; its IoU is meaningless and not printed).
 
-    .venv/bin/python bench/segmentation.py [--every 3] [--sam2]
+    .venv/bin/python bench/segmentation.py [--every 3] [--sam2] [--film-dir data/01_raw/demo_film]
 """
 
 import argparse
@@ -19,7 +19,7 @@ import numpy as np
 
 from animation_lora.backends.segmentation import GrabCutSegmenter, MediaPipeSegmenter, Sam2Segmenter
 from animation_lora.demo import GroundTruth, render_demo_film
-from animation_lora.pipelines.preprocessing.layers import iou
+from animation_lora.metrics import iou
 
 
 def mean_iou(found, truth_labels):
@@ -43,10 +43,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=3, help="take every n-th frame of the film")
     ap.add_argument("--sam2", action="store_true")
+    ap.add_argument("--film-dir", help="an already rendered default demo film folder (else one is rendered)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        film = render_demo_film(Path(tmp) / "demo_film", preset="default")
+        film = Path(args.film_dir) / "film.mp4" if args.film_dir else render_demo_film(Path(tmp) / "demo_film")
         gt = GroundTruth(film.parent / "ground_truth")
+        _ = gt.labels  # read before the temporary folder goes
         with av.open(str(film)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     picked = range(0, len(frames), args.every)

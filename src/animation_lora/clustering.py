@@ -3,11 +3,30 @@ min_samples 3, similarity_threshold 0.75)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from PIL import Image
 from sklearn.cluster import HDBSCAN
 
+from .backends.embedding import flatten_rgba, make_embedder
+from .imaging import contact_sheet
+from .loop import map_images, materialise
+
 NOISE = "noise"
+
+
+def embed_images(images: dict[str, Any], embedding: dict[str, Any], id_column: str) -> pd.DataFrame:
+    """Embeddings and top-3 labels of every image (unreadable ones skipped with a logged reason)."""
+    embedder = make_embedder(embedding)
+    loaded, _ = map_images({i: images[i] for i in sorted(images)}, lambda im: im, "load images")
+    ids = list(loaded)
+    vectors = embedder([loaded[i] for i in ids])
+    labels = embedder.labels([loaded[i] for i in ids], top_k=3)
+    return pd.DataFrame({id_column: ids, "embedding": [v.astype(np.float32) for v in vectors],
+                         "labels": [[n for n, _ in lab] for lab in labels],
+                         "label_probs": [[float(p) for _, p in lab] for lab in labels]})
 
 
 def cluster_embeddings(ids: list[str], vectors: np.ndarray, prefix: str, min_cluster_size: int, min_samples: int,
@@ -60,3 +79,16 @@ def select_cluster(clusters: pd.DataFrame, wanted: str | None, what: str) -> str
     if wanted not in counts.index:
         raise ValueError(f"No {what} cluster named '{wanted}'; the clusters are {sorted(counts.index)}")
     return wanted
+
+
+def contact_sheets(images: dict[str, Any], clusters: pd.DataFrame, id_column: str, what: str,
+                   max_per_sheet: int = 40) -> dict[str, Image.Image]:
+    """One sheet per cluster (and noise): its members most similar to the centroid first."""
+    sheets = {}
+    for cluster, group in clusters.groupby("cluster"):
+        group = group.sort_values("similarity", ascending=False).head(max_per_sheet)
+        pictures = [flatten_rgba(materialise(images[i]), 255) for i in group[id_column]]
+        captions = [f"{i} {s:.2f}" for i, s in zip(group[id_column], group.similarity)]
+        title = f"{cluster}: {int((clusters.cluster == cluster).sum())} {what} (best {len(group)} shown)"
+        sheets[cluster] = Image.fromarray(contact_sheet(pictures, captions, thumb=128, cols=8, title=title))
+    return sheets

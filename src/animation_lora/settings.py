@@ -15,3 +15,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
 }
+
+from animation_lora.hooks import MissingInputsHook  # noqa: E402
+
+HOOKS = (MissingInputsHook(),)

@@ -6,7 +6,7 @@ import pytest
 
 from animation_lora.backends.segmentation import (GrabCutSegmenter, MediaPipeSegmenter, Sam2Segmenter, clean_mask,
                                                   hole_mask, make_segmenter, split_instances)
-from animation_lora.pipelines.preprocessing.layers import iou
+from animation_lora.metrics import iou
 
 
 def disc(shape, cx, cy, r):
@@ -101,3 +101,13 @@ def test_sam2_video_propagation_code_path_with_random_weights(tiny_film):
     for instances in out:  # every prompted object comes back on every frame of the shot
         assert len(instances) == n_prompts
         assert all(i.mask.shape == (180, 320) and i.mask.dtype == bool for i in instances)
+
+
+def test_studio_backends_name_their_missing_checkpoint():
+    from animation_lora.backends.captioning import make_captioner
+    from animation_lora.backends.embedding import make_embedder
+
+    with pytest.raises(FileNotFoundError, match=r"embedding\.clip\.checkpoint.*'/no/clip\.bin'"):
+        make_embedder({"backend": "clip", "clip": {"checkpoint": "/no/clip.bin"}})
+    with pytest.raises(FileNotFoundError, match=r"captioning\.qwen2_vl\.model_path.*'/no/qwen'"):
+        make_captioner({"backend": "qwen2_vl", "qwen2_vl": {"model_path": "/no/qwen"}})

@@ -12,10 +12,9 @@ from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
 from ...backends.captioning import make_captioner
-from ...backends.embedding import flatten_rgba, make_embedder
+from ...backends.embedding import flatten_rgba
 from ...backends.faces import make_face_detector
-from ...clustering import NOISE, apply_names, cluster_embeddings, select_cluster
-from ...imaging import contact_sheet
+from ...clustering import NOISE, apply_names, cluster_embeddings, contact_sheets, embed_images, select_cluster
 from ...lora_dataset import LoraDataset, build_lora_dataset
 from ...loop import map_images, materialise
 
@@ -39,15 +38,7 @@ def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> 
 
 def embed_characters(character_instances: dict[str, Any], embedding: dict[str, Any]) -> pd.DataFrame:
     """Embedding (and top ImageNet labels) of every character crop. Output: character_embeddings."""
-    embedder = make_embedder(embedding)
-    ids = sorted(character_instances)
-    images, skipped = map_images({i: character_instances[i] for i in ids}, lambda im: im, "load instances")
-    ids = [i for i in ids if i in images]
-    vectors = embedder([images[i] for i in ids])
-    labels = embedder.labels([images[i] for i in ids], top_k=3)
-    return pd.DataFrame({"instance_id": ids, "embedding": [v.astype(np.float32) for v in vectors],
-                         "labels": [[n for n, _ in lab] for lab in labels],
-                         "label_probs": [[float(p) for _, p in lab] for lab in labels]})
+    return embed_images(character_instances, embedding, "instance_id")
 
 
 def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFrame,
@@ -67,17 +58,9 @@ def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFr
     return out
 
 
-def cluster_contact_sheets(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
-                           max_per_sheet: int = 40) -> dict[str, Image.Image]:
-    """One contact sheet per cluster (and noise), for people to check and name the clusters."""
-    sheets = {}
-    for cluster, group in character_clusters.groupby("cluster"):
-        group = group.sort_values("similarity", ascending=False).head(max_per_sheet)
-        images = [flatten_rgba(materialise(character_instances[i]), 255) for i in group.instance_id]
-        captions = [f"{i} {s:.2f}" for i, s in zip(group.instance_id, group.similarity)]
-        title = f"{cluster}: {int((character_clusters.cluster == cluster).sum())} instances (best {len(group)} shown)"
-        sheets[cluster] = Image.fromarray(contact_sheet(images, captions, thumb=128, cols=8, title=title))
-    return sheets
+def cluster_contact_sheets(character_instances: dict[str, Any], character_clusters: pd.DataFrame) -> dict[str, Image.Image]:
+    """One contact sheet per character cluster (and noise), for people to check and name the clusters."""
+    return contact_sheets(character_instances, character_clusters, "instance_id", "instances")
 
 
 def trigger_for(name: str, template: str) -> str:

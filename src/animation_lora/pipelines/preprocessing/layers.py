@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ...backends.segmentation import hole_mask, make_segmenter
 from ...loop import materialise
+from ...metrics import iou
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,6 @@ def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, segmentati
              len(layer_index), int(layer_index.background_only.sum()) if len(layer_index) else 0,
              int((~instance_index.kept).sum()))
     return instances, masks, layers, holes, instance_index, layer_index
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
 def match_to_truth(instance_masks: dict[str, Any], instance_index: pd.DataFrame, ground_truth,

@@ -1,0 +1,27 @@
+"""Scores against the demo's ground truth, shared by the pipelines' scoring nodes."""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB of two uint8 images over the pixels of `mask` (all pixels when None); inf when equal."""
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    if mask is not None:
+        diff = diff[mask]
+    mse = float(np.mean(diff ** 2)) if diff.size else 0.0
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean SSIM (7x7 windows, per channel) over the pixels of `mask`."""
+    _, full = structural_similarity(a, b, channel_axis=2, data_range=255, full=True)
+    values = full.mean(axis=2)
+    return float(values[mask].mean() if mask is not None and mask.any() else values.mean())

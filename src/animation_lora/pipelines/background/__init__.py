@@ -1,0 +1,5 @@
+"""Background layers -> clean plates -> scene clusters -> the background LoRA dataset."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
