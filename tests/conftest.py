@@ -49,7 +49,9 @@ def kedro_project(tmp_path, tiny_film, monkeypatch) -> Path:
 
 # The tiny film has ~10 instances per character: the seed's min_cluster_size 15 is for real films.
 TINY_PARAMS = {"preprocessing": {"character_clustering": {"min_cluster_size": 4, "min_samples": 2},
-                                 "character_dataset": {"target_size": 8}}}
+                                 "character_dataset": {"target_size": 8}},
+               "background": {"scene_clustering": {"min_cluster_size": 3, "min_samples": 2},
+                              "scene_dataset": {"target_size": 6}}}
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

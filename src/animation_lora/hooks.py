@@ -12,13 +12,17 @@ class MissingInputsHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        from kedro.framework.project import pipelines
+        import importlib
+        import pkgutil
 
+        from . import pipelines as package
+
+        # every pipeline (kedro's registry holds only the ones this run asked for)
         producer = {}
-        for name, registered in pipelines.items():
-            if name != "__default__":
-                for output in registered.all_outputs():
-                    producer.setdefault(output, name)
+        for info in pkgutil.iter_modules(package.__path__):
+            created = importlib.import_module(f"{package.__name__}.{info.name}").create_pipeline()
+            for output in created.all_outputs():
+                producer.setdefault(output, info.name)
         missing = [(ds, producer[ds]) for ds in sorted(pipeline.inputs())
                    if ds in producer and not catalog.exists(ds)]
         if missing:

@@ -1,0 +1,67 @@
+"""Background nodes on crafted plates with a known answer."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from animation_lora.pipelines.background.nodes import camera_path, check_layers, temporal_fill
+
+FILL = {"enabled": True, "max_neighbours": 12, "min_views": 1, "edge_margin": 2, "min_visible_share": 0.5,
+        "max_step": 0.05}
+
+
+def panning_shot(n=6, w=160, h=90, pan=3, square=20, speed=12, still=False):
+    """A textured plate seen through a camera panning `pan` px per frame, with a square 'character'
+    walking `speed` px per frame across it (or standing still)."""
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(20, 235, (h // 6, (w + n * pan) // 6 + 1, 3)).astype(np.uint8)
+    plate = np.kron(blocks, np.ones((6, 6, 1), np.uint8))[:h]
+    frames, holes, truths = {}, {}, {}
+    for k in range(n):
+        cam = k * pan
+        truth = plate[:, cam:cam + w].copy()
+        x = 20 + (0 if still else k * speed) - cam  # the square moves in the world; the camera pans
+        hole = np.zeros((h, w), bool)
+        hole[30:30 + square, max(0, x):x + square] = True
+        layer = truth.copy()
+        layer[hole] = 0
+        fid = f"f{k:06d}"
+        frames[fid], holes[fid], truths[fid] = layer, hole, truth
+    plates = pd.DataFrame({"frame_id": list(frames), "usable": True, "shot": 0, "hole_fraction": 0.1, "reason": ""})
+    return frames, holes, truths, plates
+
+
+def test_camera_path_recovers_the_pan():
+    frames, holes, _, _ = panning_shot()
+    path = camera_path(list(frames.values()), list(holes.values()), 0.05)
+    assert np.allclose(path[:, 0], [0, 3, 6, 9, 12, 15], atol=0.5) and np.allclose(path[:, 1], 0, atol=0.5)
+
+
+def test_hidden_pixels_seen_in_other_frames_are_filled_exactly():
+    frames, holes, truths, plates = panning_shot()
+    filled, left, report = temporal_fill(frames, holes, plates, FILL)
+    for fid in frames:
+        done = holes[fid] & ~left[fid]
+        assert done.sum() > 0.9 * holes[fid].sum()
+        assert np.array_equal(filled[fid][done], truths[fid][done])
+    assert (report.filled_temporally > 0).all()
+
+
+def test_a_character_that_stands_still_leaves_its_hole_to_inpainting():
+    frames, holes, _, plates = panning_shot(still=True)
+    filled, left, report = temporal_fill(frames, holes, plates, FILL)
+    assert all(np.array_equal(left[f], holes[f]) for f in frames)
+    disabled, left_off, _ = temporal_fill(frames, holes, plates, {**FILL, "enabled": False})
+    assert all(np.array_equal(disabled[f], frames[f]) for f in frames)
+
+
+def test_layer_checks():
+    layer, hole = np.zeros((10, 20, 3), np.uint8), np.zeros((10, 20), np.uint8)
+    index = pd.DataFrame({"frame_id": ["f000001", "f000002"], "shot": [0, 0]})
+    plates = check_layers({"f000001": layer, "f000002": layer}, {"f000001": hole, "f000002": hole + 255}, index,
+                          {"max_hole_fraction": 0.98})
+    assert list(plates.usable) == [True, False] and plates.reason.iloc[1] == "hole covers 100% of the plate"
+    with pytest.raises(ValueError, match=r"frame 'f000002' is 10x5 but its background layer is 20x10"):
+        check_layers({"f000002": layer}, {"f000002": hole[:5, :10]}, index, {"max_hole_fraction": 0.98})
+    with pytest.raises(ValueError, match="'f000003' has no hole mask"):
+        check_layers({"f000003": layer}, {}, index, {"max_hole_fraction": 0.98})
