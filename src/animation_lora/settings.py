@@ -7,6 +7,8 @@ import os
 for _var in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY"):
     os.environ.setdefault(_var, "true")
 
+from pathlib import Path  # noqa: E402
+
 from kedro.config import OmegaConfigLoader  # noqa: E402
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -14,6 +16,8 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
+    # `${cwd:}`: the folder kedro runs in (the project root), so the SQLite MLflow URI is absolute
+    "custom_resolvers": {"cwd": lambda: Path.cwd().as_posix()},
 }
 
 from animation_lora.hooks import MissingInputsHook  # noqa: E402

@@ -82,7 +82,7 @@ def test_grabcut_baseline_sees_what_moves_and_misses_what_stands(tiny_film, tiny
 def test_sam2_needs_its_checkpoint():
     with pytest.raises(FileNotFoundError, match=r"segmentation\.sam2\.checkpoint.*/no/sam2\.pt"):
         make_segmenter({"backend": "sam2", "sam2": {"checkpoint": "/no/sam2.pt"}})
-    with pytest.raises(ValueError, match="Unknown segmentation backend 'sam3'"):
+    with pytest.raises(ValueError, match="Unknown segmentation backend .sam3.; choose one of mediapipe, grabcut, sam2"):
         make_segmenter({"backend": "sam3"})
 
 

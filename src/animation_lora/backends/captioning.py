@@ -10,14 +10,13 @@ set): a fact or label containing one is left out, and a VLM sentence containing 
 
 from __future__ import annotations
 
-import json
 import re
-from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 
 from .embedding import flatten_rgba
+from .factory import backend_factory
 from .weights import checkpoint_path
 
 
@@ -85,16 +84,4 @@ class Qwen2VLCaptioner:
         return out
 
 
-@lru_cache(maxsize=2)
-def _build(key: str) -> Captioner:
-    params = json.loads(key)
-    backend = params["backend"]
-    if backend == "template":
-        return TemplateCaptioner(**params.get("template", {}))
-    if backend == "qwen2_vl":
-        return Qwen2VLCaptioner(**params.get("qwen2_vl", {}))
-    raise ValueError(f"Unknown captioning backend '{backend}'; choose template or qwen2_vl")
-
-
-def make_captioner(params: dict[str, Any]) -> Captioner:
-    return _build(json.dumps(params, sort_keys=True))
+make_captioner = backend_factory("captioning", {"template": TemplateCaptioner, "qwen2_vl": Qwen2VLCaptioner})

@@ -8,14 +8,13 @@ do not count."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .factory import backend_factory
 from .weights import checkpoint_path, package_file
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -110,16 +109,4 @@ class ClipEmbedder:
         return [[] for _ in images]  # zero-shot labels would need a vocabulary; captions use the VLM instead
 
 
-@lru_cache(maxsize=4)
-def _build(key: str) -> Embedder:
-    params = json.loads(key)
-    backend = params["backend"]
-    if backend == "mobilenet_v2":
-        return MobileNetV2Embedder(**params.get("mobilenet_v2", {}))
-    if backend == "clip":
-        return ClipEmbedder(**params.get("clip", {}))
-    raise ValueError(f"Unknown embedding backend '{backend}'; choose mobilenet_v2 or clip")
-
-
-def make_embedder(params: dict[str, Any]) -> Embedder:
-    return _build(json.dumps(params, sort_keys=True))
+make_embedder = backend_factory("embedding", {"mobilenet_v2": MobileNetV2Embedder, "clip": ClipEmbedder})

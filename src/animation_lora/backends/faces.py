@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
 from .embedding import flatten_rgba
+from .factory import backend_factory
 
 
 @dataclass
@@ -37,13 +35,4 @@ class MediaPipeFaceDetector:
         return sorted(faces, key=lambda f: -f.score)
 
 
-@lru_cache(maxsize=2)
-def _build(key: str):
-    params = json.loads(key)
-    if params.get("backend", "mediapipe") != "mediapipe":
-        raise ValueError(f"Unknown face backend '{params['backend']}'; choose mediapipe")
-    return MediaPipeFaceDetector(**params.get("mediapipe", {}))
-
-
-def make_face_detector(params: dict[str, Any]) -> MediaPipeFaceDetector:
-    return _build(json.dumps(params, sort_keys=True))
+make_face_detector = backend_factory("faces", {"mediapipe": MediaPipeFaceDetector})

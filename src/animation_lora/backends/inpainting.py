@@ -12,13 +12,12 @@ result is pasted back inside the hole: pixels outside the hole stay bit-identica
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Any, Callable, Protocol
 
 import cv2
 import numpy as np
 
+from .factory import backend_factory
 from .weights import checkpoint_path
 
 
@@ -120,18 +119,5 @@ class LamaInpainter:
         return fill_inside_hole(image, hole, self._fill, self.working_size)
 
 
-@lru_cache(maxsize=4)
-def _build(key: str) -> Inpainter:
-    params = json.loads(key)
-    backend = params["backend"]
-    if backend == "opencv":
-        return OpenCVInpainter(**params.get("opencv", {}))
-    if backend == "patchmatch":
-        return PatchMatchInpainter(**params.get("patchmatch", {}))
-    if backend == "lama":
-        return LamaInpainter.from_path(**params.get("lama", {}))
-    raise ValueError(f"Unknown inpainting backend '{backend}'; choose opencv, patchmatch or lama")
-
-
-def make_inpainter(params: dict[str, Any]) -> Inpainter:
-    return _build(json.dumps(params, sort_keys=True))
+make_inpainter = backend_factory("inpainting", {"opencv": OpenCVInpainter, "patchmatch": PatchMatchInpainter,
+                                                "lama": LamaInpainter.from_path})

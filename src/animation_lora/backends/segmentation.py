@@ -13,10 +13,8 @@ Backends (``segmentation.backend``):
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +23,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .factory import backend_factory
 from .weights import checkpoint_path
 
 
@@ -194,11 +193,14 @@ class Sam2Segmenter:
         self.predictor, self.prompter = predictor, prompter
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | None, config: str, device: str, prompter: MediaPipeSegmenter):
+    def from_checkpoint(cls, checkpoint: str | None, config: str = "configs/sam2.1/sam2.1_hiera_t.yaml",
+                        device: str = "cpu", prompter: dict[str, Any] | None = None):
+        """`config` is one bundled with the sam2 package; `prompter` are MediaPipeSegmenter arguments."""
         path = checkpoint_path(checkpoint, "segmentation.sam2.checkpoint")
         from sam2.build_sam import build_sam2_video_predictor
 
-        return cls(build_sam2_video_predictor(config, ckpt_path=str(path), device=device), prompter)
+        return cls(build_sam2_video_predictor(config, ckpt_path=str(path), device=device),
+                   MediaPipeSegmenter(**(prompter or {})))
 
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
         import torch
@@ -228,21 +230,5 @@ class Sam2Segmenter:
                 for i in range(len(frames))]
 
 
-@lru_cache(maxsize=4)
-def _build(key: str) -> Segmenter:
-    params = json.loads(key)
-    backend = params["backend"]
-    if backend == "mediapipe":
-        return MediaPipeSegmenter(**params.get("mediapipe", {}))
-    if backend == "grabcut":
-        return GrabCutSegmenter(**params.get("grabcut", {}))
-    if backend == "sam2":
-        sam = params.get("sam2", {})
-        return Sam2Segmenter.from_checkpoint(sam.get("checkpoint"), sam.get("config", "configs/sam2.1/sam2.1_hiera_t.yaml"),
-                                             sam.get("device", "cpu"), MediaPipeSegmenter(**params.get("mediapipe", {})))
-    raise ValueError(f"Unknown segmentation backend '{backend}'; choose mediapipe, grabcut or sam2")
-
-
-def make_segmenter(params: dict[str, Any]) -> Segmenter:
-    """The segmenter named by `params['backend']`, built once per process."""
-    return _build(json.dumps(params, sort_keys=True))
+make_segmenter = backend_factory("segmentation", {"mediapipe": MediaPipeSegmenter, "grabcut": GrabCutSegmenter,
+                                                  "sam2": Sam2Segmenter.from_checkpoint})
