@@ -124,6 +124,7 @@ class MediaPipeSegmenter:
     def probability(self, image: np.ndarray) -> np.ndarray:
         """Foreground probability: the whole frame, then a closer look around each person found
         (crop_scale 0 keeps the one-pass mask)."""
+        image = np.ascontiguousarray(image)  # MediaPipe refuses views
         h, w = image.shape[:2]
         coarse = self._selfie.process(image).segmentation_mask
         if not self.crop_scale:
@@ -143,7 +144,7 @@ class MediaPipeSegmenter:
 
     def face_centres(self, image: np.ndarray) -> list[tuple[float, float]]:
         h, w = image.shape[:2]
-        found = self._faces.process(image).detections or []
+        found = self._faces.process(np.ascontiguousarray(image)).detections or []
         boxes = [d.location_data.relative_bounding_box for d in found]
         return [((b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h) for b in boxes]
 
