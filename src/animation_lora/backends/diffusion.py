@@ -1,0 +1,136 @@
+"""The Stable Diffusion base model that LoRAs are trained on and composed with.
+
+- ``tiny`` (embedded): an SD-1.5-shaped pipeline (UNet2DConditionModel, AutoencoderKL, CLIPTextModel, DDPM
+  and DDIM schedulers) with small widths, built in code, deterministic from a seed. Its CLIPTokenizer is
+  built offline from open_clip's bundled BPE vocabulary (ids match OpenAI CLIP's).
+- ``sd15`` (studio): a diffusers folder, or a single-file ``.safetensors`` checkpoint, loaded offline
+  (`diffusion.sd15.path`; a single file also needs the LDM `original_config` yaml beside it or given).
+- ``sdxl``: not yet; the BaseModel interface (tokenizer, text encoder, VAE, U-Net, schedulers) stays the same.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .factory import backend_factory
+from .weights import checkpoint_path, package_file
+
+
+@dataclass
+class BaseModel:
+    name: str
+    tokenizer: Any
+    text_encoder: Any
+    vae: Any
+    unet: Any
+    noise_scheduler: Any  # DDPM: training noise
+    sample_scheduler: Any  # DDIM: inference
+    model_hash: str  # identifies the base in the LoRA's metadata (ss_sd_model_hash)
+
+    @property
+    def vae_scale(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def pipeline(self):
+        from diffusers import StableDiffusionPipeline
+
+        return StableDiffusionPipeline(vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
+                                       unet=self.unet, scheduler=self.sample_scheduler, safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
+
+
+@lru_cache(maxsize=1)
+def clip_tokenizer_files() -> tuple[str, str]:
+    """vocab.json and merges.txt of OpenAI CLIP's tokenizer, rebuilt from open_clip's BPE file."""
+    from open_clip.tokenizer import bytes_to_unicode
+
+    lines = gzip.open(package_file("open_clip", "bpe_simple_vocab_16e6.txt.gz")).read().decode("utf-8").split("\n")
+    merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
+    vocab = list(bytes_to_unicode().values())
+    vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    folder = Path(tempfile.mkdtemp(prefix="clip_tokenizer_"))
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
+    return str(folder / "vocab.json"), str(folder / "merges.txt")
+
+
+def clip_tokenizer():
+    from transformers import CLIPTokenizer
+
+    vocab, merges = clip_tokenizer_files()
+    return CLIPTokenizer(vocab, merges, model_max_length=77)
+
+
+def _schedulers():
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    kwargs = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                  steps_offset=1)
+    return DDPMScheduler(**kwargs), DDIMScheduler(**kwargs, clip_sample=False, set_alpha_to_one=False)
+
+
+def _state_hash(*modules) -> str:
+    h = hashlib.sha256()
+    for m in modules:
+        for k, v in sorted(m.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def tiny(seed: int = 0, widths: tuple[int, ...] = (32, 64), text_width: int = 32, text_layers: int = 2) -> BaseModel:
+    """An SD-1.5-shaped model small enough to train on 2 CPU cores; same seed, same weights."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=tuple(widths),
+        down_block_types=("CrossAttnDownBlock2D",) + ("DownBlock2D",) * (len(widths) - 1),
+        up_block_types=("UpBlock2D",) * (len(widths) - 1) + ("CrossAttnUpBlock2D",),
+        cross_attention_dim=text_width, attention_head_dim=8, norm_num_groups=8)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16, 16, 16),
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        norm_num_groups=8, sample_size=64)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=text_width, intermediate_size=2 * text_width, num_attention_heads=4,
+        num_hidden_layers=text_layers, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
+        pad_token_id=49407))
+    for m in (unet, vae, text_encoder):
+        m.eval()
+    noise, sample = _schedulers()
+    return BaseModel(f"tiny-seed{seed}", clip_tokenizer(), text_encoder, vae, unet, noise, sample,
+                     _state_hash(unet, text_encoder))
+
+
+def sd15(path: str | None, original_config: str | None = None, dtype: str = "float32") -> BaseModel:
+    """SD 1.5 from a diffusers folder or one `.safetensors` file, never fetching anything."""
+    from diffusers import StableDiffusionPipeline
+
+    source = checkpoint_path(path, "diffusion.sd15.path")
+    torch_dtype = getattr(torch, dtype)
+    if source.is_dir():
+        pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True, torch_dtype=torch_dtype,
+                                                       safety_checker=None, requires_safety_checker=False)
+    else:
+        config = Path(original_config) if original_config else source.with_suffix(".yaml")
+        config = checkpoint_path(str(config), "diffusion.sd15.original_config")
+        pipe = StableDiffusionPipeline.from_single_file(str(source), original_config=str(config), local_files_only=True,
+                                                        torch_dtype=torch_dtype, safety_checker=None,
+                                                        requires_safety_checker=False)
+    noise, sample = _schedulers()
+    digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
+    return BaseModel(f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise, sample, digest)
+
+
+# Built once per process; trainers copy what they change (LoRA layers are added to copies).
+make_base_model = backend_factory("diffusion", {"tiny": tiny, "sd15": sd15})
