@@ -39,3 +39,17 @@ def to_kohya(unet, text_encoder=None, alpha: float = 1.0, save_precision: str = 
     if not tensors:
         raise ValueError("No LoRA layers found to export")
     return tensors
+
+
+class LoraFile:
+    """A LoRA as written to disk: kohya tensors and string metadata (ss_*, modelspec.*)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], metadata: dict[str, str]):
+        self.tensors, self.metadata = tensors, {k: str(v) for k, v in metadata.items()}
+
+    @property
+    def trigger(self) -> str:
+        return self.metadata.get("modelspec.trigger_phrase", "")
+
+    def modules(self, prefix: str = "") -> list[str]:
+        return sorted({k.split(".")[0] for k in self.tensors if k.startswith(prefix)})

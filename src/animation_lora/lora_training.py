@@ -67,6 +67,7 @@ class TrainConfig:
     validate_every_n_steps: int = 5
     checkpoint_every_n_steps: int = 0
     resume: bool = False
+    missing_caption: str = "error"  # error | trigger: an image without (or with an empty) caption
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
@@ -263,7 +264,13 @@ def prepare_examples(dataset: LoraDataset, cfg: TrainConfig, settings: dict[str,
             if on_skip:
                 on_skip(key, str(err))
             continue
-        examples.append(Example(key, fit_to_bucket(image, options), dataset.captions.get(key, "")))
+        caption = (dataset.captions.get(key) or "").strip()
+        if not caption:
+            if cfg.missing_caption != "trigger":
+                raise ValueError(f"Image '{key}' of '{dataset.name}' has no caption (missing_caption: error; "
+                                 f"'trigger' trains it with the trigger word alone)")
+            caption = dataset.trigger
+        examples.append(Example(key, fit_to_bucket(image, options), caption))
     return examples
 
 

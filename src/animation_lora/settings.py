@@ -20,6 +20,6 @@ CONFIG_LOADER_ARGS = {
     "custom_resolvers": {"cwd": lambda: Path.cwd().as_posix()},
 }
 
-from animation_lora.hooks import MissingInputsHook  # noqa: E402
+from animation_lora.hooks import MissingInputsHook, MlflowTrackingHook  # noqa: E402
 
-HOOKS = (MissingInputsHook(),)
+HOOKS = (MissingInputsHook(), MlflowTrackingHook())

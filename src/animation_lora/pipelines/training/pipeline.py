@@ -1,0 +1,25 @@
+"""`kedro run --pipeline=training`: the search on the character set, then the same modular training
+pipeline under each namespace whose dataset exists (character, background; pose and expression join when
+their pipelines land)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import search_hyperparameters, train
+
+LORA_TYPES = ("character", "background")
+
+
+def lora_training() -> Pipeline:
+    return Pipeline([Node(train, ["lora_dataset", "best_hyperparameters", "params:training", "params:diffusion"],
+                          ["lora", "training_history", "training_metrics", "training_samples"], name="train_lora_node")])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    search = Pipeline([
+        Node(search_hyperparameters, ["character.lora_dataset", "params:training", "params:diffusion"],
+             ["best_hyperparameters", "hpo_trials", "hpo_convergence"], name="search_hyperparameters_node"),
+    ])
+    trainings = [Pipeline(lora_training(), namespace=kind, inputs={"best_hyperparameters"},
+                          parameters={"params:training", "params:diffusion"})
+                 for kind in LORA_TYPES]
+    return search + sum(trainings, Pipeline([]))
