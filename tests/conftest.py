@@ -51,7 +51,8 @@ def kedro_project(tmp_path, tiny_film, monkeypatch) -> Path:
 TINY_PARAMS = {"preprocessing": {"character_clustering": {"min_cluster_size": 4, "min_samples": 2},
                                  "character_dataset": {"target_size": 8}},
                "background": {"scene_clustering": {"min_cluster_size": 3, "min_samples": 2},
-                              "scene_dataset": {"target_size": 6}}}
+                              "scene_dataset": {"target_size": 6}},
+               "training": {"search": {"n_trials": 3}, "args": {"max_train_epochs": 1}}}
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

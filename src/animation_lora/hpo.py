@@ -7,6 +7,7 @@ PostgreSQL) so several workers on several machines share one study and a killed 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -23,6 +24,8 @@ BEST_KEYS = ("learning_rate", "network_dim", "network_alpha", "optimizer_type", 
 def open_study(search: dict[str, Any]) -> optuna.Study:
     """The study in its storage, created or resumed; an unreachable database is a clear error, not a hang."""
     url = search["storage"]
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"connect_timeout": 5}} if url.startswith(("postgresql", "mysql")) else {}
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)

@@ -56,6 +56,7 @@ class TrainConfig:
     cache_latents: bool = True
     cache_latents_to_disk: bool = False
     cache_dir: str | None = None  # where latents are cached on disk (and checkpoints kept)
+    cache_text_encoder_outputs: bool = True  # with a frozen text encoder: encode each caption once
     max_data_loader_n_workers: int = 0
     persistent_data_loader_workers: bool = False
     min_snr_gamma: float | None = None
@@ -342,8 +343,9 @@ def train_lora(base: BaseModel, dataset: LoraDataset, cfg: TrainConfig,
         return cache.get(image) if cfg.cache_latents else cache.encode(image)
 
     def text_of(captions: list[str]) -> torch.Tensor:
-        if cfg.text_encoder_lr > 0:
-            return encode_text(base, text_encoder, captions, cfg.clip_skip)
+        if cfg.text_encoder_lr > 0 or not cfg.cache_text_encoder_outputs:
+            with torch.set_grad_enabled(cfg.text_encoder_lr > 0):
+                return encode_text(base, text_encoder, captions, cfg.clip_skip)
         missing = [c for c in dict.fromkeys(captions) if c not in text_cache]  # frozen: encode each text once
         if missing:
             with torch.no_grad():

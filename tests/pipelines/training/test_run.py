@@ -1,0 +1,41 @@
+"""`kedro run --pipeline=training` on the tiny demo's datasets, through KedroSession."""
+
+import json
+import sqlite3
+
+import pandas as pd
+
+from animation_lora.datasets import read_lora
+from tests.conftest import run_session
+
+
+def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
+    run_session(kedro_project, "preprocessing")
+    run_session(kedro_project, "background")
+    run_session(kedro_project, "training")
+    models = kedro_project / "data" / "06_models"
+    best = json.loads(next((models / "best_hyperparameters.json").glob("*/*.json")).read_text())
+    trials = pd.read_parquet(next((models / "hpo_trials.parquet").glob("*/*.parquet")))
+    assert len(trials) == 3 and trials.value.min() == min(v for v in trials.value if v == v)
+    for kind in ("character", "background"):
+        lora = read_lora(next((models / f"{kind}_lora.safetensors").glob("*/*")))
+        assert lora.metadata["ss_network_dim"] == str(best["network_dim"])
+        assert float(lora.metadata["ss_learning_rate"]) == best["learning_rate"]
+        assert float(lora.metadata["ss_text_encoder_lr"]) == 0.8 * best["learning_rate"]
+        assert lora.trigger.startswith("scene_" if kind == "background" else "character_")
+        assert lora.modules("lora_unet_") and lora.modules("lora_te_text_model_encoder_layers_")
+        history = pd.read_parquet(next((models / f"{kind}_training_history.parquet").glob("*/*")))
+        assert history.val_loss.notna().sum() >= 2
+    with sqlite3.connect(kedro_project / "mlflow.db") as db:
+        (training_run,) = db.execute("select run_uuid from runs where name = 'training'").fetchall()
+        children = db.execute("select count(*) from tags where key = 'mlflow.parentRunId' and value = ?",
+                              training_run).fetchone()[0]
+        assert children == 3  # one child run per trial
+        metrics = {k for (k,) in db.execute("select distinct key from metrics where run_uuid = ?", training_run)}
+        assert {"character.loss", "character.val_loss", "background.loss"} <= metrics
+        artifacts_logged = db.execute("select artifact_uri from runs where run_uuid = ?", training_run).fetchone()[0]
+    root = artifacts_logged.replace("file://", "")
+    import pathlib
+
+    logged = {p.name for p in pathlib.Path(root).rglob("*") if p.is_file()}
+    assert {"character_lora.safetensors", "background_lora.safetensors", "hpo_convergence.png"} <= logged

@@ -1,0 +1,81 @@
+"""The Optuna search's storage, worker sharing, resume, pruning and convergence monitor, with a cheap
+objective (the real one trains a LoRA: tests/pipelines/training)."""
+
+import multiprocessing
+import time
+
+import optuna
+import pytest
+
+from animation_lora.hpo import best_hyperparameters, convergence_plot, run_search, trials_table
+
+SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+         "network_dim": {"type": "categorical", "choices": [2, 4, 8]},
+         "network_alpha_ratio": {"type": "categorical", "choices": [0.5, 1.0]}}
+
+
+def search(tmp_path, n_trials, **extra):
+    return {"n_trials": n_trials, "study_name": "s", "storage": f"sqlite:///{tmp_path}/optuna.db", "pruner": "median",
+            "seed": 0, "convergence": {"patience": 100, "rel_tol": 0.0}, "space": SPACE, **extra}
+
+
+def quadratic(params, report):
+    for step in range(3):
+        if report(step, (params["learning_rate"] - 0.01) ** 2 + step * 1e-6):
+            break
+    return (params["learning_rate"] - 0.01) ** 2
+
+
+def worker(tmp_path, n):
+    run_search(quadratic, search(tmp_path, n))
+
+
+def test_two_workers_share_one_study_without_duplicates(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    run_search(quadratic, search(tmp_path, 1))  # create the schema before two processes race for it
+    procs = [ctx.Process(target=worker, args=(tmp_path, 12)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db")
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert 12 <= len(finished) <= 13  # the total asked for (a worker's last trial may overlap the other's)
+
+
+def test_a_killed_search_resumes_to_the_requested_total(tmp_path):
+    study, _ = run_search(quadratic, search(tmp_path, 3))
+    assert len(study.trials) == 3
+    study, _ = run_search(quadratic, search(tmp_path, 7))
+    assert len(study.trials) == 7 and len(trials_table(study)) == 7
+    best = best_hyperparameters(study, {"network_dim": 4, "max_train_epochs": 1})
+    assert set(best) == {"learning_rate", "network_dim", "network_alpha", "optimizer_type", "lr_scheduler",
+                         "gradient_accumulation_steps", "max_train_epochs"}
+    assert best["network_alpha"] in (best["network_dim"] * 0.5, best["network_dim"] * 1.0)
+    assert convergence_plot(study).size == (600, 350)
+
+
+def test_the_convergence_monitor_stops_a_flat_search(tmp_path):
+    study, monitor = run_search(lambda p, r: 1.0, search(tmp_path, 50, convergence={"patience": 5, "rel_tol": 0.01}))
+    assert monitor.stopped_at == 5 and len(study.trials) == 6
+
+
+def test_the_pruner_stops_bad_trials_early(tmp_path):
+    def slow_bad(params, report):
+        for step in range(10):
+            if report(step, params["learning_rate"]):
+                return params["learning_rate"]
+        return params["learning_rate"]
+
+    study, _ = run_search(slow_bad, search(tmp_path, 12))
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned and all(len(t.intermediate_values) < 10 for t in pruned)
+
+
+def test_an_unreachable_database_is_a_clear_error_not_a_hang(tmp_path):
+    start = time.time()
+    with pytest.raises(ConnectionError, match=r"training\.search\.storage.*cannot be reached"):
+        run_search(quadratic, search(tmp_path, 1, storage="postgresql://user:pw@127.0.0.1:9/nothing"))
+    assert time.time() - start < 30

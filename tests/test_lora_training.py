@@ -1,0 +1,157 @@
+"""The trainer and the kohya export on the tiny SD-shaped model, with a small LoRA dataset made here."""
+
+import numpy as np
+import pytest
+import torch
+
+from animation_lora.backends.diffusion import clip_tokenizer, make_base_model
+from animation_lora.lora_dataset import build_lora_dataset
+from animation_lora.lora_format import to_kohya
+from animation_lora.lora_training import LatentCache, TrainConfig, subset_settings, train_lora
+
+TINY = {"backend": "tiny", "tiny": {"seed": 0}}
+FAST = dict(network_dim=4, network_alpha=4, learning_rate=1e-3, max_train_epochs=1, resolution=64,
+            train_batch_size=2, validate_every_n_steps=2, min_snr_gamma=5.0)
+
+
+@pytest.fixture(scope="module")
+def base():
+    return make_base_model(TINY)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    rng = np.random.default_rng(0)
+    images = {f"img{k}": rng.integers(0, 255, (80, 64, 3), dtype=np.uint8) for k in range(6)}
+    captions = {k: f"marco, 3d animated character, pixar style, pose {i}" for i, k in enumerate(images)}
+    params = {"target_size": 6, "resolution": 64, "batch_size": 2, "shuffle_caption": True, "keep_tokens": 3}
+    return build_lora_dataset("marco", "marco", images, captions, {k: 1.0 for k in images}, None, params)
+
+
+def test_tokenizer_matches_openai_clip_ids():
+    tok = clip_tokenizer()
+    assert tok("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+    assert tok.model_max_length == 77
+
+
+def test_tiny_base_is_deterministic_from_its_seed():
+    a, b = make_base_model({"backend": "tiny", "tiny": {"seed": 3}}), make_base_model({"backend": "tiny", "tiny": {"seed": 4}})
+    assert a.model_hash != b.model_hash
+    from animation_lora.backends.diffusion import tiny
+
+    assert tiny(seed=3).model_hash == a.model_hash
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(ValueError, match="Unknown optimizer_type 'Adam'; choose one of AdamW, AdamW8bit, Lion"):
+        TrainConfig.from_params({"optimizer_type": "Adam"})
+    with pytest.raises(ValueError, match=r"Unknown training parameters \['learning_rat'\]"):
+        TrainConfig.from_params({"learning_rat": 1.0})
+
+
+def test_dataset_toml_with_an_unknown_key_is_refused(dataset):
+    bad = type(dataset)(**{**dataset.__dict__, "toml": {"general": {"caption_ext": ".txt"}, "datasets": dataset.toml["datasets"]}})
+    with pytest.raises(ValueError, match=r"keys this trainer does not know: \['caption_ext'\]"):
+        subset_settings(bad)
+
+
+def test_network_dim_larger_than_a_layer_is_an_error(base, dataset):
+    with pytest.raises(ValueError, match="network_dim 64 is larger than the smallest targeted layer"):
+        train_lora(base, dataset, TrainConfig(**{**FAST, "network_dim": 64}))
+
+
+def test_image_without_caption_error_or_trigger(base, dataset):
+    uncaptioned = type(dataset)(**{**dataset.__dict__, "captions": {**dataset.captions, "img0": "  "}})
+    with pytest.raises(ValueError, match="Image 'img0' of 'marco' has no caption"):
+        train_lora(base, uncaptioned, TrainConfig(**FAST))
+    result = train_lora(base, uncaptioned, TrainConfig(**FAST, missing_caption="trigger"))
+    assert result.tag_frequency["marco"] >= 6
+
+
+def test_kohya_export_loads_in_diffusers_as_the_trained_adapter(base, dataset, tmp_path):
+    """diffusers' load_lora_weights on our file gives the in-memory adapter's images (max abs diff < 1e-5),
+    and they differ from the base model's."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    cfg = TrainConfig(**{**FAST, "text_encoder_lr": 8e-4, "learning_rate": 5e-3})
+    result = train_lora(base, dataset, cfg)
+    tensors = to_kohya(result.unet, result.text_encoder, alpha=cfg.network_alpha)
+    assert any(k.startswith("lora_te_text_model_encoder_layers_0_self_attn_q_proj.") for k in tensors)
+    down = tensors["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight"]
+    up = tensors["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight"]
+    assert down.shape == (4, 32) and up.shape == (32, 4)
+    alpha = tensors["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.alpha"]
+    assert alpha.dtype == torch.float32 and alpha.ndim == 0 and float(alpha) == 4.0
+    path = tmp_path / "marco.safetensors"
+    save_file(tensors, str(path))
+
+    def render(pipe):
+        pipe.set_progress_bar_config(disable=True)
+        return pipe("marco, 3d animated character", num_inference_steps=4, height=64, width=64,
+                    generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+
+    trained = render(StableDiffusionPipeline(vae=base.vae, text_encoder=result.text_encoder, tokenizer=base.tokenizer,
+                                             unet=result.unet, scheduler=base.sample_scheduler, safety_checker=None,
+                                             feature_extractor=None, requires_safety_checker=False))
+    plain = render(base.pipeline())
+    loaded_pipe = base.pipeline()
+    loaded_pipe.load_lora_weights(str(path))
+    loaded = render(loaded_pipe)
+    loaded_pipe.unload_lora_weights()
+    assert np.abs(loaded - trained).max() < 1e-5
+    assert np.abs(plain - trained).max() > 1e-3
+
+
+def test_resume_after_a_kill_ends_at_the_same_weights(base, dataset, tmp_path):
+    cfg = dict(**{**FAST, "max_train_epochs": 3}, cache_dir=str(tmp_path), checkpoint_every_n_steps=3)
+    straight = train_lora(base, dataset, TrainConfig(**{**cfg, "cache_dir": str(tmp_path / "a")}))
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_4(record):
+        if record["step"] == 4:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_lora(base, dataset, TrainConfig(**{**cfg, "cache_dir": str(tmp_path / "b")}), on_step=kill_at_4)
+    resumed = train_lora(base, dataset, TrainConfig(**{**cfg, "cache_dir": str(tmp_path / "b"), "resume": True}))
+    assert resumed.steps == straight.steps
+    a = {k: v for k, v in straight.unet.state_dict().items() if "lora_" in k}
+    b = {k: v for k, v in resumed.unet.state_dict().items() if "lora_" in k}
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+
+
+def test_nan_loss_stops_with_a_clear_error(base, dataset, tmp_path):
+    cfg = TrainConfig(**{**FAST, "optimizer_type": "SGD", "learning_rate": 1e30, "max_train_epochs": 3,
+                         "min_snr_gamma": None}, cache_dir=str(tmp_path), checkpoint_every_n_steps=1)
+    with pytest.raises(FloatingPointError, match=r"Loss became (nan|inf).*last good checkpoint is .*last\.pt"):
+        train_lora(base, dataset, cfg)
+
+
+def test_latents_are_cached_on_disk_and_reused(base, dataset, tmp_path, monkeypatch):
+    cfg = TrainConfig(**FAST, cache_latents_to_disk=True, cache_dir=str(tmp_path))
+    train_lora(base, dataset, cfg)
+    assert len(list((tmp_path / "latents").glob("*.safetensors"))) == 6
+    calls = []
+    original = LatentCache.encode
+    monkeypatch.setattr(LatentCache, "encode", lambda self, image: calls.append(1) or original(self, image))
+    train_lora(base, dataset, cfg)
+    assert calls == []  # a rerun encodes nothing
+
+
+def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tmp_path):
+    from animation_lora.backends.diffusion import sd15
+
+    base.pipeline().save_pretrained(tmp_path / "sd")
+    loaded = sd15(str(tmp_path / "sd"))
+    assert list(loaded.unet.config.block_out_channels) == list(base.unet.config.block_out_channels)
+    ids = loaded.tokenizer("a photo of a cat").input_ids
+    assert ids == base.tokenizer("a photo of a cat").input_ids
+    with pytest.raises(FileNotFoundError, match=r"diffusion\.sd15\.path.*'/no/sd15\.safetensors'"):
+        sd15("/no/sd15.safetensors")
+    single = tmp_path / "model.safetensors"
+    single.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"diffusion\.sd15\.original_config.*model\.yaml"):
+        sd15(str(single))
