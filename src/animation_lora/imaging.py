@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 
 def to_rgb_array(image) -> np.ndarray:
@@ -47,8 +47,8 @@ def contact_sheet(images: list, captions: list[str] | None = None, thumb: int = 
     if title:
         draw.text((4, 3), title, fill=(255, 255, 255))
     for i, (img, cap) in enumerate(zip(images, captions)):
-        tile = Image.fromarray(img)
-        tile.thumbnail((thumb, tile_h))
+        tile = ImageOps.contain(Image.fromarray(img), (thumb, tile_h),  # small images are enlarged too
+                                Image.NEAREST if max(img.shape[:2]) < thumb // 2 else Image.BICUBIC)
         x, y = (i % cols) * thumb, top + (i // cols) * (tile_h + cap_h)
         sheet.paste(tile, (x + (thumb - tile.width) // 2, y + (tile_h - tile.height) // 2))
         if cap:

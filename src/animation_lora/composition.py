@@ -1,0 +1,197 @@
+"""Compose several LoRAs on one base model (diffusers + peft).
+
+Strategies:
+- ``base``: no LoRA; ``solo``: one LoRA alone at its weight (for comparison).
+- ``merge``: every LoRA as a peft adapter, ``set_adapters(names, weights)`` (the seed's method).
+- ``fused``: the same weights fused into the base weights (``fuse_lora``): the fast path.
+- ``switch`` (LoRA Switch, Zhong et al. 2024): one adapter active at a time, rotated every k denoising steps.
+- ``composite`` (LoRA Composite, same paper): at each step the classifier-free-guided noise prediction is
+  averaged over one U-Net pass per LoRA.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .lora_format import LoraFile
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("base", "solo", "merge", "fused", "switch", "composite")
+WEIGHT_LIMIT = 2.0
+LORA_TAG = re.compile(r"<lora:([^:>]+):([-+]?\d*\.?\d+)>")
+
+
+@dataclass
+class Request:
+    prompt: str  # without <lora:…> tags
+    weights: dict[str, float]  # adapter name -> weight
+
+
+def check_weight(name: str, weight: float) -> float:
+    if not -WEIGHT_LIMIT <= weight <= WEIGHT_LIMIT:
+        raise ValueError(f"Weight {weight} of LoRA '{name}' is outside [-{WEIGHT_LIMIT}, {WEIGHT_LIMIT}]")
+    return float(weight)
+
+
+def parse_prompt(prompt: str, defaults: dict[str, float]) -> Request:
+    """A1111-style `<lora:name:0.8>` tags set that LoRA's weight for this prompt (and only LoRAs named in
+    tags are used when there are tags, as in A1111); the tags leave the prompt text."""
+    tags = LORA_TAG.findall(prompt)
+    text = re.sub(r"\s+", " ", LORA_TAG.sub("", prompt)).strip(" ,")
+    if not tags:
+        return Request(text, dict(defaults))
+    unknown = sorted({n for n, _ in tags} - set(defaults))
+    if unknown:
+        raise ValueError(f"Prompt names LoRA(s) {unknown} that are not loaded; loaded: {sorted(defaults)}")
+    return Request(text, {n: check_weight(n, float(w)) for n, w in tags})
+
+
+def module_names(base) -> set[str]:
+    """Every LoRA-targetable module of the base, in kohya's naming (both text-encoder spellings)."""
+    names = set()
+    for prefix, model in (("lora_unet_", base.unet), ("lora_te_", base.text_encoder)):
+        for path, module in model.named_modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+                names.add(prefix + path.replace(".", "_"))
+                if prefix == "lora_te_" and not path.startswith("text_model."):
+                    names.add("lora_te_text_model_" + path.replace(".", "_"))
+    return names
+
+
+def check_compatible(lora: LoraFile, base, source: str, known: set[str] | None = None) -> None:
+    """A LoRA for another architecture (e.g. SDXL on SD 1.5) is an error naming the file and the first module
+    the base does not have."""
+    known = known if known is not None else module_names(base)
+    kohya = [k for k in lora.modules() if k.startswith(("lora_unet_", "lora_te"))]
+    if not kohya:
+        return  # diffusers/peft layout: diffusers validates it when loading
+    for module in kohya:
+        if module not in known:
+            raise ValueError(f"LoRA '{source}' does not fit the base model '{base.name}': module '{module}' "
+                             f"has no counterpart (a LoRA for another architecture?)")
+
+
+class Composer:
+    """A base pipeline with N LoRAs loaded as named adapters."""
+
+    def __init__(self, base, loras: dict[str, LoraFile], sources: dict[str, str] | None = None):
+        import copy
+
+        known = module_names(base)
+        # adapters go into copies: the base model is shared (built once per process) and stays clean
+        self.base = copy.copy(base)
+        self.base.unet, self.base.text_encoder = copy.deepcopy(base.unet), copy.deepcopy(base.text_encoder)
+        self.pipe = self.base.pipeline()
+        self.pipe.set_progress_bar_config(disable=True)
+        self.names = list(loras)
+        for name, lora in loras.items():
+            check_compatible(lora, base, (sources or {}).get(name, name), known)
+            self.pipe.load_lora_weights({k: v.clone() for k, v in lora.tensors.items()}, adapter_name=name)
+
+    @contextmanager
+    def adapters(self, weights: dict[str, float]):
+        active = [n for n, w in weights.items() if w != 0]
+        if active:
+            self.pipe.enable_lora()
+            self.pipe.set_adapters(active, [weights[n] for n in active])
+        else:
+            self.pipe.disable_lora()
+        try:
+            yield active
+        finally:
+            self.pipe.enable_lora()
+
+    def _call(self, prompt: str, settings: dict[str, Any], seed: int, **extra) -> np.ndarray:
+        return self.pipe(prompt, negative_prompt=settings.get("negative_prompt") or None,
+                         num_inference_steps=settings["steps"], guidance_scale=settings["guidance_scale"],
+                         height=settings["height"], width=settings["width"],
+                         generator=torch.Generator().manual_seed(seed), output_type="np", **extra).images[0]
+
+    def generate(self, strategy: str, request: Request, settings: dict[str, Any], seed: int) -> np.ndarray:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
+        weights = {n: request.weights.get(n, 0.0) for n in self.names}
+        if strategy == "base":
+            weights = dict.fromkeys(self.names, 0.0)
+        if strategy in ("base", "merge", "solo"):
+            with self.adapters(weights):
+                return self._call(request.prompt, settings, seed)
+        if strategy == "fused":
+            with self.adapters(weights) as active:
+                if not active:
+                    return self._call(request.prompt, settings, seed)
+                self.pipe.fuse_lora(adapter_names=active, lora_scale=1.0)
+                try:  # merged peft layers skip their adapter branch: one plain U-Net pass per step
+                    return self._call(request.prompt, settings, seed)
+                finally:
+                    self.pipe.unfuse_lora()
+        active = [n for n in self.names if weights[n] != 0]
+        if strategy == "switch":
+            return self._switch(request.prompt, active, weights, settings, seed)
+        return self._composite(request.prompt, active, weights, settings, seed)
+
+    def _switch(self, prompt, active, weights, settings, seed) -> np.ndarray:
+        """One LoRA at a time, the next one every `switch_every` steps (callback_on_step_end)."""
+        if len(active) <= 1:
+            with self.adapters(weights):
+                return self._call(prompt, settings, seed)
+        every = int(settings.get("switch_every", 5))
+        self.pipe.set_adapters([active[0]], [weights[active[0]]])
+
+        def rotate(pipe, step, timestep, kwargs):
+            nxt = active[((step + 1) // every) % len(active)]
+            pipe.set_adapters([nxt], [weights[nxt]])
+            return kwargs
+
+        try:
+            return self._call(prompt, settings, seed, callback_on_step_end=rotate)
+        finally:
+            self.pipe.enable_lora()
+
+    @torch.no_grad()
+    def _composite(self, prompt, active, weights, settings, seed) -> np.ndarray:
+        """Average over the LoRAs of each LoRA's guided noise prediction, step by step."""
+        if len(active) <= 1:
+            with self.adapters(weights):
+                return self._call(prompt, settings, seed)
+        pipe, guidance = self.pipe, settings["guidance_scale"]
+        embeds = {}
+        for name in active:  # each LoRA may also change the text encoder
+            with self.adapters({name: weights[name]}):
+                cond, uncond = pipe.encode_prompt(prompt, "cpu", 1, True, settings.get("negative_prompt") or None)
+                embeds[name] = torch.cat([uncond, cond])
+        scheduler = pipe.scheduler
+        scheduler.set_timesteps(settings["steps"])
+        generator = torch.Generator().manual_seed(seed)
+        latents = pipe.prepare_latents(1, pipe.unet.config.in_channels, settings["height"], settings["width"],
+                                       embeds[active[0]].dtype, torch.device("cpu"), generator)
+        for t in scheduler.timesteps:
+            model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+            guided = []
+            for name in active:
+                with self.adapters({name: weights[name]}):
+                    uncond, cond = pipe.unet(model_in, t, encoder_hidden_states=embeds[name]).sample.chunk(2)
+                guided.append(uncond + guidance * (cond - uncond))
+            latents = scheduler.step(torch.stack(guided).mean(0), t, latents).prev_sample
+        image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+        return ((image[0].permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy()
+
+
+def fill_template(template: str, triggers: dict[str, str]) -> str:
+    """`{character} running in {background}` with each LoRA's trigger phrase; a slot without a LoRA goes."""
+    text = template
+    for slot in re.findall(r"\{(\w+)\}", template):
+        text = text.replace("{" + slot + "}", triggers.get(slot, ""))
+    return re.sub(r"\s+", " ", re.sub(r"\s+,", ",", text)).strip(" ,")
+
+
+def token_count(tokenizer, prompt: str) -> int:
+    return len(tokenizer(prompt, truncation=False).input_ids)
