@@ -52,7 +52,9 @@ TINY_PARAMS = {"preprocessing": {"character_clustering": {"min_cluster_size": 4,
                                  "character_dataset": {"target_size": 8}},
                "background": {"scene_clustering": {"min_cluster_size": 3, "min_samples": 2},
                               "scene_dataset": {"target_size": 6}},
-               "training": {"search": {"n_trials": 3}, "args": {"max_train_epochs": 1}}}
+               "training": {"search": {"n_trials": 3}, "args": {"max_train_epochs": 1}},
+               "composition": {"num_samples": 1, "sampling": {"steps": 4},
+                               "weight_search": {"n_trials": 2, "seeds": [0]}}}
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

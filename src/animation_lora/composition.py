@@ -92,6 +92,7 @@ class Composer:
         self.pipe = self.base.pipeline()
         self.pipe.set_progress_bar_config(disable=True)
         self.names = list(loras)
+        self._fused: tuple | None = None  # (adapters, weights) fused into the base weights right now
         for name, lora in loras.items():
             check_compatible(lora, base, (sources or {}).get(name, name), known)
             self.pipe.load_lora_weights({k: v.clone() for k, v in lora.tensors.items()}, adapter_name=name)
@@ -121,22 +122,38 @@ class Composer:
         weights = {n: request.weights.get(n, 0.0) for n in self.names}
         if strategy == "base":
             weights = dict.fromkeys(self.names, 0.0)
+        if strategy == "fused":
+            return self._fused_call(request.prompt, weights, settings, seed)
+        self._unfuse()
         if strategy in ("base", "merge", "solo"):
             with self.adapters(weights):
                 return self._call(request.prompt, settings, seed)
-        if strategy == "fused":
-            with self.adapters(weights) as active:
-                if not active:
-                    return self._call(request.prompt, settings, seed)
-                self.pipe.fuse_lora(adapter_names=active, lora_scale=1.0)
-                try:  # merged peft layers skip their adapter branch: one plain U-Net pass per step
-                    return self._call(request.prompt, settings, seed)
-                finally:
-                    self.pipe.unfuse_lora()
         active = [n for n in self.names if weights[n] != 0]
         if strategy == "switch":
             return self._switch(request.prompt, active, weights, settings, seed)
         return self._composite(request.prompt, active, weights, settings, seed)
+
+    def _unfuse(self) -> None:
+        if self._fused is not None:
+            self.pipe.unfuse_lora()
+            self._fused = None
+
+    def _fused_call(self, prompt, weights, settings, seed) -> np.ndarray:
+        """Fuse once per weight setting, then every image of that setting costs a plain U-Net pass per
+        step (merged peft layers skip their adapter branch)."""
+        active = tuple(n for n in self.names if weights[n] != 0)
+        key = (active, tuple(weights[n] for n in active))
+        if self._fused != key:
+            self._unfuse()
+            if active:
+                self.pipe.enable_lora()
+                self.pipe.set_adapters(list(active), [weights[n] for n in active])
+                self.pipe.fuse_lora(adapter_names=list(active), lora_scale=1.0)
+                self._fused = key
+        if not active:
+            with self.adapters(weights):
+                return self._call(prompt, settings, seed)
+        return self._call(prompt, settings, seed)
 
     def _switch(self, prompt, active, weights, settings, seed) -> np.ndarray:
         """One LoRA at a time, the next one every `switch_every` steps (callback_on_step_end)."""

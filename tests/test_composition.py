@@ -1,0 +1,123 @@
+"""Composition strategies on the tiny base with two small LoRAs trained here: identities that must hold,
+and the bad inputs."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from animation_lora.backends.diffusion import make_base_model
+from animation_lora.composition import Composer, Request, fill_template, parse_prompt
+from animation_lora.datasets import read_lora
+from animation_lora.lora_dataset import build_lora_dataset
+from animation_lora.lora_format import LoraFile, to_kohya
+from animation_lora.lora_training import TrainConfig, train_lora
+
+SETTINGS = dict(steps=4, guidance_scale=7.5, height=64, width=64, negative_prompt="", switch_every=2)
+TOL = 1e-5  # float32 on CPU: the strategies agree to the last few bits
+
+
+def small_lora(base, seed: int, trigger: str) -> LoraFile:
+    rng = np.random.default_rng(seed)
+    images = {f"i{k}": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for k in range(4)}
+    data = build_lora_dataset(trigger, trigger, images, {k: f"{trigger}, pixar style" for k in images},
+                              {k: 1.0 for k in images}, None, {"target_size": 4, "resolution": 64, "batch_size": 2})
+    cfg = TrainConfig(network_dim=4, network_alpha=4, learning_rate=2e-2, text_encoder_lr=1e-2, max_train_epochs=2,
+                      resolution=64, validation_split=0, validate_every_n_steps=0, seed=seed)
+    result = train_lora(base, data, cfg)
+    return LoraFile(to_kohya(result.unet, result.text_encoder, alpha=4), {"modelspec.trigger_phrase": trigger})
+
+
+@pytest.fixture(scope="module")
+def base():
+    return make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
+
+
+@pytest.fixture(scope="module")
+def loras(base):
+    return {"character": small_lora(base, 1, "marco"), "background": small_lora(base, 2, "scene_0")}
+
+
+@pytest.fixture(scope="module")
+def composer(base, loras):
+    return Composer(base, loras)
+
+
+def run(composer, strategy, weights, prompt="marco in scene_0"):
+    return composer.generate(strategy, Request(prompt, weights), SETTINGS, seed=0)
+
+
+def test_one_lora_every_strategy_is_the_same_image(composer):
+    weights = {"character": 0.9, "background": 0.0}
+    solo = run(composer, "solo", weights)
+    for strategy in ("merge", "fused", "switch", "composite"):
+        assert np.abs(run(composer, strategy, weights) - solo).max() < TOL, strategy
+    assert np.abs(run(composer, "base", weights) - solo).max() > 1e-3  # the LoRA does something
+
+
+def test_all_weights_zero_is_the_base_model(composer):
+    zero = {"character": 0.0, "background": 0.0}
+    base = run(composer, "base", zero)
+    for strategy in ("merge", "fused", "switch", "composite"):
+        assert np.abs(run(composer, strategy, zero) - base).max() < TOL, strategy
+
+
+def test_fused_equals_merge_with_two_loras(composer):
+    weights = {"character": 1.0, "background": 0.8}
+    merged = run(composer, "merge", weights)
+    assert np.abs(run(composer, "fused", weights) - merged).max() < TOL
+    assert np.abs(run(composer, "base", weights) - merged).max() > 1e-3
+    # fused is undone afterwards: merge again gives the same image
+    assert np.abs(run(composer, "merge", weights) - merged).max() < TOL
+
+
+def test_switch_that_never_switches_is_the_first_lora_alone(composer):
+    weights = {"character": 1.0, "background": 0.8}
+    never = composer.generate("switch", Request("marco", weights), {**SETTINGS, "switch_every": 100}, 0)
+    first = composer.generate("solo", Request("marco", {"character": 1.0}), SETTINGS, 0)
+    assert np.abs(never - first).max() < TOL
+    rotating = run(composer, "switch", weights, "marco")
+    assert np.abs(rotating - first).max() > 1e-4
+
+
+def test_composite_of_a_lora_with_itself_is_that_lora(base, loras):
+    twin = Composer(base, {"a": loras["character"], "b": loras["character"]})
+    both = twin.generate("composite", Request("marco", {"a": 0.7, "b": 0.7}), SETTINGS, 0)
+    alone = twin.generate("solo", Request("marco", {"a": 0.7}), SETTINGS, 0)
+    assert np.abs(both - alone).max() < TOL
+
+
+def test_a1111_tags_set_weights_and_unknown_names_are_errors():
+    r = parse_prompt("marco <lora:character:0.6> on the beach <lora:background:0.75>", {"character": 1.0, "background": 0.8})
+    assert r.prompt == "marco on the beach" and r.weights == {"character": 0.6, "background": 0.75}
+    with pytest.raises(ValueError, match=r"\['pose'\] that are not loaded; loaded: \['background', 'character'\]"):
+        parse_prompt("<lora:pose:0.7> running", {"character": 1.0, "background": 0.8})
+    with pytest.raises(ValueError, match=r"Weight 2.5 of LoRA 'character' is outside \[-2.0, 2.0\]"):
+        parse_prompt("<lora:character:2.5>", {"character": 1.0})
+    assert fill_template("{character} {pose} in {background}, pixar style", {"character": "marco", "background": "beach"}) \
+        == "marco in beach, pixar style"
+
+
+def test_a_lora_for_another_architecture_names_the_file_and_module(base, tmp_path):
+    from safetensors.torch import save_file
+
+    sdxl = {"lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight": torch.zeros(4, 640),
+            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_up.weight": torch.zeros(640, 4),
+            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.alpha": torch.tensor(4.0)}
+    path = tmp_path / "sdxl_style.safetensors"
+    save_file(sdxl, str(path))
+    with pytest.raises(ValueError, match=r"sdxl_style\.safetensors' does not fit.*'lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q'"):
+        Composer(base, {"style": read_lora(path)}, {"style": str(path)})
+    with pytest.raises(FileNotFoundError, match="LoRA file not found: '/no/lora.safetensors'"):
+        read_lora("/no/lora.safetensors")
+
+
+def test_a_long_prompt_is_truncated_with_a_warning(caplog, loras):
+    from animation_lora.pipelines.composition.nodes import requests_of
+
+    lora_set = {"weights": {"character": 1.0}, "triggers": {"character": "marco"}}
+    tokenizer = make_base_model({"backend": "tiny", "tiny": {"seed": 0}}).tokenizer
+    with caplog.at_level(logging.WARNING):
+        requests_of(lora_set, {"prompts": ["marco " + "very " * 100]}, tokenizer)
+    assert "tokens; CLIP reads 77, the rest is truncated" in caplog.text
