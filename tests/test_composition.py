@@ -121,3 +121,15 @@ def test_a_long_prompt_is_truncated_with_a_warning(caplog, loras):
     with caplog.at_level(logging.WARNING):
         requests_of(lora_set, {"prompts": ["marco " + "very " * 100]}, tokenizer)
     assert "tokens; CLIP reads 77, the rest is truncated" in caplog.text
+
+
+def test_schedulers_and_clip_t_need_what_they_name(composer):
+    composer.use_scheduler("euler")
+    assert type(composer.pipe.scheduler).__name__ == "EulerDiscreteScheduler"
+    composer.use_scheduler("ddim")
+    with pytest.raises(ValueError, match="Unknown scheduler 'plms'; choose one of ddim, euler, euler_a, dpm"):
+        composer.use_scheduler("plms")
+    from animation_lora.pipelines.composition.nodes import ClipScore
+
+    with pytest.raises(FileNotFoundError, match=r"composition\.scoring\.clip_checkpoint.*'/no/clip\.bin'"):
+        ClipScore("/no/clip.bin", "ViT-B-32")

@@ -110,6 +110,17 @@ class Composer:
         finally:
             self.pipe.enable_lora()
 
+    def use_scheduler(self, name: str) -> None:
+        """Sampling scheduler: ddim (default), euler, euler_a, dpm (DPM-Solver++), from the base's config."""
+        from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                               EulerDiscreteScheduler)
+
+        kinds = {"ddim": DDIMScheduler, "euler": EulerDiscreteScheduler, "euler_a": EulerAncestralDiscreteScheduler,
+                 "dpm": DPMSolverMultistepScheduler}
+        if name not in kinds:
+            raise ValueError(f"Unknown scheduler '{name}'; choose one of {', '.join(kinds)}")
+        self.pipe.scheduler = kinds[name].from_config(self.base.sample_scheduler.config)
+
     def _call(self, prompt: str, settings: dict[str, Any], seed: int, **extra) -> np.ndarray:
         return self.pipe(prompt, negative_prompt=settings.get("negative_prompt") or None,
                          num_inference_steps=settings["steps"], guidance_scale=settings["guidance_scale"],
