@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from animation_lora.demo import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, GroundTruth, make_film_spec, render_demo_film
+from animation_lora.demo import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, make_film_spec, render_demo_film
 from animation_lora.demo.render import render_frame
 from animation_lora.demo.backgrounds import paint_location
 

@@ -11,7 +11,7 @@ set): a fact or label containing one is left out, and a VLM sentence containing 
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 

@@ -4,16 +4,17 @@ import base64
 import io
 import re
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError
 from kedro_datasets._typing import ImagePreview
 from PIL import Image
 from tqdm.auto import tqdm
 
 from ..imaging import contact_sheet
+from .versioned import VersionedLocalDataset
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -36,17 +37,13 @@ def _as_pil(image: Any) -> Image.Image:
     return Image.fromarray(a)
 
 
-class ImageFolderDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Callable[[], np.ndarray]]]):
+class ImageFolderDataset(VersionedLocalDataset):
     """Saves `{id: image}` (PIL image, uint8 RGB/RGBA/grey array, bool mask or a loader) as `<id>.png`
     files in a new version folder; loads `{id: callable}` that reads one image as a numpy array.
 
     An existing version is never written over; a save that dies half-way leaves a `.partial` folder
     that no load picks up. ``preview()`` gives kedro-viz a contact sheet of the first images.
     """
-
-    def __init__(self, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None):
-        super().__init__(PurePosixPath(filepath), version)
-        self.metadata = metadata
 
     def load(self) -> dict[str, Callable[[], np.ndarray]]:
         folder = Path(self._get_load_path())
@@ -65,14 +62,8 @@ class ImageFolderDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Call
             _as_pil(image).save(partial_dir / f"{key}.png", compress_level=4)
         partial_dir.rename(folder)
 
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).is_dir()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
+    def _present(self, path: Path) -> bool:
+        return path.is_dir()
 
     def preview(self, count: int = 16, thumb: int = 128) -> ImagePreview:
         return self.preview_images(dict(list(self.load().items())[:count]), thumb)

@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import tomllib
 from functools import partial
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import pandas as pd
 import tomli_w
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError
 from kedro_datasets._typing import ImagePreview
 
 from ..lora_dataset import LoraDataset
 from .image_folder import ImageFolderDataset, _as_pil, _read_png
+from .versioned import VersionedLocalDataset
 
 
-class KohyaDatasetFolder(AbstractVersionedDataset[LoraDataset, LoraDataset]):
-    def __init__(self, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None):
-        super().__init__(PurePosixPath(filepath), version)
-        self.metadata = metadata
-
+class KohyaDatasetFolder(VersionedLocalDataset):
     def save(self, data: LoraDataset) -> None:
         folder = Path(self._get_save_path())
         partial_dir = folder.with_name(folder.name + ".partial")
@@ -54,14 +50,8 @@ class KohyaDatasetFolder(AbstractVersionedDataset[LoraDataset, LoraDataset]):
             captions={p.stem: p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in pngs},
             toml=toml, report=pd.read_csv(folder / "report.csv"))
 
-    def _exists(self) -> bool:
-        try:
-            return (Path(self._get_load_path()) / "dataset.toml").exists()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
+    def _present(self, path: Path) -> bool:
+        return (path / "dataset.toml").exists()
 
     def preview(self, count: int = 12) -> ImagePreview:
         return ImageFolderDataset.preview_images({k: v for k, v in list(self.load().images.items())[:count]})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..lora_format import LoraFile
+from .versioned import VersionedLocalDataset
 
 
 def read_lora(path: str | Path) -> LoraFile:
@@ -21,11 +20,7 @@ def read_lora(path: str | Path) -> LoraFile:
         return LoraFile({k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {})
 
 
-class LoraFileDataset(AbstractVersionedDataset[LoraFile, LoraFile]):
-    def __init__(self, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None):
-        super().__init__(PurePosixPath(filepath), version)
-        self.metadata = metadata
-
+class LoraFileDataset(VersionedLocalDataset):
     def save(self, data: LoraFile) -> None:
         path = Path(self._get_save_path())
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,11 +30,5 @@ class LoraFileDataset(AbstractVersionedDataset[LoraFile, LoraFile]):
     def load(self) -> LoraFile:
         return read_lora(self._get_load_path())
 
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).is_file()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
+    def _present(self, path: Path) -> bool:
+        return path.is_file()

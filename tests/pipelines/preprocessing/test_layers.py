@@ -1,7 +1,6 @@
 """Layer nodes on frames with known content: plates with and without characters."""
 
 import av
-import numpy as np
 import pandas as pd
 
 from animation_lora.pipelines.preprocessing.layers import score_segmentation, segment_layers
