@@ -155,3 +155,18 @@ def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tm
     single.write_bytes(b"")
     with pytest.raises(FileNotFoundError, match=r"diffusion\.sd15\.original_config.*model\.yaml"):
         sd15(str(single))
+
+
+def test_save_every_n_epochs_writes_kohya_style_saves_and_samples_per_epoch(dataset):
+    from animation_lora.pipelines.training.nodes import train
+
+    training = {"args": {**FAST, "max_train_epochs": 3, "save_every_n_epochs": 1}, "text_encoder_lr_ratio": None,
+                "sample_prompts": ["{trigger}", "{trigger}, running"], "sampling": {"steps": 2, "size": 64, "seed": 0}}
+    lora, epochs, history, metrics, samples = train(dataset, {}, training, TINY)
+    assert sorted(epochs) == ["marco-000001", "marco-000002"]
+    assert epochs["marco-000001"].metadata["ss_epoch"] == "1" and lora.metadata["ss_epoch"] == "3"
+    first = epochs["marco-000001"].tensors
+    assert set(first) == set(lora.tensors)
+    assert any(float((first[k] - lora.tensors[k]).abs().max()) > 0 for k in first if k.endswith("lora_up.weight"))
+    assert samples.size[0] == 2 * 128 and samples.size[1] > 3 * 128  # 3 rows (epochs 1, 2, final) x 2 prompts
+    assert {"loss", "lr", "val_loss"} <= set(metrics) and metrics["loss"][0]["step"] == 1

@@ -15,7 +15,8 @@ PRECISIONS = {"float": torch.float32, "fp16": torch.float16, "bf16": torch.bfloa
 
 def _modules(module, prefix: str, te: bool, alpha: float, dtype) -> dict[str, torch.Tensor]:
     out = {}
-    for key, value in module.state_dict().items():
+    state = module.state_dict() if hasattr(module, "state_dict") else module  # a module or its LoRA state
+    for key, value in state.items():
         m = re.match(r"(.+)\.lora_([AB])(?:\.default)?\.weight$", key)
         if not m:
             continue
@@ -29,7 +30,8 @@ def _modules(module, prefix: str, te: bool, alpha: float, dtype) -> dict[str, to
 
 
 def to_kohya(unet, text_encoder=None, alpha: float = 1.0, save_precision: str = "float") -> dict[str, torch.Tensor]:
-    """The LoRA layers of a peft-adapted U-Net (and text encoder) as a kohya state dict."""
+    """The LoRA layers of a peft-adapted U-Net (and text encoder), or of their saved LoRA states, as a kohya
+    state dict."""
     if save_precision not in PRECISIONS:
         raise ValueError(f"Unknown save_precision '{save_precision}'; choose {', '.join(PRECISIONS)}")
     dtype = PRECISIONS[save_precision]

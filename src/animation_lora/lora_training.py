@@ -381,7 +381,7 @@ def train_lora(base: BaseModel, dataset: LoraDataset, cfg: TrainConfig,
     if cfg.resume and ckpt_dir and (ckpt_dir / "last.pt").exists():
         state = load_checkpoint(ckpt_dir / "last.pt", unet, text_encoder, optimizer, scheduler, rng)
         log.info("Resumed '%s' at step %d", dataset.name, state["step"])
-    history = []
+    history, saved = [], {}
     val = validation_loss()
     history.append({"step": state["step"], "val_loss": val})
     order_rng = random.Random(cfg.seed)
@@ -426,10 +426,13 @@ def train_lora(base: BaseModel, dataset: LoraDataset, cfg: TrainConfig,
                     return TrainResult(unet, text_encoder, pd.DataFrame(history), state["step"], epoch + 1,
                                        dict(tag_frequency), cfg, {"pruned": True})
             state["epoch"] = epoch + 1
+            if cfg.save_every_n_epochs and state["epoch"] % cfg.save_every_n_epochs == 0 \
+                    and state["epoch"] < cfg.max_train_epochs:  # kohya's name-000002.safetensors …
+                saved[state["epoch"]] = (_lora_state(unet), _lora_state(text_encoder))
     final = validation_loss()
     history.append({"step": state["step"], "val_loss": final})
     return TrainResult(unet, text_encoder, pd.DataFrame(history), state["step"], cfg.max_train_epochs,
-                       dict(tag_frequency), cfg, {"final_val_loss": final})
+                       dict(tag_frequency), cfg, {"final_val_loss": final, "epoch_states": saved})
 
 
 def _lora_state(module) -> dict[str, torch.Tensor]:

@@ -32,3 +32,21 @@ class LoraFileDataset(VersionedLocalDataset):
 
     def _present(self, path: Path) -> bool:
         return path.is_file()
+
+
+class LoraFolderDataset(VersionedLocalDataset):
+    """A versioned folder of LoRA files `{name: LoraFile}` (the per-epoch saves of one training)."""
+
+    def save(self, data: dict[str, LoraFile]) -> None:
+        folder = Path(self._get_save_path())
+        partial_dir = folder.with_name(folder.name + ".partial")
+        partial_dir.mkdir(parents=True)
+        for name, lora in data.items():
+            save_file(lora.tensors, str(partial_dir / f"{name}.safetensors"), metadata=lora.metadata)
+        partial_dir.rename(folder)
+
+    def load(self) -> dict[str, LoraFile]:
+        return {p.stem: read_lora(p) for p in sorted(Path(self._get_load_path()).glob("*.safetensors"))}
+
+    def _present(self, path: Path) -> bool:
+        return path.is_dir()

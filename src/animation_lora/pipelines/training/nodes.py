@@ -15,7 +15,7 @@ from ...hpo import best_hyperparameters, convergence_plot, run_search, trials_ta
 from ...imaging import contact_sheet
 from ...lora_dataset import LoraDataset
 from ...lora_format import LoraFile, to_kohya
-from ...lora_training import TrainConfig, TrainResult, describe, train_lora
+from ...lora_training import TrainConfig, TrainResult, _lora_state, describe, train_lora
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def search_hyperparameters(lora_dataset: LoraDataset, training: dict[str, Any], 
 
 
 def sample_grid(result: TrainResult, base, prompts: list[str], trigger: str, sampling: dict[str, Any]) -> Image.Image:
-    """Sample images of the trained LoRA for the sample prompts (trigger filled in), one per prompt."""
+    """Sample images for the sample prompts (trigger filled in): a row per saved epoch, the last row the final
+    LoRA."""
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline(vae=base.vae, text_encoder=result.text_encoder, tokenizer=base.tokenizer,
@@ -47,28 +48,42 @@ def sample_grid(result: TrainResult, base, prompts: list[str], trigger: str, sam
                                    feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     texts = [p.format(trigger=trigger) for p in prompts]
-    images = [pipe(t, num_inference_steps=sampling["steps"], height=sampling["size"], width=sampling["size"],
-                   generator=torch.Generator().manual_seed(sampling["seed"]), output_type="np").images[0]
-              for t in texts]
-    return Image.fromarray(contact_sheet([(im * 255).round().astype("uint8") for im in images], texts,
-                                         thumb=max(128, sampling["size"]), cols=len(images), title=trigger))
+    final = (_lora_state(result.unet), _lora_state(result.text_encoder))
+    images, captions = [], []
+    for epoch, (unet_state, te_state) in [*sorted(result.extra.get("epoch_states", {}).items()),
+                                          (result.epochs, final)]:
+        result.unet.load_state_dict(unet_state, strict=False)
+        result.text_encoder.load_state_dict(te_state, strict=False)
+        for t in texts:
+            image = pipe(t, num_inference_steps=sampling["steps"], height=sampling["size"], width=sampling["size"],
+                         generator=torch.Generator().manual_seed(sampling["seed"]), output_type="np").images[0]
+            images.append((image * 255).round().astype("uint8"))
+            captions.append(f"epoch {epoch}: {t}")
+    return Image.fromarray(contact_sheet(images, captions, thumb=max(128, sampling["size"]), cols=len(texts),
+                                         title=f"{trigger}: samples per saved epoch"))
 
 
 def train(lora_dataset: LoraDataset, best: dict[str, Any], training: dict[str, Any], diffusion: dict[str, Any],
-          ) -> tuple[LoraFile, pd.DataFrame, dict[str, list[dict[str, float]]], Image.Image]:
-    """Train one LoRA with the searched hyper-parameters. Outputs: the LoRA (kohya format + metadata),
-    its history (loss, lr, validation loss per step), the same as MLflow metric histories, sample images."""
+          ) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, dict[str, list[dict[str, float]]], Image.Image]:
+    """Train one LoRA with the searched hyper-parameters. Outputs: the LoRA (kohya format + metadata), the
+    per-epoch saves (`save_every_n_epochs`, kohya's name-000002 …), its history (loss, lr, validation loss per
+    step), the same as MLflow metric histories, sample images per saved epoch."""
     base = make_base_model(diffusion)
     args = {**training["args"], **best}
     if training.get("text_encoder_lr_ratio") is not None:  # seed: text_encoder_lr = 0.8 x learning_rate
         args["text_encoder_lr"] = training["text_encoder_lr_ratio"] * args["learning_rate"]
     cfg = TrainConfig.from_params(args)
     result = train_lora(base, lora_dataset, cfg)
-    tensors = to_kohya(result.unet, result.text_encoder if cfg.text_encoder_lr > 0 else None,
+    with_te = cfg.text_encoder_lr > 0
+    tensors = to_kohya(result.unet, result.text_encoder if with_te else None,
                        alpha=cfg.network_alpha, save_precision=cfg.save_precision)
+    metadata = describe(result, lora_dataset, base)
+    epochs = {f"{lora_dataset.name}-{epoch:06d}": LoraFile(
+        to_kohya(u, t if with_te else None, alpha=cfg.network_alpha, save_precision=cfg.save_precision),
+        {**metadata, "ss_epoch": str(epoch)}) for epoch, (u, t) in result.extra.get("epoch_states", {}).items()}
     history = result.history
     metrics = {name: [{"step": int(step), "value": float(value)}
                       for step, value in zip(history.step, history[name]) if pd.notna(value)]
                for name in ("loss", "lr", "val_loss") if name in history}
     samples = sample_grid(result, base, training["sample_prompts"], lora_dataset.trigger, training["sampling"])
-    return LoraFile(tensors, describe(result, lora_dataset, base)), history, metrics, samples
+    return LoraFile(tensors, metadata), epochs, history, metrics, samples

@@ -11,7 +11,8 @@ LORA_TYPES = ("character", "background")
 
 def lora_training() -> Pipeline:
     return Pipeline([Node(train, ["lora_dataset", "best_hyperparameters", "params:training", "params:diffusion"],
-                          ["lora", "training_history", "training_metrics", "training_samples"], name="train_lora_node")])
+                          ["lora", "lora_epochs", "training_history", "training_metrics", "training_samples"],
+                          name="train_lora_node")])
 
 
 def create_pipeline(**kwargs) -> Pipeline:
