@@ -57,6 +57,7 @@ class TrainConfig:
     cache_latents_to_disk: bool = False
     cache_dir: str | None = None  # where latents are cached on disk (and checkpoints kept)
     cache_text_encoder_outputs: bool = True  # with a frozen text encoder: encode each caption once
+    # accepted so kohya configs carry over; no effect: the loop feeds cached in-memory tensors, no DataLoader
     max_data_loader_n_workers: int = 0
     persistent_data_loader_workers: bool = False
     min_snr_gamma: float | None = None
@@ -251,11 +252,10 @@ class Example:
 def prepare_examples(dataset: LoraDataset, cfg: TrainConfig, settings: dict[str, Any],
                      on_skip: Callable[[str, str], None] | None = None) -> list[Example]:
     resolution = cfg.resolution or int(settings.get("resolution", 512))
-    steps = int(settings.get("bucket_reso_steps", 64))
-    scale = max(1, resolution // 256)
-    options = buckets(resolution, min(steps, resolution // 2) if cfg.resolution else steps,
-                      max(32, min(int(settings.get("min_bucket_reso", 256)), resolution // 2)),
-                      max(resolution, min(int(settings.get("max_bucket_reso", 1024)), resolution * 2 * scale)))
+    # the TOML's bucket limits, kept within [resolution / 2, 2 x resolution] when `resolution` overrides it
+    steps = min(int(settings.get("bucket_reso_steps", 64)), resolution // 2)
+    options = buckets(resolution, steps, max(32, min(int(settings.get("min_bucket_reso", 256)), resolution // 2)),
+                      max(resolution, min(int(settings.get("max_bucket_reso", 1024)), resolution * 2)))
     examples = []
     for key in sorted(dataset.images):
         try:
@@ -319,8 +319,11 @@ def train_lora(base: BaseModel, dataset: LoraDataset, cfg: TrainConfig,
     unet, text_encoder = add_lora(base, cfg)
     if cfg.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision if torch.cuda.is_available() or cfg.mixed_precision != "fp16" else "no",
-                              gradient_accumulation_steps=cfg.gradient_accumulation_steps, cpu=not torch.cuda.is_available())
+    on_gpu = torch.cuda.is_available()
+    if cfg.mixed_precision == "fp16" and not on_gpu:
+        log.warning("mixed_precision fp16 needs a GPU; training in float32 on the CPU")
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision if on_gpu or cfg.mixed_precision != "fp16" else "no",
+                              gradient_accumulation_steps=cfg.gradient_accumulation_steps, cpu=not on_gpu)
     groups = [{"params": [p for p in unet.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
     if cfg.text_encoder_lr > 0:
         groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad], "lr": cfg.text_encoder_lr})
