@@ -75,8 +75,10 @@ def compose(lora_set: dict[str, Any], composition: dict[str, Any], diffusion: di
                     image = composer.generate(label.split(":")[0], req, settings, seed)
                     key = f"p{p}_{label.replace(':', '-')}_s{sample}"
                     images[key] = (image * 255).round().astype(np.uint8)
+                    used = {} if strategy == "base" else req.weights  # what this image ran with
                     rows.append(dict(image_id=key, prompt_index=p, prompt=req.prompt, strategy=label, sample=sample,
-                                     seed=seed, weights=json.dumps(req.weights), seconds=time.perf_counter() - start))
+                                     seed=seed, weights=json.dumps(used), requested=json.dumps(request.weights),
+                                     seconds=time.perf_counter() - start))
     return images, pd.DataFrame(rows)
 
 
@@ -153,7 +155,8 @@ def score_compositions(compositions: dict[str, Any], composition_table: pd.DataF
     rows = []
     for r in composition_table.itertuples():
         image = materialise(compositions[r.image_id])
-        rows.append({"image_id": r.image_id, **scorer(image, json.loads(r.weights), r.prompt)})
+        # scored against what the prompt asks for, whatever the strategy ran with (base: no LoRA at all)
+        rows.append({"image_id": r.image_id, **scorer(image, json.loads(r.requested), r.prompt)})
     scores = composition_table.merge(pd.DataFrame(rows), on="image_id")
     per_strategy = scores.groupby("strategy").agg(
         composition_score=("composition_score", "mean"), character_present=("character_present", "mean"),
