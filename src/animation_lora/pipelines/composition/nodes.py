@@ -82,22 +82,28 @@ def compose(lora_set: dict[str, Any], composition: dict[str, Any], diffusion: di
     return images, pd.DataFrame(rows)
 
 
+def concept_centroids(character_dataset: LoraDataset, background_dataset: LoraDataset,
+                      embedding: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The mean embedding of each concept's LoRA dataset, what a composed image is compared with."""
+    embedder = make_embedder(embedding)
+    centroids = {}
+    for concept, dataset in (("character", character_dataset), ("background", background_dataset)):
+        c = embedder([materialise(i) for i in dataset.images.values()]).mean(0)
+        centroids[concept] = c / max(np.linalg.norm(c), 1e-8)
+    return centroids
+
+
 class ConceptScorer:
     """Per-concept presence for one image: the character (segmented, embedded, cosine to the character
     dataset's centroid) and the background (characters masked out, cosine to the background dataset's
     centroid). Pose, expression and CLIP-T join when their backends are configured."""
 
-    def __init__(self, character: LoraDataset, background: LoraDataset, segmentation, embedding, scoring):
+    def __init__(self, centroids: dict[str, np.ndarray], segmentation, embedding, scoring):
         self.segmenter, self.embedder = make_segmenter(segmentation), make_embedder(embedding)
-        self.centroid = {k: self._centroid(d) for k, d in (("character", character), ("background", background))}
+        self.centroid = centroids
         self.thresholds = scoring["thresholds"]
         self.clip = ClipScore(scoring["clip_checkpoint"], scoring.get("clip_model", "ViT-B-32")) \
             if scoring.get("clip_checkpoint") else None
-
-    def _centroid(self, dataset: LoraDataset) -> np.ndarray:
-        vectors = self.embedder([materialise(i) for i in dataset.images.values()])
-        c = vectors.mean(0)
-        return c / max(np.linalg.norm(c), 1e-8)
 
     def __call__(self, image: np.ndarray, requested: dict[str, float], prompt: str = "") -> dict[str, Any]:
         instances = self.segmenter.segment_shot([image])[0]
@@ -145,13 +151,12 @@ class ClipScore:
 
 
 def score_compositions(compositions: dict[str, Any], composition_table: pd.DataFrame,
-                       character_dataset: LoraDataset, background_dataset: LoraDataset,
-                       segmentation: dict[str, Any], embedding: dict[str, Any], scoring: dict[str, Any],
-                       ) -> tuple[pd.DataFrame, dict[str, Any]]:
+                       centroids: dict[str, np.ndarray], segmentation: dict[str, Any], embedding: dict[str, Any],
+                       scoring: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per image and per concept; the composition score is the share of requested concepts present (not
     CLIPScore, which did not follow people's judgement in the LoRA Switch/Composite paper). Outputs:
     composition_scores (per image) and composition_metrics (per strategy)."""
-    scorer = ConceptScorer(character_dataset, background_dataset, segmentation, embedding, scoring)
+    scorer = ConceptScorer(centroids, segmentation, embedding, scoring)
     rows = []
     for r in composition_table.itertuples():
         image = materialise(compositions[r.image_id])
@@ -168,16 +173,16 @@ def score_compositions(compositions: dict[str, Any], composition_table: pd.DataF
     return scores, metrics
 
 
-def tune_weights(lora_set: dict[str, Any], character_dataset: LoraDataset, background_dataset: LoraDataset,
-                 composition: dict[str, Any], diffusion: dict[str, Any], segmentation: dict[str, Any],
-                 embedding: dict[str, Any]) -> tuple[dict[str, Any], Image.Image]:
+def tune_weights(lora_set: dict[str, Any], centroids: dict[str, np.ndarray], composition: dict[str, Any],
+                 diffusion: dict[str, Any], segmentation: dict[str, Any], embedding: dict[str, Any],
+                 ) -> tuple[dict[str, Any], Image.Image]:
     """A small Optuna search over the per-LoRA weights within the seed's ranges, maximising the mean
     composition score over a few seeds (merge strategy). Outputs: tuned_weights (with the evidence) and a
     before/after grid."""
     search = composition["weight_search"]
     base = make_base_model(diffusion)
     composer = Composer(base, lora_set["loras"], lora_set["sources"])
-    scorer = ConceptScorer(character_dataset, background_dataset, segmentation, embedding, composition["scoring"])
+    scorer = ConceptScorer(centroids, segmentation, embedding, composition["scoring"])
     prompt = requests_of(lora_set, composition, base.tokenizer)[0].prompt
     settings = composition["sampling"]
 

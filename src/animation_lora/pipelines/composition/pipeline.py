@@ -3,7 +3,8 @@ per-concept scores, a weight search, a grid and an HTML report."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import composition_grid, composition_report, compose, gather_loras, score_compositions, tune_weights
+from .nodes import (composition_grid, composition_report, compose, concept_centroids, gather_loras,
+                    score_compositions, tune_weights)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -12,12 +13,13 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="gather_loras_node"),
         Node(compose, ["lora_set", "params:composition", "params:diffusion"], ["compositions", "composition_table"],
              name="compose_node"),
-        Node(score_compositions, ["compositions", "composition_table", "character.lora_dataset",
-                                  "background.lora_dataset", "params:segmentation", "params:embedding",
-                                  "params:composition.scoring"], ["composition_scores", "composition_metrics"],
-             name="score_compositions_node"),
-        Node(tune_weights, ["lora_set", "character.lora_dataset", "background.lora_dataset", "params:composition",
-                            "params:diffusion", "params:segmentation", "params:embedding"],
+        Node(concept_centroids, ["character.lora_dataset", "background.lora_dataset", "params:embedding"],
+             "concept_centroids", name="concept_centroids_node"),
+        Node(score_compositions, ["compositions", "composition_table", "concept_centroids", "params:segmentation",
+                                  "params:embedding", "params:composition.scoring"],
+             ["composition_scores", "composition_metrics"], name="score_compositions_node"),
+        Node(tune_weights, ["lora_set", "concept_centroids", "params:composition", "params:diffusion",
+                            "params:segmentation", "params:embedding"],
              ["tuned_weights", "weight_search_grid"], name="tune_weights_node"),
         Node(composition_grid, ["compositions", "composition_table"], "composition_grid", name="composition_grid_node"),
         Node(composition_report, ["compositions", "composition_scores", "composition_metrics", "tuned_weights",
