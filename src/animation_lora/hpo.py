@@ -26,7 +26,10 @@ def open_study(search: dict[str, Any]) -> optuna.Study:
     url = search["storage"]
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    engine = {"connect_args": {"connect_timeout": 5}} if url.startswith(("postgresql", "mysql")) else {}
+    if url.startswith(("postgresql", "mysql")):
+        engine = {"connect_args": {"connect_timeout": 5}}
+    else:  # SQLite: a worker waits for another's write lock instead of failing at once
+        engine = {"connect_args": {"timeout": 60}}
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as err:  # sqlalchemy / driver errors differ per database
