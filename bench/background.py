@@ -20,6 +20,7 @@ import pandas as pd
 from animation_lora.backends.inpainting import make_inpainter
 from animation_lora.backends.segmentation import hole_mask
 from animation_lora.demo import GroundTruth, render_demo_film
+from animation_lora.metrics import psnr_from_mse
 from animation_lora.pipelines.background.nodes import temporal_fill
 
 FILL = {"enabled": True, "max_neighbours": 12, "min_views": 1, "edge_margin": 4, "min_visible_share": 0.5,
@@ -59,7 +60,7 @@ def main():
             sq = np.concatenate([((clean[f].astype(float) - truths[f]) ** 2).mean(2)[holes[f]] for f in clean])
             results[f"{name}{' + temporal fill' if temporal else ''}"] = {
                 "plates_per_s": round(len(clean) / seconds, 2),
-                "psnr_in_hole_db": round(float(10 * np.log10(255 ** 2 / sq.mean())), 2)}
+                "psnr_in_hole_db": round(psnr_from_mse(float(sq.mean())), 2)}
     base = results["opencv_telea"]
     for r in results.values():
         r["speed_vs_baseline"] = round(r["plates_per_s"] / base["plates_per_s"], 3)

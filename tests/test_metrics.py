@@ -24,3 +24,10 @@ def test_ssim_is_one_for_equal_images_and_lower_for_noise():
     assert ssim(a, a) == pytest.approx(1.0)
     noisy = np.clip(a + rng.normal(0, 40, a.shape), 0, 255).astype(np.uint8)
     assert ssim(a, noisy) < 0.9
+
+
+def test_pooled_psnr_of_the_background_scores_uses_the_same_formula():
+    from animation_lora.metrics import psnr_from_mse
+
+    assert psnr_from_mse(100.0) == pytest.approx(28.1308, abs=1e-4)
+    assert psnr_from_mse(0.0) == float("inf")

@@ -11,13 +11,17 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of 8-bit images from their mean squared error; inf when equal."""
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """PSNR in dB of two uint8 images over the pixels of `mask` (all pixels when None); inf when equal."""
     diff = a.astype(np.float64) - b.astype(np.float64)
     if mask is not None:
         diff = diff[mask]
-    mse = float(np.mean(diff ** 2)) if diff.size else 0.0
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return psnr_from_mse(float(np.mean(diff ** 2)) if diff.size else 0.0)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:

@@ -36,10 +36,6 @@ class BaseModel:
     sample_scheduler: Any  # DDIM: inference
     model_hash: str  # identifies the base in the LoRA's metadata (ss_sd_model_hash)
 
-    @property
-    def vae_scale(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
     def pipeline(self):
         from diffusers import StableDiffusionPipeline
 

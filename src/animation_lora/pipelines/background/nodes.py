@@ -19,7 +19,7 @@ from ...backends.segmentation import make_segmenter
 from ...clustering import NOISE, apply_names, cluster_embeddings, contact_sheets, embed_images, select_cluster
 from ...lora_dataset import LoraDataset, build_lora_dataset
 from ...loop import map_images, materialise
-from ...metrics import ssim
+from ...metrics import psnr_from_mse, ssim
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +197,9 @@ def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, An
         errors["inpainted"].append(sq[hole & left])
         ssims.append(ssim(plate, truth, hole))
 
-    def pooled_psnr(parts):
+    def pooled_psnr(parts):  # over all pixels of all plates, not a mean of per-plate PSNRs
         values = np.concatenate(parts) if parts else np.zeros(0)
-        return float(10 * np.log10(255.0 ** 2 / values.mean())) if values.size and values.mean() > 0 else None
+        return psnr_from_mse(float(values.mean())) if values.size else None
 
     clustered = scene_clusters[scene_clusters.cluster != NOISE]
     locations = ground_truth.frames.loc[[int(f[1:]) for f in clustered.frame_id], "location"]
