@@ -170,3 +170,62 @@ def test_save_every_n_epochs_writes_kohya_style_saves_and_samples_per_epoch(data
     assert any(float((first[k] - lora.tensors[k]).abs().max()) > 0 for k in first if k.endswith("lora_up.weight"))
     assert samples.size[0] == 2 * 128 and samples.size[1] > 3 * 128  # 3 rows (epochs 1, 2, final) x 2 prompts
     assert {"loss", "lr", "val_loss"} <= set(metrics) and metrics["loss"][0]["step"] == 1
+
+
+TINY_LDM_YAML = """
+model:
+  target: ldm.models.diffusion.ddpm.LatentDiffusion
+  params:
+    linear_start: 0.00085
+    linear_end: 0.0120
+    timesteps: 1000
+    image_size: 8
+    channels: 4
+    cond_stage_trainable: false
+    conditioning_key: crossattn
+    scale_factor: 0.18215
+    unet_config:
+      target: ldm.modules.diffusionmodules.openaimodel.UNetModel
+      params: {image_size: 8, in_channels: 4, out_channels: 4, model_channels: 32, attention_resolutions: [1],
+               num_res_blocks: 1, channel_mult: [1, 2], num_heads: 8, use_spatial_transformer: true,
+               transformer_depth: 1, context_dim: 64, legacy: false}
+    first_stage_config:
+      target: ldm.models.autoencoder.AutoencoderKL
+      params:
+        embed_dim: 4
+        ddconfig: {double_z: true, z_channels: 4, resolution: 64, in_channels: 3, out_ch: 3, ch: 32,
+                   ch_mult: [1, 1, 1, 1], num_res_blocks: 1, attn_resolutions: [], dropout: 0.0}
+    cond_stage_config:
+      target: ldm.modules.encoders.modules.FrozenCLIPEmbedder
+"""
+
+
+def test_sd15_single_file_in_the_ldm_layout_loads_offline(tmp_path):
+    """A tiny SD-1-shaped checkpoint written in the original LDM key layout, with its LDM yaml: U-Net, VAE
+    and text encoder come back with the weights that were written, nothing fetched."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from animation_lora.backends.diffusion import sd15
+    from tests.ldm_layout import unet_to_ldm, vae_to_ldm
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, block_out_channels=(32, 64), layers_per_block=1,
+                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=64,
+                                attention_head_dim=8)
+    vae = AutoencoderKL(block_out_channels=(32,) * 4, down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, sample_size=64)
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=64, intermediate_size=128, num_attention_heads=1,
+                                        num_hidden_layers=2, max_position_embeddings=77, hidden_act="quick_gelu"))
+    tensors = {**unet_to_ldm(unet.state_dict(), 1, 2, {0}), **vae_to_ldm(vae.state_dict(), 4),
+               **{f"cond_stage_model.transformer.text_model.{k}": v for k, v in text.state_dict().items()}}
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp_path / "tiny-sd1.safetensors"))
+    (tmp_path / "tiny-sd1.yaml").write_text(TINY_LDM_YAML)  # found beside the checkpoint
+    loaded = sd15(str(tmp_path / "tiny-sd1.safetensors"))
+    for original, back in ((unet, loaded.unet), (vae, loaded.vae), (text, loaded.text_encoder)):
+        theirs = back.state_dict()
+        assert all(torch.equal(v, theirs[k]) for k, v in original.state_dict().items() if k in theirs)
+        assert len(set(original.state_dict()) - set(theirs)) == 0
+    assert loaded.tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
