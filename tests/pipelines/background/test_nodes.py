@@ -51,7 +51,7 @@ def test_a_character_that_stands_still_leaves_its_hole_to_inpainting():
     frames, holes, _, plates = panning_shot(still=True)
     filled, left, report = temporal_fill(frames, holes, plates, FILL)
     assert all(np.array_equal(left[f], holes[f]) for f in frames)
-    disabled, left_off, _ = temporal_fill(frames, holes, plates, {**FILL, "enabled": False})
+    disabled, _, _ = temporal_fill(frames, holes, plates, {**FILL, "enabled": False})
     assert all(np.array_equal(disabled[f], frames[f]) for f in frames)
 
 
