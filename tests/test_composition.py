@@ -10,7 +10,7 @@ import torch
 from animation_lora.backends.diffusion import make_base_model
 from animation_lora.composition import Composer, Request, fill_template, parse_prompt
 from animation_lora.datasets import read_lora
-from animation_lora.lora_dataset import build_lora_dataset
+from animation_lora.training_set import build_lora_dataset
 from animation_lora.lora_format import LoraFile, to_kohya
 from animation_lora.lora_training import TrainConfig, train_lora
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from animation_lora.backends.diffusion import clip_tokenizer, make_base_model
-from animation_lora.lora_dataset import build_lora_dataset
+from animation_lora.training_set import build_lora_dataset
 from animation_lora.lora_format import to_kohya
 from animation_lora.lora_training import LatentCache, TrainConfig, subset_settings, train_lora
 

@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .backends.diffusion import BaseModel
-from .lora_dataset import LoraDataset
+from .training_set import TrainingSet
 from .loop import materialise
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class TrainResult:
 
 # ---- data: kohya subset settings, aspect-ratio buckets, captions ----------------------------------
 
-def subset_settings(dataset: LoraDataset) -> dict[str, Any]:
+def subset_settings(dataset: TrainingSet) -> dict[str, Any]:
     """The dataset TOML's settings as kohya resolves them: subset over dataset over general."""
     general = dataset.toml.get("general", {})
     d = dataset.toml["datasets"][0]
@@ -249,7 +249,7 @@ class Example:
     caption: str
 
 
-def prepare_examples(dataset: LoraDataset, cfg: TrainConfig, settings: dict[str, Any],
+def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: dict[str, Any],
                      on_skip: Callable[[str, str], None] | None = None) -> list[Example]:
     resolution = cfg.resolution or int(settings.get("resolution", 512))
     # the TOML's bucket limits, kept within [resolution / 2, 2 x resolution] when `resolution` overrides it
@@ -297,7 +297,7 @@ def split_validation(examples: list[Example], fraction: float, seed: int) -> tup
     return [examples[i] for i in sorted(order[n_val:])], val
 
 
-def train_lora(base: BaseModel, dataset: LoraDataset, cfg: TrainConfig,
+def train_lora(base: BaseModel, dataset: TrainingSet, cfg: TrainConfig,
                on_step: Callable[[dict[str, float]], None] | None = None,
                should_stop: Callable[[int, float], bool] | None = None) -> TrainResult:
     """Train a LoRA on `dataset`. `on_step` receives {step, loss, lr[, val_loss]} (logging comes from the
@@ -465,7 +465,7 @@ def load_checkpoint(path: Path, unet, text_encoder, optimizer, scheduler, rng: r
     return dict(ckpt["state"])
 
 
-def describe(result: TrainResult, dataset: LoraDataset, base: BaseModel) -> dict[str, str]:
+def describe(result: TrainResult, dataset: TrainingSet, base: BaseModel) -> dict[str, str]:
     """kohya's ss_* metadata (strings) plus modelspec.* for the exported file."""
     cfg = result.config
     return {

@@ -1,4 +1,9 @@
-"""One way to build every backend from parameters: `{backend: name, <name>: {kwargs}}`, once per process."""
+"""One way to build every backend from parameters: `{backend: name, <name>: {kwargs}}`, once per process.
+
+The contract of the per-process cache: `make_<capability>(params)` hands every caller the *same* object
+(models are large; building one can take seconds to minutes). Callers treat it as read-only. A caller that
+changes a model (adds LoRA layers, fuses weights, moves it to another device) works on `private_copy(...)`
+of the parts it changes, never on the shared object."""
 
 from __future__ import annotations
 
@@ -6,7 +11,16 @@ import json
 from functools import lru_cache
 from typing import Any, Callable, TypeVar
 
+from ..params import check_arguments
+
 T = TypeVar("T")
+
+
+def private_copy(module: T) -> T:
+    """A deep copy of a shared (cached) model part that the caller may change freely."""
+    import copy
+
+    return copy.deepcopy(module)
 
 
 def backend_factory(capability: str, builders: dict[str, Callable[..., T]]) -> Callable[[dict[str, Any]], T]:
@@ -19,7 +33,13 @@ def backend_factory(capability: str, builders: dict[str, Callable[..., T]]) -> C
         backend = params.get("backend")
         if backend not in builders:
             raise ValueError(f"Unknown {capability} backend '{backend}'; choose one of {', '.join(builders)}")
-        return builders[backend](**(params.get(backend) or {}))
+        unknown = sorted(set(params) - {"backend", *builders})
+        if unknown:
+            raise ValueError(f"Invalid parameters: `{capability}.{unknown[0]}`: unknown key; known keys: "
+                             f"backend, {', '.join(builders)}")
+        kwargs = params.get(backend) or {}
+        check_arguments(builders[backend], kwargs, f"{capability}.{backend}")
+        return builders[backend](**kwargs)
 
     def make(params: dict[str, Any]) -> T:
         return build(json.dumps(params, sort_keys=True))

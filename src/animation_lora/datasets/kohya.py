@@ -13,13 +13,13 @@ import tomli_w
 from kedro.io import DatasetError
 from kedro_datasets._typing import ImagePreview
 
-from ..lora_dataset import LoraDataset
+from ..training_set import TrainingSet
 from .image_folder import ImageFolderDataset, _as_pil, _read_png
 from .versioned import VersionedLocalDataset
 
 
 class KohyaDatasetFolder(VersionedLocalDataset):
-    def save(self, data: LoraDataset) -> None:
+    def save(self, data: TrainingSet) -> None:
         folder = Path(self._get_save_path())
         partial_dir = folder.with_name(folder.name + ".partial")
         images = partial_dir / "images"
@@ -36,7 +36,7 @@ class KohyaDatasetFolder(VersionedLocalDataset):
         data.report.to_csv(partial_dir / "report.csv", index=False)
         partial_dir.rename(folder)
 
-    def load(self) -> LoraDataset:
+    def load(self) -> TrainingSet:
         folder = Path(self._get_load_path())
         if not (folder / "dataset.toml").exists():
             raise DatasetError(f"No kohya dataset at '{folder}'")
@@ -44,7 +44,7 @@ class KohyaDatasetFolder(VersionedLocalDataset):
         pngs = sorted((folder / "images").glob("*.png"))
         header = (folder / "dataset.toml").read_text().splitlines()[1]
         trigger = header.split("trigger '")[-1].rstrip("'") if "trigger '" in header else ""
-        return LoraDataset(
+        return TrainingSet(
             name=folder.name, trigger=trigger,
             images={p.stem: partial(_read_png, p) for p in pngs},
             captions={p.stem: p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in pngs},

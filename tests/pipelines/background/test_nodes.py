@@ -70,13 +70,13 @@ def test_layer_checks():
 def test_purity_finds_a_leaked_character_and_can_fail_the_run(tiny_film, tiny_truth):
     import av
 
-    from animation_lora.lora_dataset import LoraDataset
+    from animation_lora.training_set import TrainingSet
     from animation_lora.pipelines.background.nodes import score_purity
 
     with av.open(str(tiny_film)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    background = LoraDataset("scene_0", "scene_0", {"f000000": frames[0], "f000001": tiny_truth.plate(1)}, {}, {})
-    character = LoraDataset("character_0", "character_0", {"f000000_0": None, "f000014_0": None}, {}, {})
+    background = TrainingSet("scene_0", "scene_0", {"f000000": frames[0], "f000001": tiny_truth.plate(1)}, {}, {})
+    character = TrainingSet("character_0", "character_0", {"f000000_0": None, "f000014_0": None}, {}, {})
     scenes = pd.DataFrame({"frame_id": ["f000000", "f000014"], "cluster": ["scene_0", "scene_1"]})
     seg = {"backend": "mediapipe", "mediapipe": {}}
     m = score_purity(background, character, scenes, seg, {"min_instance_pixels": 400, "max_leakage": None})

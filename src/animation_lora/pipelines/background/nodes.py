@@ -17,7 +17,7 @@ from ...backends.captioning import make_captioner
 from ...backends.inpainting import make_inpainter
 from ...backends.segmentation import make_segmenter
 from ...clustering import NOISE, apply_names, cluster_embeddings, contact_sheets, embed_images, select_cluster
-from ...lora_dataset import LoraDataset, build_lora_dataset
+from ...training_set import TrainingSet, build_lora_dataset
 from ...loop import map_images, materialise
 from ...metrics import psnr_from_mse, ssim
 
@@ -157,7 +157,7 @@ def scene_contact_sheets(clean_backgrounds: dict[str, Any], scene_clusters: pd.D
 
 def build_background_dataset(clean_backgrounds: dict[str, Any], scene_clusters: pd.DataFrame,
                              plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame, dataset: dict[str, Any],
-                             captioning: dict[str, Any], character_names: dict[str, str]) -> LoraDataset:
+                             captioning: dict[str, Any], character_names: dict[str, str]) -> TrainingSet:
     """The background LoRA dataset of the chosen scene (named, or the largest, logged). Captions start with
     the scene trigger and the prefix and never name a character. Output: background.lora_dataset."""
     name = select_cluster(scene_clusters, dataset.get("scene"), "scene")
@@ -219,7 +219,7 @@ def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, An
     }
 
 
-def score_purity(background_dataset: LoraDataset, character_dataset: LoraDataset, scene_clusters: pd.DataFrame,
+def score_purity(background_dataset: TrainingSet, character_dataset: TrainingSet, scene_clusters: pd.DataFrame,
                  segmentation: dict[str, Any], purity: dict[str, Any]) -> dict[str, Any]:
     """Data purity beyond the seed's "make sure each LoRA's data is clean": character leakage in the
     background set (share of images where the segmenter still finds a character, and the masked area) and

@@ -22,7 +22,7 @@ from ...backends.segmentation import make_segmenter
 from ...composition import Composer, Request, check_weight, fill_template, parse_prompt, token_count
 from ...datasets import read_lora
 from ...imaging import contact_sheet
-from ...lora_dataset import LoraDataset
+from ...training_set import TrainingSet
 from ...lora_format import LoraFile
 from ...loop import materialise
 
@@ -82,7 +82,7 @@ def compose(lora_set: dict[str, Any], composition: dict[str, Any], diffusion: di
     return images, pd.DataFrame(rows)
 
 
-def concept_centroids(character_dataset: LoraDataset, background_dataset: LoraDataset,
+def concept_centroids(character_dataset: TrainingSet, background_dataset: TrainingSet,
                       embedding: dict[str, Any]) -> dict[str, np.ndarray]:
     """The mean embedding of each concept's LoRA dataset, what a composed image is compared with."""
     embedder = make_embedder(embedding)

@@ -15,7 +15,7 @@ from ...backends.captioning import make_captioner
 from ...backends.embedding import flatten_rgba
 from ...backends.faces import make_face_detector
 from ...clustering import NOISE, apply_names, cluster_embeddings, contact_sheets, embed_images, select_cluster
-from ...lora_dataset import LoraDataset, build_lora_dataset
+from ...training_set import TrainingSet, build_lora_dataset
 from ...loop import map_images, materialise
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def trigger_for(name: str, template: str) -> str:
 
 def build_character_dataset(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
                             character_embeddings: pd.DataFrame, instance_index: pd.DataFrame,
-                            dataset: dict[str, Any], captioning: dict[str, Any]) -> LoraDataset:
+                            dataset: dict[str, Any], captioning: dict[str, Any]) -> TrainingSet:
     """The character LoRA dataset: the chosen cluster's cut-outs over white, captioned
     `<trigger>, <prefix>, …`, selected by the shared builder. Output: character.lora_dataset."""
     name = select_cluster(character_clusters, dataset.get("character"), "character")
@@ -87,7 +87,7 @@ def build_character_dataset(character_instances: dict[str, Any], character_clust
 
 
 def score_characters(character_clusters: pd.DataFrame, instance_truth: pd.DataFrame,
-                     character_dataset: LoraDataset, ground_truth) -> dict[str, Any]:
+                     character_dataset: TrainingSet, ground_truth) -> dict[str, Any]:
     """ARI of the clusters against the true identities (instances matched to a true character), and the
     purity of the character dataset (share of its images whose identity is its majority identity)."""
     if ground_truth is None:

@@ -13,14 +13,14 @@ from PIL import Image
 from ...backends.diffusion import make_base_model
 from ...hpo import best_hyperparameters, convergence_plot, run_search, trials_table
 from ...imaging import contact_sheet
-from ...lora_dataset import LoraDataset
+from ...training_set import TrainingSet
 from ...lora_format import LoraFile, to_kohya
 from ...lora_training import TrainConfig, TrainResult, _lora_state, describe, train_lora
 
 log = logging.getLogger(__name__)
 
 
-def search_hyperparameters(lora_dataset: LoraDataset, training: dict[str, Any], diffusion: dict[str, Any],
+def search_hyperparameters(lora_dataset: TrainingSet, training: dict[str, Any], diffusion: dict[str, Any],
                            ) -> tuple[dict[str, Any], pd.DataFrame, Image.Image]:
     """Optuna search on the character set (seed: 50 trials, convergence monitor). Outputs:
     best_hyperparameters (the seed's keys), hpo_trials, hpo_convergence (picture)."""
@@ -63,7 +63,7 @@ def sample_grid(result: TrainResult, base, prompts: list[str], trigger: str, sam
                                          title=f"{trigger}: samples per saved epoch"))
 
 
-def train(lora_dataset: LoraDataset, best: dict[str, Any], training: dict[str, Any], diffusion: dict[str, Any],
+def train(lora_dataset: TrainingSet, best: dict[str, Any], training: dict[str, Any], diffusion: dict[str, Any],
           ) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, dict[str, list[dict[str, float]]], Image.Image]:
     """Train one LoRA with the searched hyper-parameters. Outputs: the LoRA (kohya format + metadata), the
     per-epoch saves (`save_every_n_epochs`, kohya's name-000002 …), its history (loss, lr, validation loss per

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class LoraDataset:
+class TrainingSet:
     """What `KohyaDatasetFolder` writes: images + captions + the dataset TOML (image_dir filled in on save)."""
 
     name: str
@@ -80,7 +80,7 @@ def kohya_toml(params: dict[str, Any], num_repeats: int) -> dict[str, Any]:
 
 def build_lora_dataset(name: str, trigger: str, images: dict[str, Any], captions: dict[str, str],
                        quality: dict[str, float], vectors: dict[str, np.ndarray] | None, params: dict[str, Any],
-                       to_rgb: Callable[[Any], np.ndarray] | None = None) -> LoraDataset:
+                       to_rgb: Callable[[Any], np.ndarray] | None = None) -> TrainingSet:
     """Select `params['target_size']` images and describe the kohya dataset. `to_rgb` turns an item
     into the RGB image written (e.g. a character cut-out flattened over white)."""
     ids = sorted(images)
@@ -93,7 +93,7 @@ def build_lora_dataset(name: str, trigger: str, images: dict[str, Any], captions
                            "quality": q, "caption": [captions.get(i, "") for i in ids]})
     report.attrs["note"] = note
     convert = to_rgb or (lambda x: x)
-    return LoraDataset(
+    return TrainingSet(
         name=name, trigger=trigger,
         images={i: (lambda item=images[i]: convert(item() if callable(item) else item)) for i in chosen},
         captions={i: captions[i] for i in chosen},

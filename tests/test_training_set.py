@@ -9,7 +9,7 @@ from kedro.io import Version
 
 from animation_lora.backends.captioning import TemplateCaptioner, compose
 from animation_lora.datasets import KohyaDatasetFolder
-from animation_lora.lora_dataset import build_lora_dataset, select_images
+from animation_lora.training_set import build_lora_dataset, select_images
 
 # sd-scripts ConfigSanitizer, DreamBooth-style subsets with caption dropout support (facts, re-typed here)
 SUBSET_KEYS = {"color_aug": bool, "face_crop_aug_range": list, "flip_aug": bool, "num_repeats": int,
