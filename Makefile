@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-slow studio mmpose viz mlflow-ui bench clean-data
+.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench
 
 $(STAMP): pyproject.toml requirements-nodeps.txt requirements-studio-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,11 @@ demo: install
 test: install
 	$(BIN)/pytest -m "not slow"
 
-test-slow: install
+test-slow: install  # the end-to-end KedroSession runs of every pipeline on the tiny demo film
 	$(BIN)/pytest -m slow
+
+lint: install
+	$(BIN)/ruff check src tests bench
 
 mmpose: install  # optional: mmcv compiles its ops (~30 min on 2 cores)
 	$(BIN)/pip install -e ".[mmpose]"

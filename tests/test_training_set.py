@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from kedro.io import Version
 
-from animation_lora.backends.captioning import TemplateCaptioner, compose
+from animation_lora.backends.captioning import TemplateCaptioner, join_caption
 from animation_lora.datasets import KohyaDatasetFolder
 from animation_lora.training_set import build_lora_dataset, select_images
 
@@ -65,14 +65,14 @@ def test_selection_takes_the_sharpest_then_the_most_different():
 
 def test_kohya_folder_round_trip_and_toml(tmp_path):
     images = {f"img{k}": np.full((40, 30, 3), 20 * k, np.uint8) for k in range(3)}
-    captions = {k: compose("marco", "3d animated character, pixar style", ["standing"], []) for k in images}
-    ds = build_lora_dataset("marco", "marco", images, captions, {k: 1.0 for k in images}, None, PARAMS)
+    captions = {k: join_caption("marco", "3d animated character, pixar style", ["standing"], []) for k in images}
+    ds = build_lora_dataset("character_0", "marco", images, captions, {k: 1.0 for k in images}, None, PARAMS)
     assert ds.toml["datasets"][0]["subsets"][0]["num_repeats"] == 2  # 3 images for a target of 4
     assert ds.report.note.iloc[0].startswith("only 3 images")
-    folder = KohyaDatasetFolder(str(tmp_path / "marco_lora"), version=Version(None, None))
+    folder = KohyaDatasetFolder(str(tmp_path / "character_lora"), version=Version(None, None))
     folder.save(ds)
-    (version,) = [p for p in (tmp_path / "marco_lora").iterdir()]
-    root = version / "marco_lora"
+    (version,) = [p for p in (tmp_path / "character_lora").iterdir()]
+    root = version / "character_lora"
     config = tomllib.loads((root / "dataset.toml").read_text())
     check_kohya_schema(config)
     subset = config["datasets"][0]["subsets"][0]
@@ -82,8 +82,9 @@ def test_kohya_folder_round_trip_and_toml(tmp_path):
     for k in images:
         assert (root / "images" / f"{k}.png").exists()
         assert (root / "images" / f"{k}.txt").read_text().strip() == "marco, 3d animated character, pixar style, standing"
-    loaded = folder.load()
-    assert loaded.trigger == "marco" and sorted(loaded.images) == sorted(images)
+    loaded = folder.load()  # the LoRA's own name, not the folder's (it lands in ss_output_name)
+    assert (loaded.name, loaded.trigger) == ("character_0", "marco") and sorted(loaded.images) == sorted(images)
+    assert loaded.captions == ds.captions and loaded.toml["datasets"][0]["resolution"] == 256
     assert loaded.images["img2"]().tolist() == images["img2"].tolist()
 
 
@@ -94,3 +95,22 @@ def test_captions_start_with_trigger_and_prefix_and_never_say_excluded_words():
     assert cap[0] == "beach_bg, 3d animated background, pixar style, beach, seashore"
     assert cap[1] == "beach_bg, 3d animated background, pixar style, room"
     assert [t.strip() for t in cap[0].split(",")][:3] == ["beach_bg", "3d animated background", "pixar style"]
+
+
+def test_round_trip_keeps_a_trigger_with_quotes_and_commas(tmp_path):
+    images = {"a": np.zeros((8, 8, 3), np.uint8)}
+    trigger = "nina's 'red' coat, v2"
+    ds = build_lora_dataset("scene_1", trigger, images, {"a": trigger}, {"a": 1.0}, None, PARAMS)
+    folder = KohyaDatasetFolder(str(tmp_path / "background_lora"), version=Version(None, None))
+    folder.save(ds)
+    loaded = folder.load()
+    assert (loaded.name, loaded.trigger, loaded.captions) == ("scene_1", trigger, {"a": trigger})
+
+
+def test_dataset_params_are_typed_and_name_the_key():
+    with pytest.raises(ValueError, match=r"`dataset.keep_tokens`: Input should be a valid integer"):
+        build_lora_dataset("x", "x", {"a": np.zeros((8, 8, 3), np.uint8)}, {"a": "x"}, {}, None,
+                           {**PARAMS, "keep_tokens": "3"})
+    with pytest.raises(ValueError, match=r"`dataset.caption_ext`: unknown key; known keys: .*caption_prefix"):
+        build_lora_dataset("x", "x", {"a": np.zeros((8, 8, 3), np.uint8)}, {"a": "x"}, {}, None,
+                           {**PARAMS, "caption_ext": ".txt"})

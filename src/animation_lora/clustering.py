@@ -1,8 +1,9 @@
-"""HDBSCAN clustering of embeddings, shared by characters and scenes (seed: min_cluster_size 15,
-min_samples 3, similarity_threshold 0.75)."""
+"""HDBSCAN clustering of embeddings, shared by characters and scenes (the brief's settings:
+min_cluster_size 15, min_samples 3, similarity_threshold 0.75)."""
 
 from __future__ import annotations
 
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -12,32 +13,45 @@ from sklearn.cluster import HDBSCAN
 
 from .backends.embedding import flatten_rgba, make_embedder
 from .imaging import contact_sheet
-from .loop import map_images, materialise
+from .loop import map_images, materialise, skip_table
+from .params import block
 
 NOISE = "noise"
 
 
-def embed_images(images: dict[str, Any], embedding: dict[str, Any], id_column: str) -> pd.DataFrame:
-    """Embeddings and top-3 labels of every image (unreadable ones skipped with a logged reason)."""
+@block
+class ClusteringParams:
+    min_cluster_size: int = 15
+    min_samples: int = 3
+    similarity_threshold: float = 0.75  # a noise point joins the most similar cluster above this cosine
+    names: dict[str, str] = field(default_factory=dict)  # e.g. {character_0: marco}
+    use_face_detection: bool = False  # characters: cluster only the instances with a detected face
+
+
+def embed_images(images: dict[str, Any], embedding: dict[str, Any], id_column: str,
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Embeddings and top-3 labels of every readable image, and the skipped ones (`id_column`, reason)."""
     embedder = make_embedder(embedding)
-    loaded, _ = map_images({i: images[i] for i in sorted(images)}, lambda im: im, "load images")
+    loaded, skipped = map_images({i: images[i] for i in sorted(images)}, lambda im: im, "load images")
     ids = list(loaded)
     vectors = embedder([loaded[i] for i in ids])
     labels = embedder.labels([loaded[i] for i in ids], top_k=3)
-    return pd.DataFrame({id_column: ids, "embedding": [v.astype(np.float32) for v in vectors],
-                         "labels": [[n for n, _ in lab] for lab in labels],
-                         "label_probs": [[float(p) for _, p in lab] for lab in labels]})
+    table = pd.DataFrame({id_column: ids, "embedding": [v.astype(np.float32) for v in vectors],
+                          "labels": [[n for n, _ in lab] for lab in labels],
+                          "label_probs": [[float(p) for _, p in lab] for lab in labels]})
+    return table, skip_table(skipped, id_column)
 
 
-def cluster_embeddings(ids: list[str], vectors: np.ndarray, prefix: str, min_cluster_size: int, min_samples: int,
-                       similarity_threshold: float) -> pd.DataFrame:
-    """Cluster L2-normalised vectors; clusters are named `<prefix>_0, _1 …` by decreasing size. A noise
-    point joins the cluster whose centroid it is most similar to (cosine) when that similarity is above
-    `similarity_threshold`. Returns id, cluster, similarity (to its cluster's centroid), assigned_by."""
+def cluster_embeddings(ids: list[str], vectors: np.ndarray, prefix: str, params: ClusteringParams) -> pd.DataFrame:
+    """Cluster L2-normalised vectors; clusters are named `<prefix>_0, _1 …` by decreasing size, then renamed
+    by `params.names`. A noise point joins the cluster whose centroid it is most similar to (cosine) when
+    that similarity is above `similarity_threshold`. Returns id, cluster, similarity (to its cluster's
+    centroid), assigned_by."""
     n = len(ids)
     raw = np.full(n, -1)
-    if n >= max(min_cluster_size, min_samples, 2):
-        raw = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit_predict(vectors)
+    if n >= max(params.min_cluster_size, params.min_samples, 2):
+        raw = HDBSCAN(min_cluster_size=params.min_cluster_size, min_samples=params.min_samples,
+                      copy=True).fit_predict(vectors)
     sizes = pd.Series(raw[raw >= 0]).value_counts()
     rename = {old: f"{prefix}_{new}" for new, old in enumerate(sizes.index)}
     names = np.array([rename.get(r, NOISE) for r in raw], dtype=object)
@@ -51,10 +65,11 @@ def cluster_embeddings(ids: list[str], vectors: np.ndarray, prefix: str, min_clu
         for i in range(n):
             if names[i] == NOISE:
                 best = int(np.argmax(sims[i]))
-                if sims[i, best] > similarity_threshold:
+                if sims[i, best] > params.similarity_threshold:
                     names[i], assigned[i] = labels[best], "similarity"
             similarity[i] = sims[i, labels.index(names[i])] if names[i] != NOISE else float(sims[i].max())
-    return pd.DataFrame({"id": ids, "cluster": names, "similarity": similarity, "assigned_by": assigned})
+    clusters = pd.DataFrame({"id": ids, "cluster": names, "similarity": similarity, "assigned_by": assigned})
+    return apply_names(clusters, params.names)
 
 
 def apply_names(clusters: pd.DataFrame, names: dict[str, str] | None) -> pd.DataFrame:

@@ -1,34 +1,62 @@
-"""The one loop over many images that every node uses: a progress bar, and a bad item skipped with
-its reason collected (for the node's report table) instead of ending the run."""
+"""The one loop over many images that every node uses: a progress bar, and an image that cannot be read
+(a decode or I/O error, or a `Skip` raised on purpose) skipped with its reason, which the node then puts
+as a row in its report table. Any other exception is a bug and ends the run."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
+import numpy as np
+import pandas as pd
+from PIL import Image
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Skip(Exception):
     """Raise inside a per-image function to skip that image with a reason."""
 
 
-def materialise(image: Any):
-    """Images from a catalog image folder are lazy loaders; arrays pass through."""
-    return image() if callable(image) else image
+# What a damaged or unreadable image file raises (PIL's UnidentifiedImageError and truncated files are
+# OSErrors); a ValueError or TypeError is a bug, not a bad image, and is never skipped.
+UNREADABLE = (Skip, OSError, Image.DecompressionBombError)
 
 
-def map_images(items: dict[str, Any] | Iterable[tuple[str, Any]], fn: Callable[[Any], Any], desc: str,
-               ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Apply fn to each (id, image); return ({id: result}, [{id, reason}] for skipped items)."""
+def progress(items: Iterable[T], desc: str, unit: str = "img", total: int | None = None) -> Iterable[T]:
+    """The project's progress bar (tqdm), for loops over shots or frames that are not per-image maps."""
+    return tqdm(items, desc=desc, unit=unit, total=total)
+
+
+def materialise(image: Any) -> np.ndarray:
+    """Images from a catalog image folder are lazy loaders; arrays pass through. Something that is not an
+    image once loaded (no pixels, wrong rank) is a `Skip`."""
+    array = image() if callable(image) else image
+    if isinstance(array, np.ndarray) and (array.ndim not in (2, 3) or array.size == 0):
+        raise Skip(f"not an image (array of shape {array.shape})")
+    return array
+
+
+def skip_table(skipped: list[dict[str, str]], id_column: str = "id") -> pd.DataFrame:
+    """The skipped items as report rows: `<id_column>`, `reason`."""
+    return pd.DataFrame(skipped, columns=["id", "reason"]).rename(columns={"id": id_column})
+
+
+def map_images(items: dict[str, Any] | Iterable[tuple[str, Any]], fn: Callable[..., T], desc: str,
+               unit: str = "img", keyed: bool = False) -> tuple[dict[str, T], list[dict[str, str]]]:
+    """Apply fn to each (id, image) (loaders are loaded first; a tuple of images or loaders is loaded item
+    by item), as `fn(image)` or, when `keyed`, `fn(id, image)`; return ({id: result}, [{id, reason}] of the
+    skipped items, for the node's report)."""
     pairs = list(items.items() if isinstance(items, dict) else items)
     results, skipped = {}, []
-    for key, image in tqdm(pairs, desc=desc, unit="img"):
+    for key, item in progress(pairs, desc, unit):
         try:
-            results[key] = fn(materialise(image))
-        except (Skip, OSError, ValueError) as err:
-            log.warning("%s: skipped '%s': %s", desc, key, err)
-            skipped.append({"id": key, "reason": str(err)})
+            value = tuple(materialise(i) for i in item) if isinstance(item, tuple) else materialise(item)
+            results[key] = fn(key, value) if keyed else fn(value)
+        except UNREADABLE as err:
+            reason = f"{type(err).__name__}: {err}" if not isinstance(err, Skip) else str(err)
+            log.warning("%s: skipped '%s': %s", desc, key, reason)
+            skipped.append({"id": key, "reason": reason})
     return results, skipped

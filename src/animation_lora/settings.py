@@ -16,6 +16,8 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
+    # conf/studio and conf/local hold only what differs from conf/base: nested parameter keys are merged
+    "merge_strategy": {"parameters": "soft"},
     # `${cwd:}`: the folder kedro runs in (the project root), so the SQLite MLflow URI is absolute
     "custom_resolvers": {"cwd": lambda: Path.cwd().as_posix()},
 }

@@ -1,8 +1,8 @@
 """The one LoRA dataset builder all four LoRA types use: pick the images, caption them, and describe
 the kohya sd-scripts dataset (`train_network.py --dataset_config`).
 
-Seed: `prepare_training_data.py --target-size 300` and the subset keys num_repeats=1, shuffle_caption=true,
-keep_tokens=3, caption_extension=".txt", color_aug=false, flip_aug=false."""
+The brief's step: `prepare_training_data.py --target-size 300` with the subset keys num_repeats=1,
+shuffle_caption=true, keep_tokens=3, caption_extension=".txt", color_aug=false, flip_aug=false."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+
+from .backends.captioning import make_captioner
+from .clustering import select_cluster
+from .loop import materialise
+from .params import block, parse
 
 log = logging.getLogger(__name__)
 
@@ -52,51 +57,85 @@ def select_images(ids: list[str], quality: np.ndarray, vectors: np.ndarray | Non
     return [ids[i] for i in sorted(order)], 1, f"selected {target} of {len(ids)} (sharpness + embedding diversity)"
 
 
-def kohya_toml(params: dict[str, Any], num_repeats: int) -> dict[str, Any]:
+@block
+class DatasetParams:
+    """A LoRA dataset's parameters: selection, captions, and the kohya dataset-TOML keys (same names)."""
+
+    trigger_template: str = "{name}"
+    caption_prefix: str = ""
+    exclude_words: list[str] = field(default_factory=list)  # never in a caption of this LoRA
+    target_size: int = 40  # the brief: `prepare_training_data.py --target-size 300`
+    resolution: int = 512
+    batch_size: int = 1
+    shuffle_caption: bool = True
+    keep_tokens: int = 3
+    color_aug: bool = False
+    flip_aug: bool = False
+    enable_bucket: bool = True
+    min_bucket_reso: int | None = None  # None: derived from resolution (sd-scripts' 256 refuses small sets)
+    max_bucket_reso: int | None = None
+    bucket_reso_steps: int = 64
+    bucket_no_upscale: bool = True
+
+
+def kohya_toml(params: DatasetParams, num_repeats: int) -> dict[str, Any]:
     """The dataset config as sd-scripts validates it: [general], [[datasets]], [[datasets.subsets]]
     (image_dir is added when the folder is written)."""
-    subset = {
-        "num_repeats": int(num_repeats),
-        "shuffle_caption": bool(params.get("shuffle_caption", True)),
-        "keep_tokens": int(params.get("keep_tokens", 3)),
-        "caption_extension": ".txt",
-        "color_aug": bool(params.get("color_aug", False)),
-        "flip_aug": bool(params.get("flip_aug", False)),
-    }
-    resolution = int(params.get("resolution", 512))
+    subset = {"num_repeats": int(num_repeats), "shuffle_caption": params.shuffle_caption,
+              "keep_tokens": params.keep_tokens, "caption_extension": ".txt", "color_aug": params.color_aug,
+              "flip_aug": params.flip_aug}
+    resolution = params.resolution
     dataset = {
         "resolution": resolution,
-        "batch_size": int(params.get("batch_size", 1)),
-        "enable_bucket": bool(params.get("enable_bucket", True)),
+        "batch_size": params.batch_size,
+        "enable_bucket": params.enable_bucket,
         # sd-scripts defaults to 256..1024, which refuses low-resolution (demo) sets: derive from resolution
-        "min_bucket_reso": int(params.get("min_bucket_reso", max(64, resolution // 4 // 64 * 64))),
-        "max_bucket_reso": int(params.get("max_bucket_reso", resolution * 2)),
-        "bucket_reso_steps": int(params.get("bucket_reso_steps", 64)),
-        "bucket_no_upscale": bool(params.get("bucket_no_upscale", True)),
+        "min_bucket_reso": params.min_bucket_reso or max(64, resolution // 4 // 64 * 64),
+        "max_bucket_reso": params.max_bucket_reso or resolution * 2,
+        "bucket_reso_steps": params.bucket_reso_steps,
+        "bucket_no_upscale": params.bucket_no_upscale,
         "subsets": [subset],
     }
     return {"general": {}, "datasets": [dataset]}
 
 
 def build_lora_dataset(name: str, trigger: str, images: dict[str, Any], captions: dict[str, str],
-                       quality: dict[str, float], vectors: dict[str, np.ndarray] | None, params: dict[str, Any],
-                       to_rgb: Callable[[Any], np.ndarray] | None = None) -> TrainingSet:
-    """Select `params['target_size']` images and describe the kohya dataset. `to_rgb` turns an item
-    into the RGB image written (e.g. a character cut-out flattened over white)."""
+                       quality: dict[str, float], vectors: dict[str, np.ndarray] | None,
+                       params: DatasetParams | dict[str, Any]) -> TrainingSet:
+    """Select `params.target_size` images and describe the kohya dataset. Images may be arrays or loaders."""
+    params = parse(DatasetParams, params, "dataset")
     ids = sorted(images)
     q = np.array([quality.get(i, 0.0) for i in ids], dtype=float)
     v = np.stack([vectors[i] for i in ids]) if vectors else None
-    chosen, repeats, note = select_images(ids, q, v, int(params["target_size"]))
+    chosen, repeats, note = select_images(ids, q, v, params.target_size)
     if repeats > 1:
         log.warning("LoRA dataset '%s': %s", name, note)
     report = pd.DataFrame({"id": ids, "selected": [i in set(chosen) for i in ids],
                            "quality": q, "caption": [captions.get(i, "") for i in ids]})
     report.attrs["note"] = note
-    convert = to_rgb or (lambda x: x)
-    return TrainingSet(
-        name=name, trigger=trigger,
-        images={i: (lambda item=images[i]: convert(item() if callable(item) else item)) for i in chosen},
-        captions={i: captions[i] for i in chosen},
-        toml=kohya_toml(params, repeats),
-        report=report.assign(note=note, num_repeats=repeats),
-    )
+    return TrainingSet(name=name, trigger=trigger, images={i: images[i] for i in chosen},
+                       captions={i: captions[i] for i in chosen}, toml=kohya_toml(params, repeats),
+                       report=report.assign(note=note, num_repeats=repeats))
+
+
+def dataset_from_cluster(clusters: pd.DataFrame, embeddings: pd.DataFrame, id_column: str, images: dict[str, Any],
+                         quality: dict[str, float], wanted: str | None, what: str, params: DatasetParams,
+                         captioning: dict[str, Any], facts: Callable[[str], dict[str, str]] | None = None,
+                         exclude: list[str] | None = None, prepare: Callable[[Any], np.ndarray] = materialise,
+                         ) -> TrainingSet:
+    """The LoRA dataset of one cluster (named by `wanted`, or the largest, logged): its members' images
+    (`prepare` turns an item of `images` into the RGB array trained on), captioned `<trigger>, <prefix>, …` with `facts(name)` and the embedding's labels,
+    never with a word of `params.exclude_words` or `exclude`; then the shared selection."""
+    name = select_cluster(clusters, wanted, what)
+    if wanted is None:
+        log.info("No %s named in parameters: using the largest %s cluster, '%s'", what, what, name)
+    members = list(clusters[clusters.cluster == name][id_column])
+    emb = embeddings.set_index(id_column).loc[members]
+    trigger = params.trigger_template.format(name=name)
+    labels = [list(zip(n, p)) for n, p in zip(emb["labels"], emb["label_probs"])]
+    pictures = {i: prepare(images[i]) for i in members}
+    captions = make_captioner(captioning)(list(pictures.values()), [facts(name) if facts else {} for _ in members],
+                                          trigger, params.caption_prefix, [*params.exclude_words, *(exclude or [])],
+                                          labels=labels)
+    return build_lora_dataset(name, trigger, pictures, dict(zip(members, captions)),
+                              {i: quality.get(i, 0.0) for i in members}, dict(zip(emb.index, emb.embedding)), params)

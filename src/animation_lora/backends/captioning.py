@@ -24,7 +24,8 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("_", " ")).strip(" ,.")
 
 
-def compose(trigger: str, prefix: str, parts: list[str], exclude: list[str]) -> str:
+def join_caption(trigger: str, prefix: str, parts: list[str], exclude: list[str]) -> str:
+    """`trigger, prefix, part, …`: tags cleaned, repeats and parts holding an excluded word left out."""
     banned = [w.lower() for w in exclude if w]
     kept = [p for p in (_clean(x) for x in parts) if p and not any(b in p.lower() for b in banned)]
     head = [trigger] + [_clean(p) for p in prefix.split(",") if _clean(p)]
@@ -50,7 +51,7 @@ class TemplateCaptioner:
             keys = self.fields if self.fields is not None else list(fact)
             parts = [str(fact[k]) for k in keys if fact.get(k)]
             parts += [name.split(",")[0] for name, p in lab if p >= self.label_min_probability]
-            out.append(compose(trigger, prefix, parts, exclude))
+            out.append(join_caption(trigger, prefix, parts, exclude))
         return out
 
 
@@ -80,7 +81,7 @@ class Qwen2VLCaptioner:
             sentence = self.processor.batch_decode(ids[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
             for word in exclude:  # never describe what this LoRA must not learn
                 sentence = re.split(re.escape(word), sentence, flags=re.IGNORECASE)[0] if word else sentence
-            out.append(compose(trigger, prefix, [sentence], exclude))
+            out.append(join_caption(trigger, prefix, [sentence], exclude))
         return out
 
 

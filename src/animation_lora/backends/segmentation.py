@@ -45,6 +45,11 @@ class Segmenter(Protocol):
         """Instances of every frame of one shot, in frame order."""
 
 
+def characters_in(segmenter: Segmenter, image: np.ndarray, min_pixels: int) -> list[Instance]:
+    """The character instances a segmenter finds in one image, each at least `min_pixels` large."""
+    return [i for i in segmenter.segment_shot([image])[0] if i.mask.sum() >= min_pixels]
+
+
 # ---- mask post-processing shared by every backend ------------------------------------------------
 
 def clean_mask(mask: np.ndarray, min_area: int) -> np.ndarray:

@@ -1,9 +1,10 @@
 """A versioned kohya-style LoRA dataset folder: `images/<id>.png` + `images/<id>.txt` captions, the
-`dataset.toml` that `train_network.py --dataset_config` takes as is, and `report.csv` (what was selected
-and why)."""
+`dataset.toml` that `train_network.py --dataset_config` takes as is, `lora.json` (the LoRA's name and trigger,
+so a load gives back what was saved) and `report.csv` (what was selected and why)."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from functools import partial
 from pathlib import Path
@@ -16,6 +17,9 @@ from kedro_datasets._typing import ImagePreview
 from ..training_set import TrainingSet
 from .image_folder import ImageFolderDataset, _as_pil, _read_png
 from .versioned import VersionedLocalDataset
+
+
+SIDECAR = "lora.json"
 
 
 class KohyaDatasetFolder(VersionedLocalDataset):
@@ -31,8 +35,8 @@ class KohyaDatasetFolder(VersionedLocalDataset):
         for d in toml["datasets"]:  # image_dir: where the images will be once the folder is in place
             d["subsets"] = [{"image_dir": str((folder / "images").resolve()), **s} for s in d["subsets"]]
         (partial_dir / "dataset.toml").write_text(
-            f"# kohya sd-scripts: train_network.py --dataset_config dataset.toml\n# LoRA '{data.name}', trigger '{data.trigger}'\n"
-            + tomli_w.dumps(toml))
+            "# kohya sd-scripts: train_network.py --dataset_config dataset.toml\n" + tomli_w.dumps(toml))
+        (partial_dir / SIDECAR).write_text(json.dumps({"name": data.name, "trigger": data.trigger}, indent=2))
         data.report.to_csv(partial_dir / "report.csv", index=False)
         partial_dir.rename(folder)
 
@@ -41,11 +45,13 @@ class KohyaDatasetFolder(VersionedLocalDataset):
         if not (folder / "dataset.toml").exists():
             raise DatasetError(f"No kohya dataset at '{folder}'")
         toml = tomllib.loads((folder / "dataset.toml").read_text())
+        if not (folder / SIDECAR).exists():
+            raise DatasetError(f"Kohya dataset '{folder}' has no {SIDECAR} (the LoRA's name and trigger): it was "
+                               f"written by an older version; rerun the pipeline that builds it")
+        identity = json.loads((folder / SIDECAR).read_text())
         pngs = sorted((folder / "images").glob("*.png"))
-        header = (folder / "dataset.toml").read_text().splitlines()[1]
-        trigger = header.split("trigger '")[-1].rstrip("'") if "trigger '" in header else ""
         return TrainingSet(
-            name=folder.name, trigger=trigger,
+            name=identity["name"], trigger=identity["trigger"],
             images={p.stem: partial(_read_png, p) for p in pngs},
             captions={p.stem: p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in pngs},
             toml=toml, report=pd.read_csv(folder / "report.csv"))

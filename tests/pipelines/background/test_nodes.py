@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from animation_lora.pipelines.background.nodes import camera_path, check_layers, temporal_fill
+from animation_lora.pipelines.background.nodes import check_layers, inpaint_plates, temporal_fill
+from animation_lora.temporal_fill import camera_path
 
 FILL = {"enabled": True, "max_neighbours": 12, "min_views": 1, "edge_margin": 2, "min_visible_share": 0.5,
         "max_step": 0.05}
@@ -65,6 +66,25 @@ def test_layer_checks():
         check_layers({"f000002": layer}, {"f000002": hole[:5, :10]}, index, {"max_hole_fraction": 0.98})
     with pytest.raises(ValueError, match="'f000003' has no hole mask"):
         check_layers({"f000003": layer}, {}, index, {"max_hole_fraction": 0.98})
+    with pytest.raises(ValueError, match=r"`background.checks.max_hole_fractoin`: unknown key; known keys: max_hole"):
+        check_layers({}, {}, index, {"max_hole_fractoin": 0.98})
+
+
+def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):
+    broken = tmp_path / "f000002.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    from animation_lora.datasets.image_folder import _read_png
+
+    layer, hole = np.full((10, 20, 3), 90, np.uint8), np.zeros((10, 20), bool)
+    hole[2:5, 2:5] = True
+    index = pd.DataFrame({"frame_id": ["f000001", "f000002"], "shot": [0, 0]})
+    plates = check_layers({"f000001": layer, "f000002": lambda: _read_png(broken)},
+                          {"f000001": hole, "f000002": hole}, index, {"max_hole_fraction": 0.98})
+    bad = plates.set_index("frame_id").loc["f000002"]
+    assert not bad.usable and "UnidentifiedImageError" in bad.reason and "f000002.png" in bad.reason
+    plates_out, report = inpaint_plates({"f000001": layer}, {"f000001": lambda: _read_png(broken)},
+                                        {"backend": "opencv", "opencv": {}})
+    assert plates_out == {} and report.frame_id.tolist() == ["f000001"] and "f000002.png" in report.reason[0]
 
 
 def test_purity_finds_a_leaked_character_and_can_fail_the_run(tiny_film, tiny_truth):

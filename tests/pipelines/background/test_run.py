@@ -16,6 +16,7 @@ def test_background_before_preprocessing_says_what_to_run_first(kedro_project):
         run_session(kedro_project, "background")
 
 
+@pytest.mark.slow
 def test_background_run_scores_against_the_clean_plates(kedro_project):
     run_session(kedro_project, "preprocessing")
     run_session(kedro_project, "background")

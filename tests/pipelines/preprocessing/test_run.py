@@ -12,6 +12,7 @@ def versions(folder):
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".partial"))
 
 
+@pytest.mark.slow
 def test_preprocessing_run_scores_against_ground_truth_and_never_overwrites(kedro_project):
     run_session(kedro_project, "preprocessing")
     data = kedro_project / "data"
@@ -53,6 +54,7 @@ def metrics_of(project, version):
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_load_versions_replays_an_old_layer(kedro_project):
     reporting = kedro_project / "data" / "08_reporting" / "preprocessing_metrics.json"
     run_session(kedro_project, "preprocessing")
@@ -74,6 +76,7 @@ def test_a_film_path_that_does_not_exist_names_the_parameter(kedro_project):
         run_session(kedro_project, "preprocessing", runtime_params={"film_path": "/no/such/film.mp4"})
 
 
+@pytest.mark.slow
 def test_an_unknown_cluster_name_is_an_error_listing_the_clusters(kedro_project):
     import pytest
 

@@ -6,116 +6,95 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score
-from tqdm.auto import tqdm
 
-from ...backends.captioning import make_captioner
 from ...backends.inpainting import make_inpainter
-from ...backends.segmentation import make_segmenter
-from ...clustering import NOISE, apply_names, cluster_embeddings, contact_sheets, embed_images, select_cluster
-from ...training_set import TrainingSet, build_lora_dataset
-from ...loop import map_images, materialise
+from ...backends.segmentation import characters_in, make_segmenter
+from ...clustering import NOISE, ClusteringParams, cluster_embeddings, contact_sheets, embed_images
+from ...ids import frame_number, instance_frame
+from ...loop import map_images, materialise, progress, skip_table
 from ...metrics import psnr_from_mse, ssim
+from ...params import block, parse
+from ...temporal_fill import TemporalFillParams, fill_shot
+from ...training_set import DatasetParams, TrainingSet, dataset_from_cluster
 
 log = logging.getLogger(__name__)
 
 
+@block
+class LayerChecks:
+    max_hole_fraction: float = 0.98  # plates (almost) all hole are skipped
+
+
+@block
+class SceneDatasetParams(DatasetParams):
+    scene: str | None = None  # a scene cluster id or name; None takes the largest (logged)
+
+
+@block
+class InstanceFilter:
+    min_instance_pixels: int = 400  # smaller segments are not counted as a character
+
+
+@block
+class PurityParams(InstanceFilter):
+    max_leakage: float | None = None  # e.g. 0.0 fails the run when any background image shows a character
+
+
 def check_layers(background_layers: dict[str, Any], hole_masks: dict[str, Any], layer_index: pd.DataFrame,
                  checks: dict[str, Any]) -> pd.DataFrame:
-    """Every layer needs its hole mask, of the same size; a plate that is (almost) all hole is skipped with
-    the reason. Output: `plates` (frame, shot, hole fraction, usable, reason)."""
-    rows = []
-    for frame_id in sorted(background_layers):
-        if frame_id not in hole_masks:
-            raise ValueError(f"Background layer '{frame_id}' has no hole mask: rerun `kedro run --pipeline=preprocessing`")
-        layer, hole = materialise(background_layers[frame_id]), materialise(hole_masks[frame_id])
+    """Every layer needs its hole mask, of the same size; a plate that is (almost) all hole, or cannot be
+    read, is skipped with the reason. Output: `plates` (frame, shot, hole fraction, usable, reason)."""
+    limit = parse(LayerChecks, checks, "background.checks").max_hole_fraction
+    missing = sorted(set(background_layers) - set(hole_masks))
+    if missing:
+        raise ValueError(f"Background layer '{missing[0]}' has no hole mask: rerun `kedro run --pipeline=preprocessing`")
+
+    def hole_fraction(frame, pair):
+        layer, hole = pair
         if layer.shape[:2] != hole.shape[:2]:
-            raise ValueError(f"Hole mask of frame '{frame_id}' is {hole.shape[1]}x{hole.shape[0]} but its background "
+            raise ValueError(f"Hole mask of frame '{frame}' is {hole.shape[1]}x{hole.shape[0]} but its background "
                              f"layer is {layer.shape[1]}x{layer.shape[0]}")
-        fraction = float((hole > 0).mean())
-        usable = fraction < checks["max_hole_fraction"]
-        rows.append(dict(frame_id=frame_id, hole_fraction=fraction, usable=usable,
-                         reason="" if usable else f"hole covers {fraction:.0%} of the plate"))
-    plates = pd.DataFrame(rows, columns=["frame_id", "hole_fraction", "usable", "reason"])
+        return float((hole > 0).mean())
+
+    pairs = {f: (background_layers[f], hole_masks[f]) for f in sorted(background_layers)}
+    fractions, skipped = map_images(pairs, hole_fraction, "check layers", keyed=True)
+    plates = pd.DataFrame({"frame_id": list(fractions), "hole_fraction": list(fractions.values())})
+    plates["usable"] = plates.hole_fraction < limit
+    plates["reason"] = np.where(plates.usable, "", [f"hole covers {f:.0%} of the plate" for f in plates.hole_fraction])
+    plates = pd.concat([plates, skip_table(skipped, "frame_id").assign(usable=False)], ignore_index=True)
     return plates.merge(layer_index[["frame_id", "shot"]], on="frame_id", how="left")
-
-
-def camera_path(images: list[np.ndarray], holes: list[np.ndarray], max_step: float) -> np.ndarray:
-    """Camera position (x, y) of each frame of a shot relative to the first: phase correlation between
-    consecutive frames, summed. Holes are first filled smoothly (Telea) so the moving characters' outlines
-    do not pull the correlation; consecutive frames keep shifts small, which avoids the ambiguity of periodic
-    textures (wallpaper); a step longer than `max_step` x the width (a character's jump taken for a pan)
-    is replaced by the median step."""
-    def smooth_grey(image, hole):
-        filled = cv2.inpaint(image, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA) if hole.any() else image
-        return cv2.cvtColor(filled, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-    greys = [smooth_grey(i, h) for i, h in zip(images, holes)]
-    window = cv2.createHanningWindow(greys[0].shape[::-1], cv2.CV_32F)
-    steps = np.array([cv2.phaseCorrelate(a, b, window)[0] for a, b in zip(greys, greys[1:])]).reshape(-1, 2)
-    wild = np.linalg.norm(steps, axis=1) > max_step * greys[0].shape[1]
-    if wild.any():
-        steps[wild] = np.median(steps[~wild], axis=0) if (~wild).any() else 0.0
-    # phaseCorrelate gives how far the content moved: the camera moved the other way
-    return -np.cumsum(np.vstack([np.zeros((1, 2)), steps]), axis=0)
 
 
 def temporal_fill(background_layers: dict[str, Any], hole_masks: dict[str, Any], plates: pd.DataFrame,
                   fill: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
-    """Within a shot, a pixel hidden in one frame is often visible in another: align the shot's frames to
-    each other (translation by phase correlation: camera pans) and fill each hole pixel with the median of
-    the neighbours that see it. Outputs: filled layers, the holes left to inpaint, and a fill report."""
-    usable = plates[plates.usable]
+    """Fill each usable plate's hole from the other frames of its shot (`animation_lora.temporal_fill`).
+    Outputs: filled layers, the holes left to inpaint, and a fill report."""
+    params = parse(TemporalFillParams, fill, "background.temporal_fill")
     filled, remaining, rows = {}, {}, []
-    for _, group in tqdm(usable.groupby("shot"), desc="temporal fill", unit="shot"):
+    for _, group in progress(plates[plates.usable].groupby("shot"), "temporal fill", "shot"):
         ids = list(group.sort_values("frame_id").frame_id)
         images = [materialise(background_layers[i]) for i in ids]
         holes = [materialise(hole_masks[i]) > 0 for i in ids]
-        h, w = holes[0].shape
-        path = camera_path(images, holes, fill["max_step"])
-        edge_kernel = np.ones((2 * fill["edge_margin"] + 1,) * 2, np.uint8)
-        for i, fid in enumerate(ids):
-            out, hole = images[i].copy(), holes[i].copy()
-            if fill["enabled"] and hole.any() and len(ids) > 1:
-                order = sorted((j for j in range(len(ids)) if j != i), key=lambda j: abs(j - i))[: fill["max_neighbours"]]
-                stack, seen, inside = [], [], []
-                for j in order:
-                    dx, dy = path[j] - path[i]  # frame j looks (dx, dy) further right/down: move it back
-                    m = np.float32([[1, 0, dx], [0, 1, dy]])
-                    stack.append(cv2.warpAffine(images[j], m, (w, h), flags=cv2.INTER_NEAREST))
-                    # a neighbour's pixels right next to its own hole may still carry character edges
-                    trusted = cv2.erode((~holes[j]).astype(np.uint8), edge_kernel)
-                    visible = cv2.warpAffine(trusted, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0) > 0
-                    seen.append(visible)
-                    inside.append(cv2.warpAffine(np.ones((h, w), np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0)
-                stack_a, seen_a = np.stack(stack).astype(np.float32), np.stack(seen)
-                count = seen_a.sum(0)
-                # seen by only a few of the frames that cover it: more likely those frames' segmentation
-                # missed a character that stands there than a background the character walked past
-                share = count / np.maximum(np.stack(inside).sum(0), 1)
-                fillable = hole & (count >= fill["min_views"]) & (share >= fill["min_visible_share"])
-                masked = np.where(seen_a[..., None], stack_a, np.nan)
-                median = np.nanmedian(masked[:, fillable], axis=0) if fillable.any() else np.zeros((0, 3))
-                out[fillable] = np.clip(median + 0.5, 0, 255).astype(np.uint8)
-                hole = hole & ~fillable
-            filled[fid], remaining[fid] = out, hole
-            before = int((holes[i]).sum())
-            rows.append(dict(frame_id=fid, hole_pixels=before, filled_temporally=before - int(hole.sum()),
-                             left_to_inpaint=int(hole.sum())))
+        for fid, before, (out, left) in zip(ids, holes, fill_shot(images, holes, params)):
+            filled[fid], remaining[fid] = out, left
+            rows.append(dict(frame_id=fid, hole_pixels=int(before.sum()),
+                             filled_temporally=int(before.sum() - left.sum()), left_to_inpaint=int(left.sum())))
     return filled, remaining, pd.DataFrame(rows)
 
 
 def inpaint_plates(filled: dict[str, np.ndarray], remaining: dict[str, np.ndarray], inpainting: dict[str, Any],
-                   ) -> dict[str, np.ndarray]:
-    """Inpaint what temporal fill left. Output: clean_backgrounds (before the residue check)."""
+                   ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Inpaint what temporal fill left. Outputs: inpainted plates (before the residue check) and the
+    inpaint report (one row per plate: inpainted, or skipped with the reason)."""
     inpainter = make_inpainter(inpainting)
-    out, _ = map_images({k: (filled[k], remaining[k]) for k in filled}, lambda pair: inpainter(*pair),
-                        f"inpaint ({inpainter.name})")
-    return out
+    out, skipped = map_images({k: (filled[k], remaining[k]) for k in filled}, lambda pair: inpainter(*pair),
+                              f"inpaint ({inpainter.name})")
+    done = pd.DataFrame({"frame_id": list(out), "reason": f"inpainted ({inpainter.name})"})
+    return out, pd.concat([done, skip_table(skipped, "frame_id")], ignore_index=True)
 
 
 def residue_check(inpainted: dict[str, np.ndarray], segmentation: dict[str, Any], residue: dict[str, Any],
@@ -123,30 +102,31 @@ def residue_check(inpainted: dict[str, np.ndarray], segmentation: dict[str, Any]
     """Run the character segmenter on every clean plate; a plate where it still finds a character is
     dropped with the reason. Outputs: clean_backgrounds, residue_report."""
     segmenter = make_segmenter(segmentation)
-    kept, rows = {}, []
-    for fid in tqdm(sorted(inpainted), desc="residue check", unit="plate"):
-        found = [i for i in segmenter.segment_shot([inpainted[fid]])[0] if i.mask.sum() >= residue["min_instance_pixels"]]
-        area = int(sum(i.mask.sum() for i in found))
-        rows.append(dict(frame_id=fid, residue_instances=len(found), residue_pixels=area, kept=not found,
-                         reason="kept" if not found else f"character residue: {len(found)} instance(s), {area} px"))
-        if not found:
-            kept[fid] = inpainted[fid]
-    report = pd.DataFrame(rows)
+    min_pixels = parse(InstanceFilter, residue, "background.residue").min_instance_pixels
+    found, skipped = map_images(dict(sorted(inpainted.items())),
+                                lambda plate: characters_in(segmenter, plate, min_pixels), "residue check", "plate")
+    rows = []
+    for fid, instances in found.items():
+        area = int(sum(i.mask.sum() for i in instances))
+        rows.append(dict(frame_id=fid, residue_instances=len(instances), residue_pixels=area, kept=not instances,
+                         reason="kept" if not instances else f"character residue: {len(instances)} instance(s), {area} px"))
+    kept = {fid: inpainted[fid] for fid, instances in found.items() if not instances}
     log.info("Residue check kept %d of %d plates", len(kept), len(inpainted))
-    return kept, report
+    return kept, pd.concat([pd.DataFrame(rows), skip_table(skipped, "frame_id").assign(kept=False)], ignore_index=True)
 
 
-def embed_plates(clean_backgrounds: dict[str, Any], embedding: dict[str, Any]) -> pd.DataFrame:
+def embed_plates(clean_backgrounds: dict[str, Any], embedding: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Outputs: plate_embeddings and plate_embedding_report (unreadable plates with the reason)."""
     return embed_images(clean_backgrounds, embedding, "frame_id")
 
 
 def cluster_scenes(plate_embeddings: pd.DataFrame, clustering: dict[str, Any]) -> pd.DataFrame:
-    """Scene clusters `scene_0 …` (seed: min cluster size 15, min samples 3, similarity 0.75, no face
+    """Scene clusters `scene_0 …` (the brief: min cluster size 15, min samples 3, similarity 0.75, no face
     detection), renamed by `names`. Output: scene_clusters."""
+    params = parse(ClusteringParams, clustering, "background.scene_clustering")
     vectors = np.stack(plate_embeddings.embedding.to_numpy()) if len(plate_embeddings) else np.zeros((0, 1))
-    clusters = cluster_embeddings(list(plate_embeddings.frame_id), vectors, "scene", clustering["min_cluster_size"],
-                                  clustering["min_samples"], clustering["similarity_threshold"])
-    clusters = apply_names(clusters, clustering.get("names")).rename(columns={"id": "frame_id"})
+    clusters = cluster_embeddings(list(plate_embeddings.frame_id), vectors, "scene", params)
+    clusters = clusters.rename(columns={"id": "frame_id"})
     log.info("Scene clusters: %s", clusters.cluster.value_counts().to_dict())
     return clusters
 
@@ -160,20 +140,11 @@ def build_background_dataset(clean_backgrounds: dict[str, Any], scene_clusters: 
                              captioning: dict[str, Any], character_names: dict[str, str]) -> TrainingSet:
     """The background LoRA dataset of the chosen scene (named, or the largest, logged). Captions start with
     the scene trigger and the prefix and never name a character. Output: background.lora_dataset."""
-    name = select_cluster(scene_clusters, dataset.get("scene"), "scene")
-    if dataset.get("scene") is None:
-        log.info("No scene named in parameters: using the largest scene cluster, '%s'", name)
-    members = list(scene_clusters[scene_clusters.cluster == name].frame_id)
-    emb = plate_embeddings.set_index("frame_id").loc[members]
-    images = {i: materialise(clean_backgrounds[i]) for i in members}
-    trigger = dataset["trigger_template"].format(name=name)
-    exclude = list(dataset.get("exclude_words", [])) + list((character_names or {}).values())
-    labels = [list(zip(n, p)) for n, p in zip(emb["labels"], emb["label_probs"])]
-    captions = make_captioner(captioning)(list(images.values()), [{"scene": name} for _ in images], trigger,
-                                          dataset["caption_prefix"], exclude, labels=labels)
-    quality = frame_index.set_index("frame_id").reindex(members).sharpness.fillna(0).to_dict()
-    return build_lora_dataset(name, trigger, images, dict(zip(images, captions)), quality,
-                              {i: v for i, v in zip(emb.index, emb.embedding)}, dataset)
+    params = parse(SceneDatasetParams, dataset, "background.scene_dataset")
+    quality = frame_index.set_index("frame_id").sharpness.fillna(0).to_dict()
+    return dataset_from_cluster(scene_clusters, plate_embeddings, "frame_id", clean_backgrounds, quality,
+                                params.scene, "scene", params, captioning, facts=lambda name: {"scene": name},
+                                exclude=list((character_names or {}).values()))
 
 
 def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, Any], holes_left: dict[str, Any],
@@ -189,7 +160,7 @@ def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, An
         hole = materialise(hole_masks[fid]) > 0
         if not hole.any():
             continue
-        truth, plate = ground_truth.plate(int(fid[1:])), materialise(clean_backgrounds[fid])
+        truth, plate = ground_truth.plate(frame_number(fid)), materialise(clean_backgrounds[fid])
         sq = ((plate.astype(np.float64) - truth) ** 2).mean(axis=2)
         left = holes_left[fid] if fid in holes_left else np.zeros_like(hole)
         errors["hole"].append(sq[hole])
@@ -202,7 +173,7 @@ def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, An
         return psnr_from_mse(float(values.mean())) if values.size else None
 
     clustered = scene_clusters[scene_clusters.cluster != NOISE]
-    locations = ground_truth.frames.loc[[int(f[1:]) for f in clustered.frame_id], "location"]
+    locations = ground_truth.frames.loc[[frame_number(f) for f in clustered.frame_id], "location"]
     n_hole = sum(len(e) for e in errors["hole"])
     return {
         "ground_truth": True,
@@ -221,18 +192,18 @@ def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, An
 
 def score_purity(background_dataset: TrainingSet, character_dataset: TrainingSet, scene_clusters: pd.DataFrame,
                  segmentation: dict[str, Any], purity: dict[str, Any]) -> dict[str, Any]:
-    """Data purity beyond the seed's "make sure each LoRA's data is clean": character leakage in the
+    """Data purity beyond the brief's "make sure each LoRA's data is clean": character leakage in the
     background set (share of images where the segmenter still finds a character, and the masked area) and
     background bias of the character set (how many scenes its crops come from). `max_leakage` makes too
     much leakage a hard failure."""
+    params = parse(PurityParams, purity, "background.purity")
     segmenter = make_segmenter(segmentation)
-    leaks, areas = [], []
-    for key, image in background_dataset.images.items():
-        found = [i for i in segmenter.segment_shot([materialise(image)])[0] if i.mask.sum() >= purity["min_instance_pixels"]]
-        leaks.append(bool(found))
-        areas.append(float(sum(i.mask.mean() for i in found)))
+    found, _ = map_images(background_dataset.images,
+                          lambda im: characters_in(segmenter, im, params.min_instance_pixels), "purity")
+    leaks = [bool(instances) for instances in found.values()]
+    areas = [float(sum(i.mask.mean() for i in instances)) for instances in found.values()]
     scene_of = dict(zip(scene_clusters.frame_id, scene_clusters.cluster))
-    scenes = pd.Series([scene_of.get(k.rsplit("_", 1)[0], NOISE) for k in character_dataset.images])
+    scenes = pd.Series([scene_of.get(instance_frame(k), NOISE) for k in character_dataset.images])
     counts = scenes[scenes != NOISE].value_counts(normalize=True)
     metrics = {
         "background_images": len(leaks),
@@ -243,7 +214,7 @@ def score_purity(background_dataset: TrainingSet, character_dataset: TrainingSet
         "character_scene_shares": {k: round(float(v), 3) for k, v in counts.items()},
         "character_largest_scene_share": float(counts.iloc[0]) if len(counts) else None,
     }
-    if purity.get("max_leakage") is not None and metrics["background_leakage_rate"] > purity["max_leakage"]:
+    if params.max_leakage is not None and metrics["background_leakage_rate"] > params.max_leakage:
         raise ValueError(f"Background dataset leaks characters into {metrics['background_leakage_rate']:.0%} of its "
-                         f"images (max_leakage {purity['max_leakage']:.0%}): see the residue report")
+                         f"images (max_leakage {params.max_leakage:.0%}): see the residue report")
     return metrics

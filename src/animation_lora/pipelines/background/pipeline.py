@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=background` (seed steps 2.1-2.5): check layers -> temporal fill + inpainting ->
+"""`kedro run --pipeline=background` (the brief's steps 2.1-2.5): check layers -> temporal fill + inpainting ->
 residue check -> scene clusters -> captions -> the background LoRA dataset; purity and scores."""
 
 from kedro.pipeline import Node, Pipeline
@@ -14,10 +14,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(temporal_fill, ["background_layers", "hole_masks", "plates", "params:background.temporal_fill"],
              ["temporally_filled_frames", "holes_left_frames", "fill_report"], name="temporal_fill_node"),
         Node(inpaint_plates, ["temporally_filled_frames", "holes_left_frames", "params:inpainting"],
-             "inpainted_frames", name="inpaint_node"),
+             ["inpainted_frames", "inpaint_report"], name="inpaint_node"),
         Node(residue_check, ["inpainted_frames", "params:segmentation", "params:background.residue"],
              ["clean_backgrounds", "residue_report"], name="residue_check_node"),
-        Node(embed_plates, ["clean_backgrounds", "params:embedding"], "plate_embeddings", name="embed_plates_node"),
+        Node(embed_plates, ["clean_backgrounds", "params:embedding"], ["plate_embeddings", "plate_embedding_report"],
+             name="embed_plates_node"),
         Node(cluster_scenes, ["plate_embeddings", "params:background.scene_clustering"], "scene_clusters",
              name="cluster_scenes_node"),
         Node(scene_contact_sheets, ["clean_backgrounds", "scene_clusters"], "scene_cluster_sheets",

@@ -11,18 +11,24 @@ import pandas as pd
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
-from ...backends.captioning import make_captioner
 from ...backends.embedding import flatten_rgba
 from ...backends.faces import make_face_detector
-from ...clustering import NOISE, apply_names, cluster_embeddings, contact_sheets, embed_images, select_cluster
-from ...training_set import TrainingSet, build_lora_dataset
-from ...loop import map_images, materialise
+from ...clustering import NOISE, ClusteringParams, cluster_embeddings, contact_sheets, embed_images
+from ...loop import map_images, materialise, skip_table
+from ...params import block, parse
+from ...training_set import DatasetParams, TrainingSet, dataset_from_cluster
 
 log = logging.getLogger(__name__)
 
 
+@block
+class CharacterDatasetParams(DatasetParams):
+    character: str | None = None  # a cluster id or name; None takes the largest cluster
+
+
 def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> pd.DataFrame:
-    """Face detection on every character crop (seed: --use-face-detection). Output: face_table."""
+    """Face detection on every character crop (the brief's `--use-face-detection`). Output: face_table
+    (an unreadable crop is a row with has_face false and its reason)."""
     detector = make_face_detector(faces)
 
     def best_face(image):
@@ -32,12 +38,14 @@ def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> 
     results, skipped = map_images(character_instances, best_face, "detect faces")
     table = pd.DataFrame([(k, *v) for k, v in results.items()],
                          columns=["instance_id", "face_score", "fx0", "fy0", "fx1", "fy1"])
-    table["has_face"] = table.face_score > 0
-    return table
+    table["has_face"], table["reason"] = table.face_score > 0, ""
+    return pd.concat([table, skip_table(skipped, "instance_id").assign(has_face=False)], ignore_index=True)
 
 
-def embed_characters(character_instances: dict[str, Any], embedding: dict[str, Any]) -> pd.DataFrame:
-    """Embedding (and top ImageNet labels) of every character crop. Output: character_embeddings."""
+def embed_characters(character_instances: dict[str, Any], embedding: dict[str, Any],
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Embedding (and top ImageNet labels) of every character crop. Outputs: character_embeddings and
+    character_embedding_report (the crops that could not be read, with the reason)."""
     return embed_images(character_instances, embedding, "instance_id")
 
 
@@ -45,12 +53,11 @@ def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFr
                        clustering: dict[str, Any]) -> pd.DataFrame:
     """HDBSCAN over the instances (only those with a detected face when `use_face_detection`); clusters
     `character_0 …` by size, renamed by `names`. Face-less instances are `noise` with that reason."""
+    params = parse(ClusteringParams, clustering, "preprocessing.character_clustering")
     emb = character_embeddings.merge(face_table[["instance_id", "has_face"]], on="instance_id", how="left")
-    gated = emb[emb.has_face.fillna(False)] if clustering["use_face_detection"] else emb
+    gated = emb[emb.has_face.fillna(False)] if params.use_face_detection else emb
     vectors = np.stack(gated.embedding.to_numpy()) if len(gated) else np.zeros((0, 1))
-    clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", clustering["min_cluster_size"],
-                                  clustering["min_samples"], clustering["similarity_threshold"])
-    clusters = apply_names(clusters, clustering.get("names"))
+    clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", params)
     dropped = emb[~emb.instance_id.isin(gated.instance_id)]
     faceless = pd.DataFrame({"id": dropped.instance_id, "cluster": NOISE, "similarity": 0.0, "assigned_by": "no face"})
     out = pd.concat([clusters, faceless], ignore_index=True).rename(columns={"id": "instance_id"})
@@ -58,13 +65,10 @@ def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFr
     return out
 
 
-def cluster_contact_sheets(character_instances: dict[str, Any], character_clusters: pd.DataFrame) -> dict[str, Image.Image]:
+def cluster_contact_sheets(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
+                           ) -> dict[str, Image.Image]:
     """One contact sheet per character cluster (and noise), for people to check and name the clusters."""
     return contact_sheets(character_instances, character_clusters, "instance_id", "instances")
-
-
-def trigger_for(name: str, template: str) -> str:
-    return template.format(name=name)
 
 
 def build_character_dataset(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
@@ -72,18 +76,11 @@ def build_character_dataset(character_instances: dict[str, Any], character_clust
                             dataset: dict[str, Any], captioning: dict[str, Any]) -> TrainingSet:
     """The character LoRA dataset: the chosen cluster's cut-outs over white, captioned
     `<trigger>, <prefix>, …`, selected by the shared builder. Output: character.lora_dataset."""
-    name = select_cluster(character_clusters, dataset.get("character"), "character")
-    members = character_clusters[character_clusters.cluster == name].instance_id
-    emb = character_embeddings.set_index("instance_id").loc[members]
-    trigger = trigger_for(name, dataset["trigger_template"])
-    images = {i: character_instances[i] for i in members}
-    flat = {i: flatten_rgba(materialise(images[i]), 255) for i in members}
-    labels = [list(zip(n, p)) for n, p in zip(emb["labels"], emb["label_probs"])]
-    captions = make_captioner(captioning)(list(flat.values()), [{} for _ in flat], trigger, dataset["caption_prefix"],
-                                          dataset.get("exclude_words", []), labels=labels)
-    quality = instance_index.set_index("instance_id").loc[members].area.astype(float).to_dict()  # larger = more detail
-    return build_lora_dataset(name, trigger, flat, dict(zip(flat, captions)), quality,
-                              {i: v for i, v in zip(emb.index, emb.embedding)}, dataset)
+    params = parse(CharacterDatasetParams, dataset, "preprocessing.character_dataset")
+    quality = instance_index.set_index("instance_id").area.astype(float).to_dict()  # larger = more detail
+    return dataset_from_cluster(character_clusters, character_embeddings, "instance_id", character_instances,
+                                quality, params.character, "character", params, captioning,
+                                prepare=lambda item: flatten_rgba(materialise(item), 255))
 
 
 def score_characters(character_clusters: pd.DataFrame, instance_truth: pd.DataFrame,

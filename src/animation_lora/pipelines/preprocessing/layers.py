@@ -9,13 +9,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
-from tqdm.auto import tqdm
 
 from ...backends.segmentation import hole_mask, make_segmenter
-from ...loop import materialise
+from ...ids import frame_number, instance_id
+from ...loop import map_images, materialise
 from ...metrics import iou
+from ...params import block, parse
 
 log = logging.getLogger(__name__)
+
+
+@block
+class LayersParams:
+    min_instance_pixels: int = 400  # smaller instances are dropped (with the reason in instance_index)
+    crop_margin: float = 0.08  # RGBA cut-outs: the instance box grown by this fraction
+    hole_margin: int = 3  # px the background hole extends past the characters (for inpainting)
 
 
 def crop_instance(image: np.ndarray, mask: np.ndarray, margin: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -29,47 +37,62 @@ def crop_instance(image: np.ndarray, mask: np.ndarray, margin: float) -> tuple[n
     return rgba, (int(x0), int(y0), int(x1), int(y1))
 
 
+def split_frame(frame: str, shot: int, image: np.ndarray, found: list, params: LayersParams, backend: str) -> dict:
+    """One frame's segmentation as layers: RGBA cut-outs and masks of the instances large enough, the
+    background layer (hole pixels black) and its hole mask, and the rows of the instance and layer tables."""
+    out = {"instances": {}, "masks": {}, "rows": []}
+    for k, inst in enumerate(found):
+        iid, area = instance_id(frame, k), int(inst.mask.sum())
+        row = dict(instance_id=iid, frame_id=frame, shot=shot, instance=k, area=area, score=float(inst.score),
+                   backend=backend, kept=True, reason="kept")
+        if area < params.min_instance_pixels:
+            row.update(kept=False, reason=f"too small ({area} px < {params.min_instance_pixels})")
+        else:
+            rgba, box = crop_instance(image, inst.mask, params.crop_margin)
+            out["instances"][iid], out["masks"][iid] = rgba, inst.mask
+            row.update(dict(zip(("x0", "y0", "x1", "y1"), box)))
+        out["rows"].append(row)
+    hole = hole_mask(list(out["masks"].values()), image.shape[:2], params.hole_margin)
+    out["layer"], out["hole"] = np.where(hole[..., None], 0, image).astype(np.uint8), hole
+    out["frame_row"] = dict(frame_id=frame, shot=shot, instances=len(out["masks"]), hole_fraction=float(hole.mean()),
+                            background_only=not out["masks"], reason="")
+    return out
+
+
 def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, segmentation: dict[str, Any],
                    backend: dict[str, Any]):
     """Split each kept frame, shot by shot, into character instances and a background layer.
 
     Outputs: character_instances (RGBA crops), instance_masks (frame-sized), background_layers (RGB, hole
     pixels black), hole_masks (instances grown by `hole_margin` px), instance_index (per instance: frame,
-    box, area, score, backend, kept/reason) and layer_index (per frame: instances, hole fraction).
+    box, area, score, backend, kept/reason) and layer_index (per frame: instances, hole fraction; a shot
+    with an unreadable frame is skipped, its frames listed with the reason).
     `backend` are the `segmentation` backend parameters (shared with the background pipeline)."""
+    params = parse(LayersParams, segmentation, "preprocessing.layers")
     segmenter = make_segmenter(backend)
     kept = frame_index[frame_index.kept & frame_index.frame_id.isin(list(frames))].sort_values("frame")
-    instances, masks, layers, holes, rows, frame_rows = {}, {}, {}, {}, [], []
-    for shot, group in tqdm(kept.groupby("shot"), desc=f"segment ({segmenter.name})", unit="shot"):
-        ids = list(group.frame_id)
-        images = [materialise(frames[i]) for i in ids]
-        for frame_id, image, found in zip(ids, images, segmenter.segment_shot(images)):
-            frame_masks = []
-            for k, inst in enumerate(found):
-                iid = f"{frame_id}_{k}"
-                area = int(inst.mask.sum())
-                row = dict(instance_id=iid, frame_id=frame_id, shot=int(shot), instance=k, area=area,
-                           score=float(inst.score), backend=segmenter.name, kept=True, reason="kept")
-                if area < segmentation["min_instance_pixels"]:
-                    row.update(kept=False, reason=f"too small ({area} px < {segmentation['min_instance_pixels']})")
-                else:
-                    rgba, box = crop_instance(image, inst.mask, segmentation["crop_margin"])
-                    instances[iid], masks[iid] = rgba, inst.mask
-                    frame_masks.append(inst.mask)
-                    row.update(dict(zip(("x0", "y0", "x1", "y1"), box)))
-                rows.append(row)
-            hole = hole_mask(frame_masks, image.shape[:2], segmentation["hole_margin"])
-            layers[frame_id] = np.where(hole[..., None], 0, image).astype(np.uint8)
-            holes[frame_id] = hole
-            frame_rows.append(dict(frame_id=frame_id, shot=int(shot), instances=len(frame_masks),
-                                   hole_fraction=float(hole.mean()), background_only=not frame_masks))
-    instance_index = pd.DataFrame(rows, columns=["instance_id", "frame_id", "shot", "instance", "x0", "y0", "x1", "y1",
-                                                 "area", "score", "backend", "kept", "reason"])
-    layer_index = pd.DataFrame(frame_rows)
+    ids_of = {int(shot): list(group.frame_id) for shot, group in kept.groupby("shot")}
+
+    def segment_shot(shot, images):
+        found = segmenter.segment_shot(list(images))
+        return [split_frame(f, shot, im, inst, params, segmenter.name) for f, im, inst in zip(ids_of[shot], images, found)]
+
+    shots, skipped = map_images({s: tuple(frames[f] for f in ids) for s, ids in ids_of.items()}, segment_shot,
+                                f"segment ({segmenter.name})", "shot", keyed=True)
+    parts = [p for shot in shots.values() for p in shot]
+    instances = {k: v for p in parts for k, v in p["instances"].items()}
+    masks = {k: v for p in parts for k, v in p["masks"].items()}
+    instance_index = pd.DataFrame([r for p in parts for r in p["rows"]],
+                                  columns=["instance_id", "frame_id", "shot", "instance", "x0", "y0", "x1", "y1",
+                                           "area", "score", "backend", "kept", "reason"])
+    skipped_frames = [dict(frame_id=f, shot=s["id"], instances=0, background_only=False, reason=s["reason"])
+                      for s in skipped for f in ids_of[s["id"]]]
+    layer_index = pd.DataFrame([p["frame_row"] for p in parts] + skipped_frames,
+                               columns=["frame_id", "shot", "instances", "hole_fraction", "background_only", "reason"])
     log.info("%d character instances in %d frames (%d background-only, %d instances dropped)", len(instances),
-             len(layer_index), int(layer_index.background_only.sum()) if len(layer_index) else 0,
-             int((~instance_index.kept).sum()))
-    return instances, masks, layers, holes, instance_index, layer_index
+             len(parts), int(layer_index.background_only.sum()), int((~instance_index.kept).sum()))
+    return (instances, masks, {p["frame_row"]["frame_id"]: p["layer"] for p in parts},
+            {p["frame_row"]["frame_id"]: p["hole"] for p in parts}, instance_index, layer_index)
 
 
 def match_to_truth(instance_masks: dict[str, Any], instance_index: pd.DataFrame, ground_truth,
@@ -80,9 +103,8 @@ def match_to_truth(instance_masks: dict[str, Any], instance_index: pd.DataFrame,
     label_of = {v: k for k, v in ground_truth.meta["label_of"].items()}
     kept = instance_index[instance_index.kept]
     rows, true_ious = [], []
-    frame_of = lambda fid: int(fid[1:])  # noqa: E731 - ids are f<frame number>
     for frame_id, group in kept.groupby("frame_id"):
-        labels = ground_truth.labels[frame_of(frame_id)]
+        labels = ground_truth.labels[frame_number(frame_id)]
         truth_ids = [int(v) for v in np.unique(labels) if v]
         preds = [materialise(instance_masks[i]) > 0 for i in group.instance_id]
         m = np.array([[iou(p, labels == t) for t in truth_ids] for p in preds]).reshape(len(preds), len(truth_ids))
@@ -105,9 +127,8 @@ def score_segmentation(instance_masks: dict[str, Any], instance_index: pd.DataFr
     if ground_truth is None:
         return {"ground_truth": False}, pd.DataFrame(columns=["instance_id", "identity", "iou"])
     truth, true_ious = match_to_truth(instance_masks, instance_index, ground_truth)
-    frame_of = lambda fid: int(fid[1:])  # noqa: E731
     for fid in layer_index.frame_id[layer_index.background_only]:  # characters missed in whole frames
-        true_ious += [0.0 for v in np.unique(ground_truth.labels[frame_of(fid)]) if v]
+        true_ious += [0.0 for v in np.unique(ground_truth.labels[frame_number(fid)]) if v]
     hits = int((truth.iou >= 0.5).sum())
     metrics = {
         "ground_truth": True,

@@ -13,25 +13,48 @@ import pandas as pd
 from PIL import Image
 from scenedetect.common import FrameTimecode
 from scenedetect.detectors import ContentDetector
-from tqdm.auto import tqdm
 
 from ...datasets import Film
+from ...ids import frame_id
 from ...imaging import contact_sheet
-from ...loop import map_images
+from ...loop import map_images, materialise, progress
+from ...params import block, parse
 
 log = logging.getLogger(__name__)
 
 
-def frame_id(index: int) -> str:
-    return f"f{index:06d}"
+@block
+class SamplingParams:
+    every_n_frames: int = 2  # keep every n-th frame of each shot (the first frame of a shot always)
+    target_fps: float | None = None  # or: a frame rate to sample at (overrides every_n_frames)
+    cut_threshold: float = 27.0  # PySceneDetect ContentDetector threshold
+    min_shot_frames: int = 2  # shortest shot the cut detector accepts, in frames
+
+
+@block
+class DedupParams:
+    hash_size: int = 8  # perceptual hash of hash_size^2 bits
+    max_hamming: int = 2  # frames this close to a group's first frame are near-duplicates
+
+
+@block
+class QualityParams:
+    min_width: int = 128
+    min_height: int = 72
+    min_sharpness: float = 5.0  # variance of the Laplacian, absolute floor
+    blur_ratio: float = 0.4  # ... and relative to the median sharpness of the shot
+    dark_mean: float = 20
+    bright_mean: float = 240
+    max_clipped_fraction: float = 0.6
 
 
 def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
     """Decode the whole film once: per source frame its timestamp, size, readability and whether a
     shot cut (PySceneDetect's content detector) starts there. Output: `frame_log`."""
-    detector = ContentDetector(threshold=sampling["cut_threshold"], min_scene_len=sampling["min_shot_frames"])
+    params = parse(SamplingParams, sampling, "preprocessing.sampling")
+    detector = ContentDetector(threshold=params.cut_threshold, min_scene_len=params.min_shot_frames)
     rows = []
-    for f in tqdm(film.frames(), desc="ingest", unit="frame"):
+    for f in progress(film.frames(), "ingest", "frame"):
         row = dict(frame=f.index, timestamp=f.timestamp, name=f.name, readable=f.image is not None,
                    problem=f.problem, width=0, height=0, cut=False)
         if f.image is not None:
@@ -59,9 +82,11 @@ def sample_frames(film: Film, frame_log: pd.DataFrame, sampling: dict[str, Any],
     """Keep every n-th readable frame of each shot (or the step that gives `target_fps`), always the
     first frame of a shot, and measure each. Outputs: candidate frames and the growing frame index
     (unreadable frames are in it with their reason)."""
-    step = sampling.get("every_n_frames") or 1
-    if sampling.get("target_fps"):
-        step = max(1, round(film.fps / sampling["target_fps"]))
+    params = parse(SamplingParams, sampling, "preprocessing.sampling")
+    hash_size = parse(DedupParams, dedup, "preprocessing.dedup").hash_size
+    step = params.every_n_frames or 1
+    if params.target_fps:
+        step = max(1, round(film.fps / params.target_fps))
     readable = frame_log[frame_log.readable]
     position = readable.groupby("shot").cumcount()
     chosen = set(readable.frame[(position % step) == 0])
@@ -69,7 +94,7 @@ def sample_frames(film: Film, frame_log: pd.DataFrame, sampling: dict[str, Any],
     for f in film.frames():
         if f.index in chosen and f.image is not None:
             frames[frame_id(f.index)] = f.image
-    measures, skipped = map_images(frames, lambda im: measure(im, dedup["hash_size"]), "measure frames")
+    measures, skipped = map_images(frames, lambda im: measure(im, hash_size), "measure frames")
     index = frame_log[frame_log.frame.isin(chosen) | ~frame_log.readable].copy()
     index.insert(0, "frame_id", index.frame.map(frame_id))
     index = index.join(pd.DataFrame.from_dict(measures, orient="index"), on="frame_id")
@@ -89,12 +114,13 @@ def deduplicate(frames: dict[str, np.ndarray], index: pd.DataFrame, dedup: dict[
                 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Group near-duplicates (perceptual-hash Hamming distance <= max_hamming to a group's first
     frame, anywhere in the film) and keep the sharpest frame of each group."""
+    max_hamming = parse(DedupParams, dedup, "preprocessing.dedup").max_hamming
     index = index.copy()
     groups: list[list[int]] = []  # row positions; groups[g][0] is the leader
     for row in index.index[index.kept]:
         h = index.at[row, "phash"]
         for g in groups:
-            if _hamming(index.at[g[0], "phash"], h) <= dedup["max_hamming"]:
+            if _hamming(index.at[g[0], "phash"], h) <= max_hamming:
                 g.append(row)
                 break
         else:
@@ -116,19 +142,20 @@ def filter_quality(frames: dict[str, np.ndarray], index: pd.DataFrame, quality: 
     """Drop frames that are too small, badly exposed, or blurred: sharpness below the absolute floor
     or below `blur_ratio` x the median sharpness of the kept frames of the same shot.
     Outputs: `frames` and `frame_index`."""
+    q = parse(QualityParams, quality, "preprocessing.quality")
     index = index.copy()
     shot_median = index[index.kept].groupby("shot").sharpness.median()
     for row in index.index[index.kept]:
         r = index.loc[row]
-        limit = max(quality["min_sharpness"], quality["blur_ratio"] * shot_median[r.shot])
+        limit = max(q.min_sharpness, q.blur_ratio * shot_median[r.shot])
         reason = ""
-        if r.width < quality["min_width"] or r.height < quality["min_height"]:
-            reason = f"too small ({r.width}x{r.height} < {quality['min_width']}x{quality['min_height']})"
-        elif r.brightness < quality["dark_mean"]:
-            reason = f"under-exposed (mean {r.brightness:.0f} < {quality['dark_mean']})"
-        elif r.brightness > quality["bright_mean"]:
-            reason = f"over-exposed (mean {r.brightness:.0f} > {quality['bright_mean']})"
-        elif r.clipped > quality["max_clipped_fraction"]:
+        if r.width < q.min_width or r.height < q.min_height:
+            reason = f"too small ({r.width}x{r.height} < {q.min_width}x{q.min_height})"
+        elif r.brightness < q.dark_mean:
+            reason = f"under-exposed (mean {r.brightness:.0f} < {q.dark_mean:g})"
+        elif r.brightness > q.bright_mean:
+            reason = f"over-exposed (mean {r.brightness:.0f} > {q.bright_mean:g})"
+        elif r.clipped > q.max_clipped_fraction:
             reason = f"clipped ({r.clipped:.0%} of pixels black or white)"
         elif r.sharpness < limit:
             reason = f"blurred (sharpness {r.sharpness:.1f} < {limit:.1f})"
@@ -144,7 +171,7 @@ def frames_contact_sheet(frames: dict[str, Any], frame_index: pd.DataFrame, max_
     """A picture of what was kept: up to max_frames kept frames spread over the film, with shot ids."""
     kept = frame_index[frame_index.kept]
     pick = kept.iloc[np.linspace(0, len(kept) - 1, min(max_frames, len(kept))).astype(int)] if len(kept) else kept
-    images = [frames[i]() if callable(frames[i]) else frames[i] for i in pick.frame_id]
+    images = [materialise(frames[i]) for i in pick.frame_id]
     captions = [f"{i} shot {s}" for i, s in zip(pick.frame_id, pick.shot)]
     return Image.fromarray(contact_sheet(images, captions, thumb=192, cols=6, title=f"{len(kept)} kept frames"))
 

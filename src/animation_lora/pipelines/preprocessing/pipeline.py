@@ -30,8 +30,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     ])
     characters = Pipeline([
         Node(detect_faces, ["character_instances", "params:faces"], "face_table", name="detect_faces_node"),
-        Node(embed_characters, ["character_instances", "params:embedding"], "character_embeddings",
-             name="embed_characters_node"),
+        Node(embed_characters, ["character_instances", "params:embedding"],
+             ["character_embeddings", "character_embedding_report"], name="embed_characters_node"),
         Node(cluster_characters, ["character_embeddings", "face_table", "params:preprocessing.character_clustering"],
              "character_clusters", name="cluster_characters_node"),
         Node(cluster_contact_sheets, ["character_instances", "character_clusters"], "character_cluster_sheets",
