@@ -16,14 +16,6 @@ def psnr_from_mse(mse: float) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """PSNR in dB of two uint8 images over the pixels of `mask` (all pixels when None); inf when equal."""
-    diff = a.astype(np.float64) - b.astype(np.float64)
-    if mask is not None:
-        diff = diff[mask]
-    return psnr_from_mse(float(np.mean(diff ** 2)) if diff.size else 0.0)
-
-
 def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Mean SSIM (7x7 windows, per channel) over the pixels of `mask`."""
     _, full = structural_similarity(a, b, channel_axis=2, data_range=255, full=True)

@@ -4,6 +4,7 @@ import json
 import sqlite3
 
 import pandas as pd
+import pytest
 
 from tests.conftest import run_session
 
@@ -70,16 +71,12 @@ def test_load_versions_replays_an_old_layer(kedro_project):
 
 
 def test_a_film_path_that_does_not_exist_names_the_parameter(kedro_project):
-    import pytest
-
     with pytest.raises(Exception, match=r"Film not found at '/no/such/film.mp4'.*film_path"):
         run_session(kedro_project, "preprocessing", runtime_params={"film_path": "/no/such/film.mp4"})
 
 
 @pytest.mark.slow
 def test_an_unknown_cluster_name_is_an_error_listing_the_clusters(kedro_project):
-    import pytest
-
     with pytest.raises(ValueError, match=r"No character cluster named 'luca'.*character_0"):
         run_session(kedro_project, "preprocessing",
                     runtime_params={"preprocessing": {"character_dataset": {"character": "luca"}}})
