@@ -20,6 +20,7 @@ import pandas as pd
 from animation_lora.backends.inpainting import make_inpainter
 from animation_lora.backends.segmentation import hole_mask
 from animation_lora.demo import GroundTruth, render_demo_film
+from animation_lora.ids import frame_id, frame_number
 from animation_lora.metrics import psnr_from_mse
 from animation_lora.pipelines.background.nodes import temporal_fill
 
@@ -41,12 +42,12 @@ def main():
             frames = {i: f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i % 2 == 0}
         layers, holes, truths = {}, {}, {}
         for i, frame in frames.items():
-            fid = f"f{i:06d}"
+            fid = frame_id(i)
             holes[fid] = hole_mask([gt.labels[i] > 0], frame.shape[:2], 3)
             layers[fid] = np.where(holes[fid][..., None], 0, frame).astype(np.uint8)
             truths[fid] = gt.plate(i)
     plates = pd.DataFrame({"frame_id": list(layers), "usable": True,
-                           "shot": [int(gt.frames.loc[int(f[1:]), "shot"]) for f in layers]})
+                           "shot": [int(gt.frames.loc[frame_number(f), "shot"]) for f in layers]})
     results = {}
     for temporal in (False, True):
         t0 = time.perf_counter()
