@@ -29,7 +29,7 @@ def dataset(n=24):
 
 def run(variant: str, epochs: int, queue) -> None:
     from animation_lora.backends.diffusion import make_base_model
-    from animation_lora.lora_training import TrainConfig, train_lora
+    from animation_lora.training import TrainConfig, train_lora
 
     base = make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
     cached = variant == "ours"
@@ -56,7 +56,7 @@ def measure(variant: str, epochs: int) -> dict:
 def pruning(trials: int) -> dict:
     from animation_lora.backends.diffusion import make_base_model
     from animation_lora.hpo import run_search
-    from animation_lora.lora_training import TrainConfig, train_lora
+    from animation_lora.training import TrainConfig, train_lora
 
     base, data = make_base_model({"backend": "tiny", "tiny": {"seed": 0}}), dataset(12)
     steps = {}

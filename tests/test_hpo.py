@@ -7,7 +7,7 @@ import time
 import optuna
 import pytest
 
-from animation_lora.hpo import best_hyperparameters, convergence_plot, run_search, trials_table
+from animation_lora.hpo import best_hyperparameters, convergence_plot, network_alpha, run_search, trials_table
 
 SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
          "network_dim": {"type": "categorical", "choices": [2, 4, 8]},
@@ -79,3 +79,21 @@ def test_an_unreachable_database_is_a_clear_error_not_a_hang(tmp_path):
     with pytest.raises(ConnectionError, match=r"training\.search\.storage.*cannot be reached"):
         run_search(quadratic, search(tmp_path, 1, storage="postgresql://user:pw@127.0.0.1:9/nothing"))
     assert time.time() - start < 30
+
+
+def test_network_alpha_ratio_is_relative_to_the_searched_or_trained_dim():
+    assert network_alpha({"network_alpha_ratio": 0.5, "network_dim": 8}, {"network_dim": 32}) == {
+        "network_dim": 8, "network_alpha": 4.0}
+    assert network_alpha({"network_alpha_ratio": 0.5}, {"network_dim": 32}) == {"network_alpha": 16.0}
+    assert network_alpha({"network_alpha_ratio": 1.0}, {}) == {"network_alpha": 4.0}  # TrainConfig's dim
+    assert network_alpha({"learning_rate": 0.1}, {}) == {"learning_rate": 0.1}
+
+
+def test_bad_search_parameters_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"`training\.search\.pruner`: Input should be 'median', 'hyperband' or "
+                                         r"'none' \(got 'hyper'\)"):
+        run_search(quadratic, search(tmp_path, 1, pruner="hyper"))
+    with pytest.raises(ValueError, match=r"`training\.search\.space\.learning_rate\.type`: Input should be"):
+        run_search(quadratic, search(tmp_path, 1, space={"learning_rate": {"type": "loguniform"}}))
+    with pytest.raises(ValueError, match=r"`training\.search\.n_trial`: unknown key; known keys: .*n_trials"):
+        run_search(quadratic, search(tmp_path, 1, n_trial=3))

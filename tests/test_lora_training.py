@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from animation_lora.backends.diffusion import clip_tokenizer, make_base_model
-from animation_lora.training_set import build_lora_dataset
 from animation_lora.lora_format import to_kohya
-from animation_lora.lora_training import LatentCache, TrainConfig, subset_settings, train_lora
+from animation_lora.training import LatentCache, TrainConfig, dataset_settings, train_lora
+from animation_lora.training_set import build_lora_dataset
 
 TINY = {"backend": "tiny", "tiny": {"seed": 0}}
 FAST = dict(network_dim=4, network_alpha=4, learning_rate=1e-3, max_train_epochs=1, resolution=64,
@@ -34,25 +34,65 @@ def test_tokenizer_matches_openai_clip_ids():
     assert tok.model_max_length == 77
 
 
-def test_tiny_base_is_deterministic_from_its_seed():
-    a, b = make_base_model({"backend": "tiny", "tiny": {"seed": 3}}), make_base_model({"backend": "tiny", "tiny": {"seed": 4}})
-    assert a.model_hash != b.model_hash
+def test_tiny_base_is_deterministic_from_its_seed_and_leaves_the_global_rng_alone():
     from animation_lora.backends.diffusion import tiny
 
-    assert tiny(seed=3).model_hash == a.model_hash
+    before = torch.get_rng_state()
+    a, b = make_base_model({"backend": "tiny", "tiny": {"seed": 3}}), make_base_model({"backend": "tiny", "tiny": {"seed": 4}})
+    assert torch.equal(torch.get_rng_state(), before)
+    assert a.model_hash != b.model_hash
+    again = tiny(seed=3)
+    assert again.model_hash == a.model_hash
+    assert all(torch.equal(v, again.unet.state_dict()[k]) for k, v in a.unet.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_tokenizer_files_are_written_once_to_the_user_cache(tmp_path, monkeypatch):
+    from animation_lora.backends.diffusion import clip_tokenizer_files
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    clip_tokenizer_files.cache_clear()
+    try:
+        vocab, merges = clip_tokenizer_files()
+        assert vocab.startswith(str(tmp_path / "animation_lora" / "clip_tokenizer"))
+        written = (tmp_path / "animation_lora").rglob("*")
+        assert sorted(p.name for p in written if p.is_file()) == ["merges.txt", "vocab.json"]
+        clip_tokenizer_files.cache_clear()
+        assert clip_tokenizer_files() == (vocab, merges)  # found, not rebuilt elsewhere
+    finally:
+        clip_tokenizer_files.cache_clear()
 
 
 def test_bad_parameters_are_named():
-    with pytest.raises(ValueError, match="Unknown optimizer_type 'Adam'; choose one of AdamW, AdamW8bit, Lion"):
+    with pytest.raises(ValueError, match=r"`training\.args\.optimizer_type`: Input should be 'AdamW', 'AdamW8bit', "
+                                         r"'Lion'.*\(got 'Adam'\)"):
         TrainConfig.from_params({"optimizer_type": "Adam"})
-    with pytest.raises(ValueError, match=r"Unknown training parameters \['learning_rat'\]"):
+    with pytest.raises(ValueError, match=r"`training\.args\.learning_rat`: unknown key; known keys: .*learning_rate"):
         TrainConfig.from_params({"learning_rat": 1.0})
+    with pytest.raises(ValueError, match=r"`training\.args\.foo`: unknown key; known keys: cache_dir, .*network_dim"):
+        TrainConfig.from_params({"foo": 1})
+    with pytest.raises(ValueError, match=r"`training\.args\.network_dim`: Input should be a valid integer.*'8'"):
+        TrainConfig.from_params({"network_dim": "8"})
+    assert TrainConfig.from_params({"network_alpha": 4, "resolution": None}).network_alpha == 4.0
 
 
 def test_dataset_toml_with_an_unknown_key_is_refused(dataset):
     bad = type(dataset)(**{**dataset.__dict__, "toml": {"general": {"caption_ext": ".txt"}, "datasets": dataset.toml["datasets"]}})
-    with pytest.raises(ValueError, match=r"keys this trainer does not know: \['caption_ext'\]"):
-        subset_settings(bad)
+    with pytest.raises(ValueError, match=r"Dataset TOML of 'marco': .*`general\.caption_ext`: unknown key; known keys: "
+                                         r".*caption_extension"):
+        dataset_settings(bad)
+
+
+def test_dataset_toml_values_are_typed_and_resolved_subset_over_dataset_over_general(dataset):
+    subsets = [{**dataset.toml["datasets"][0]["subsets"][0], "keep_tokens": "3"}]
+    bad = type(dataset)(**{**dataset.__dict__, "toml": {"datasets": [{**dataset.toml["datasets"][0], "subsets": subsets}]}})
+    with pytest.raises(ValueError, match=r"Dataset TOML of 'marco': .*`datasets\.0\.subsets\.0\.keep_tokens`: "
+                                         r"Input should be a valid integer \(got '3'\)"):
+        dataset_settings(bad)
+    layered = {"general": {"keep_tokens": 1, "flip_aug": True, "batch_size": 8},
+               "datasets": [{"batch_size": 2, "keep_tokens": 2, "subsets": [{"keep_tokens": 3}]}]}
+    settings = dataset_settings(type(dataset)(**{**dataset.__dict__, "toml": layered}))
+    assert (settings.keep_tokens, settings.batch_size, settings.flip_aug, settings.num_repeats) == (3, 2, True, 1)
 
 
 def test_network_dim_larger_than_a_layer_is_an_error(base, dataset):
