@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from animation_lora.backends.diffusion import make_base_model
-from animation_lora.lora_format import kohya_name, module_names, to_kohya, text_model_path
+from animation_lora.lora_format import kohya_name, module_names, text_model_path, to_kohya
 
 
 @pytest.fixture(scope="module")

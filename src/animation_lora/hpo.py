@@ -7,9 +7,10 @@ PostgreSQL) so several workers on several machines share one study and a killed 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -50,7 +51,7 @@ class Search:
     study_name: str
     n_trials: int
     convergence: Convergence
-    space: dict[str, Dimension]
+    space: dict[str, dict[str, Any]]  # name -> a `Dimension`
     pruner: Literal["median", "hyperband", "none"] = "median"
     seed: int = 0
     trial_args: dict[str, Any] = field(default_factory=dict)  # training.args that differ in trials
@@ -78,7 +79,8 @@ def open_study(search: Search) -> optuna.Study:
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as err:  # sqlalchemy / driver errors differ per database
-        raise ConnectionError(f"Optuna storage '{url}' (training.search.storage) cannot be reached: {err}") from err
+        raise ConnectionError(f"Optuna storage '{url}' (training.search.storage) cannot be reached: "
+                              f"{err}") from err
     pruners = {"median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
                "hyperband": optuna.pruners.HyperbandPruner(), "none": optuna.pruners.NopPruner()}
     return optuna.create_study(study_name=search.study_name, storage=storage, direction="minimize",
@@ -115,7 +117,8 @@ class ConvergenceMonitor:
         best_now = min(values)
         if best_before - best_now <= self.rel_tol * abs(best_before):
             self.stopped_at = trial.number
-            log.info("Search converged: no improvement over %.1f%% in %d trials", 100 * self.rel_tol, self.patience)
+            log.info("Search converged: no improvement over %.1f%% in %d trials", 100 * self.rel_tol,
+                     self.patience)
             study.stop()
 
 
@@ -126,11 +129,12 @@ def run_search(objective: Callable[[dict[str, Any], Callable[[int, float], bool]
     `objective(params, report)` trains and returns the validation loss; `report(step, value)` tells it
     whether the pruner stops the trial. `defaults`: the training args the trials start from."""
     search = parse(Search, search, "training.search")
+    space = {name: parse(Dimension, spec, f"training.search.space.{name}") for name, spec in search.space.items()}
     study = open_study(search)
     monitor = ConvergenceMonitor(search.convergence.patience, search.convergence.rel_tol)
 
     def wrapped(trial: optuna.Trial) -> float:
-        params = suggest(trial, search.space, defaults or {})
+        params = suggest(trial, space, defaults or {})
 
         def report(step: int, value: float) -> bool:
             trial.report(value, step)
@@ -188,7 +192,8 @@ def convergence_plot(study: optuna.Study, monitor_stop: int | None = None) -> Im
         ax.axvline(monitor_stop, color="C3", linestyle="--", label="converged")
     ax.set_xlabel("trial")
     ax.set_ylabel("validation loss")
-    ax.set_title(f"{study.study_name}: best {study.best_value:.4f} (trial {study.best_trial.number})" if done else study.study_name)
+    best = f": best {study.best_value:.4f} (trial {study.best_trial.number})" if done else ""
+    ax.set_title(study.study_name + best)
     ax.legend(fontsize=8)
     fig.tight_layout()
     canvas.draw()

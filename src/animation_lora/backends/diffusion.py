@@ -54,7 +54,8 @@ def cache_folder(name: str) -> Path:
 def write_atomically(path: Path, text: str) -> None:
     """Whole or not at all: processes building the same file at once never read a half-written one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as f:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name, suffix=".tmp",
+                                     delete=False) as f:
         f.write(text)
     os.replace(f.name, path)
 
@@ -72,7 +73,8 @@ def clip_tokenizer_files() -> tuple[str, str]:
         lines = gzip.decompress(packed).decode("utf-8").split("\n")
         merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
         vocab = list(bytes_to_unicode().values())
-        vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+        vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
+        vocab += ["<|startoftext|>", "<|endoftext|>"]
         write_atomically(vocab_file, json.dumps({t: i for i, t in enumerate(vocab)}))
         write_atomically(merges_file, "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
     return str(vocab_file), str(merges_file)
@@ -102,7 +104,8 @@ def _state_hash(*modules) -> str:
     return h.hexdigest()[:16]
 
 
-def tiny(seed: int = 0, widths: tuple[int, ...] = (32, 64), text_width: int = 32, text_layers: int = 2) -> BaseModel:
+def tiny(seed: int = 0, widths: tuple[int, ...] = (32, 64), text_width: int = 32, text_layers: int = 2,
+         ) -> BaseModel:
     """An SD-1.5-shaped model small enough to train on 2 CPU cores; same seed, same weights."""
     with torch.random.fork_rng(devices=[]):  # seeded construction; the caller's global RNG is left as it was
         torch.manual_seed(seed)
@@ -122,7 +125,8 @@ def _tiny_modules(widths: tuple[int, ...], text_width: int, text_layers: int) ->
         up_block_types=("UpBlock2D",) * (len(widths) - 1) + ("CrossAttnUpBlock2D",),
         cross_attention_dim=text_width, attention_head_dim=8, norm_num_groups=8)
     vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16, 16, 16),
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4,
                         norm_num_groups=8, sample_size=64)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=49408, hidden_size=text_width, intermediate_size=2 * text_width, num_attention_heads=4,
@@ -150,7 +154,8 @@ def sd15(path: str | None, original_config: str | None = None, dtype: str = "flo
             safety_checker=None, requires_safety_checker=False)
     noise, sample = _schedulers()
     digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
-    return BaseModel(f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise, sample, digest)
+    return BaseModel(f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise,
+                     sample, digest)
 
 
 def text_encoder_from_single_file(path: Path):
@@ -166,11 +171,13 @@ def text_encoder_from_single_file(path: Path):
         raise ValueError(f"'{path}' has no SD 1.x text encoder ({prefix}…): is it an SD 1.5 checkpoint?")
     hidden = state["embeddings.token_embedding.weight"].shape[1]
     layers = len({k.split(".")[2] for k in state if k.startswith("encoder.layers.")})
-    config = CLIPTextConfig(vocab_size=state["embeddings.token_embedding.weight"].shape[0], hidden_size=hidden,
+    config = CLIPTextConfig(vocab_size=state["embeddings.token_embedding.weight"].shape[0],
+                            hidden_size=hidden,
                             intermediate_size=state["encoder.layers.0.mlp.fc1.weight"].shape[0],
                             num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
                             max_position_embeddings=state["embeddings.position_embedding.weight"].shape[0],
-                            hidden_act="quick_gelu", projection_dim=hidden, bos_token_id=49406, eos_token_id=49407,
+                            hidden_act="quick_gelu", projection_dim=hidden, bos_token_id=49406,
+                            eos_token_id=49407,
                             pad_token_id=49407)
     model = CLIPTextModel(config)
     missing, unexpected = model.load_state_dict(state, strict=False)

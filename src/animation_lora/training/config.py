@@ -10,7 +10,8 @@ from ..params import block, parse
 from ..training_set import TrainingSet
 
 Optimizer = Literal["AdamW", "AdamW8bit", "Lion", "Adafactor", "Prodigy", "SGD"]
-Scheduler = Literal["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"]
+Scheduler = Literal["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
+                    "polynomial"]
 
 
 @block

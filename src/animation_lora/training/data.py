@@ -38,7 +38,8 @@ def buckets(resolution: int, steps: int, min_reso: int, max_reso: int) -> list[t
 
 
 def bucket_options(settings: DatasetSettings, resolution: int) -> list[tuple[int, int]]:
-    """The TOML's bucket limits, kept within [resolution / 2, 2 x resolution] when `resolution` overrides it."""
+    """The TOML's bucket limits, kept within [resolution / 2, 2 x resolution] when `resolution` overrides
+    it."""
     steps = min(settings.bucket_reso_steps, resolution // 2)
     return buckets(resolution, steps, max(32, min(settings.min_bucket_reso, resolution // 2)),
                    max(resolution, min(settings.max_bucket_reso, resolution * 2)))
@@ -94,7 +95,8 @@ def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: DatasetSe
     return examples
 
 
-def bucket_batches(examples: list[Example], repeats: int, batch_size: int, rng: random.Random) -> list[list[Example]]:
+def bucket_batches(examples: list[Example], repeats: int, batch_size: int, rng: random.Random,
+                   ) -> list[list[Example]]:
     """kohya: a batch holds images of one bucket size; buckets shuffled within, batches shuffled across."""
     by_size: dict[tuple, list[Example]] = {}
     for e in examples:
@@ -108,7 +110,8 @@ def bucket_batches(examples: list[Example], repeats: int, batch_size: int, rng: 
     return batches
 
 
-def split_validation(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+def split_validation(examples: list[Example], fraction: float, seed: int,
+                     ) -> tuple[list[Example], list[Example]]:
     """A held-out share of the examples (at least one when there are two or more), the same for a seed."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,15 @@ from ..backends.diffusion import BaseModel
 from ..training_set import TrainingSet
 from .checkpoint import load_checkpoint, lora_state, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
-from .data import (Example, LatentCache, bucket_batches, make_caption, prepare_examples, split_validation,
-                   tag_frequency)
+from .data import (
+    Example,
+    LatentCache,
+    bucket_batches,
+    make_caption,
+    prepare_examples,
+    split_validation,
+    tag_frequency,
+)
 from .model import add_lora, check_network_dim, encode_text, make_optimizer, parameter_groups
 
 log = logging.getLogger(__name__)
@@ -61,11 +69,11 @@ class Objective:
         if cfg.text_encoder_lr > 0 or not cfg.cache_text_encoder_outputs:
             with torch.set_grad_enabled(cfg.text_encoder_lr > 0):
                 return encode_text(self.base, self.text_encoder, captions, cfg.clip_skip)
-        missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]  # frozen: encode each text once
+        missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]  # frozen: encode once
         if missing:
             with torch.no_grad():
-                for c, h in zip(missing, encode_text(self.base, self.text_encoder, missing, cfg.clip_skip)):
-                    self.text_cache[c] = h
+                encoded = encode_text(self.base, self.text_encoder, missing, cfg.clip_skip)
+            self.text_cache.update(zip(missing, encoded, strict=True))
         return torch.stack([self.text_cache[c] for c in captions])
 
     def loss(self, latents, captions: list[str], noise, timesteps) -> torch.Tensor:
@@ -100,7 +108,8 @@ def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSett
     cfg = objective.cfg
     dropout = cfg.caption_dropout_rate or settings.caption_dropout_rate
     latents = torch.stack([objective.latents(e, settings.flip_aug and rng.random() < 0.5) for e in batch])
-    captions = [make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng) for e in batch]
+    captions = [make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng)
+                for e in batch]
     noise = torch.randn_like(latents)
     if cfg.noise_offset:
         noise = noise + cfg.noise_offset * torch.randn(latents.shape[0], latents.shape[1], 1, 1)
@@ -224,12 +233,13 @@ def train_lora(base: BaseModel, dataset: TrainingSet, cfg: TrainConfig,
                 break
             opt.state["epoch"] = epoch + 1
             if every(cfg.save_every_n_epochs, epoch + 1) and epoch + 1 < cfg.max_train_epochs:
-                saved[epoch + 1] = (lora_state(opt.unet), lora_state(opt.text_encoder))  # kohya's name-000002 …
+                # kohya's name-000002 …: every n epochs but the last, which is the LoRA itself
+                saved[epoch + 1] = (lora_state(opt.unet), lora_state(opt.text_encoder))
     if pruned_in:
         epochs, extra = pruned_in, {"pruned": True}
     else:
         final = objective.validation_loss(val_set)
         history.append({"step": opt.step, "val_loss": final})
         epochs, extra = cfg.max_train_epochs, {"final_val_loss": final, "epoch_states": saved}
-    return TrainResult(opt.unet, opt.text_encoder, pd.DataFrame(history), opt.step, epochs, tag_frequency(examples),
-                       cfg, settings, extra)
+    return TrainResult(opt.unet, opt.text_encoder, pd.DataFrame(history), opt.step, epochs,
+                       tag_frequency(examples), cfg, settings, extra)

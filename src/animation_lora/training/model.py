@@ -29,8 +29,9 @@ def add_lora(base: BaseModel, cfg: TrainConfig) -> tuple[Any, Any]:
         text_encoder = private_copy(base.text_encoder)
         text_encoder.requires_grad_(False)
         # transformers 5's own add_adapter wants peft >= 0.22; peft's injection works with 0.21
-        inject_adapter_in_model(LoraConfig(r=cfg.network_dim, lora_alpha=cfg.network_alpha,
-                                           init_lora_weights="gaussian", target_modules=TEXT_TARGETS), text_encoder)
+        config = LoraConfig(r=cfg.network_dim, lora_alpha=cfg.network_alpha, init_lora_weights="gaussian",
+                            target_modules=TEXT_TARGETS)
+        inject_adapter_in_model(config, text_encoder)
     return unet, text_encoder
 
 
@@ -38,7 +39,8 @@ def check_network_dim(base: BaseModel, cfg: TrainConfig) -> None:
     smallest = min(min(m.in_features, m.out_features) for n, m in base.unet.named_modules()
                    if isinstance(m, torch.nn.Linear) and any(n.endswith(t) for t in UNET_TARGETS))
     if cfg.network_dim > smallest:
-        raise ValueError(f"network_dim {cfg.network_dim} is larger than the smallest targeted layer ({smallest})")
+        raise ValueError(f"network_dim {cfg.network_dim} is larger than the smallest targeted layer "
+                         f"({smallest})")
 
 
 def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: int) -> torch.Tensor:
@@ -53,9 +55,12 @@ def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: i
 
 def parameter_groups(cfg: TrainConfig, unet, text_encoder) -> list[dict]:
     """The trainable LoRA weights: the U-Net's at `learning_rate`, the text encoder's at `text_encoder_lr`."""
-    groups = [{"params": [p for p in unet.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
+    def trainable(module) -> list:
+        return [p for p in module.parameters() if p.requires_grad]
+
+    groups = [{"params": trainable(unet), "lr": cfg.learning_rate}]
     if cfg.text_encoder_lr > 0:
-        groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad], "lr": cfg.text_encoder_lr})
+        groups.append({"params": trainable(text_encoder), "lr": cfg.text_encoder_lr})
     return groups
 
 
@@ -70,9 +75,11 @@ def make_optimizer(cfg: TrainConfig, groups: list[dict]):
 
         return Adafactor(groups, scale_parameter=False, relative_step=False, warmup_init=False)
     modules = {"AdamW8bit": ("bitsandbytes", "bitsandbytes.optim", "AdamW8bit"),
-               "Lion": ("lion-pytorch", "lion_pytorch", "Lion"), "Prodigy": ("prodigyopt", "prodigyopt", "Prodigy")}
+               "Lion": ("lion-pytorch", "lion_pytorch", "Lion"),
+               "Prodigy": ("prodigyopt", "prodigyopt", "Prodigy")}
     package, module, cls = modules[name]
     try:
         return getattr(__import__(module, fromlist=[cls]), cls)(groups)
     except ImportError as err:
-        raise ImportError(f"optimizer_type '{name}' needs the '{package}' package: pip install {package}") from err
+        raise ImportError(f"optimizer_type '{name}' needs the '{package}' package: "
+                          f"pip install {package}") from err

@@ -38,7 +38,7 @@ class Training:
     sample_prompts: list[str]
     sampling: Sampling
     text_encoder_lr_ratio: float | None = None  # text_encoder_lr = ratio x learning_rate (the brief: 0.8)
-    search: Search | None = None  # only the search node needs it
+    search: dict[str, Any] | None = None  # a `Search`, parsed by the one node that needs it
 
 
 def search_hyperparameters(lora_dataset: TrainingSet, training: dict[str, Any], diffusion: dict[str, Any],
@@ -46,22 +46,23 @@ def search_hyperparameters(lora_dataset: TrainingSet, training: dict[str, Any], 
     """Optuna search on the character set (the brief asks for 50 trials and a convergence monitor). Outputs:
     best_hyperparameters (the brief's keys), hpo_trials, hpo_convergence (picture)."""
     settings = parse(Training, training, "training")
-    if settings.search is None:
-        raise ValueError("Invalid parameters: `training.search`: missing")
+    search = parse(Search, settings.search, "training.search")
     base = make_base_model(diffusion)
 
     def objective(params: dict[str, Any], report) -> float:
-        cfg = TrainConfig.from_params({**settings.args, **settings.search.trial_args, **params})
+        cfg = TrainConfig.from_params({**settings.args, **search.trial_args, **params})
         result = train_lora(base, lora_dataset, cfg, should_stop=report)
         return float(result.extra.get("final_val_loss", result.history.val_loss.dropna().iloc[-1]))
 
-    study, monitor = run_search(objective, settings.search, settings.args)
+    study, monitor = run_search(objective, search, settings.args)
     best = best_hyperparameters(study, settings.args)
-    log.info("Best hyper-parameters (trial %d, validation loss %.4f): %s", study.best_trial.number, study.best_value, best)
+    log.info("Best hyper-parameters (trial %d, validation loss %.4f): %s", study.best_trial.number,
+             study.best_value, best)
     return best, trials_table(study), convergence_plot(study, monitor.stopped_at)
 
 
-def sample_grid(result: TrainResult, base, prompts: list[str], trigger: str, sampling: Sampling) -> Image.Image:
+def sample_grid(result: TrainResult, base, prompts: list[str], trigger: str, sampling: Sampling,
+                ) -> Image.Image:
     """Sample images for the sample prompts (trigger filled in): a row per saved epoch, the last row the final
     LoRA."""
     from diffusers import StableDiffusionPipeline
@@ -86,8 +87,11 @@ def sample_grid(result: TrainResult, base, prompts: list[str], trigger: str, sam
                                          title=f"{trigger}: samples per saved epoch"))
 
 
-def train(lora_dataset: TrainingSet, best: dict[str, Any], training: dict[str, Any], diffusion: dict[str, Any],
-          ) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, dict[str, list[dict[str, float]]], Image.Image]:
+Metrics = dict[str, list[dict[str, float]]]  # MLflow metric histories: name -> [{step, value}]
+
+
+def train(lora_dataset: TrainingSet, best: dict[str, Any], training: dict[str, Any],
+          diffusion: dict[str, Any]) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, Metrics, Image.Image]:
     """Train one LoRA with the searched hyper-parameters. Outputs: the LoRA (kohya format + metadata), the
     per-epoch saves (`save_every_n_epochs`, kohya's name-000002 …), its history (loss, lr, validation loss per
     step), the same as MLflow metric histories, sample images per saved epoch."""
@@ -104,10 +108,11 @@ def train(lora_dataset: TrainingSet, best: dict[str, Any], training: dict[str, A
     metadata = describe(result, lora_dataset, base)
     epochs = {f"{lora_dataset.name}-{epoch:06d}": LoraFile(
         to_kohya(u, t if with_te else None, alpha=cfg.network_alpha, save_precision=cfg.save_precision),
-        {**metadata, "ss_epoch": str(epoch)}) for epoch, (u, t) in result.extra.get("epoch_states", {}).items()}
+        {**metadata, "ss_epoch": str(epoch)})
+        for epoch, (u, t) in result.extra.get("epoch_states", {}).items()}
     history = result.history
     metrics = {name: [{"step": int(step), "value": float(value)}
-                      for step, value in zip(history.step, history[name]) if pd.notna(value)]
+                      for step, value in zip(history.step, history[name], strict=True) if pd.notna(value)]
                for name in ("loss", "lr", "val_loss") if name in history}
     samples = sample_grid(result, base, settings.sample_prompts, lora_dataset.trigger, settings.sampling)
     return LoraFile(tensors, metadata), epochs, history, metrics, samples
