@@ -65,8 +65,9 @@ def pruning(trials: int) -> dict:
         used: list[int] = []
 
         def objective(params, report, used=used):
-            cfg = TrainConfig(**{"network_dim": 4, "network_alpha": 4, "max_train_epochs": 3, "resolution": 64,
-                                 "train_batch_size": 2, "validate_every_n_steps": 3, **params})
+            cfg = TrainConfig(**{"network_dim": 4, "network_alpha": 4, "max_train_epochs": 3,
+                                 "resolution": 64, "train_batch_size": 2, "validate_every_n_steps": 3,
+                                 **params})
             result = train_lora(base, data, cfg, should_stop=report)
             used.append(result.steps)
             return float(result.history.val_loss.dropna().iloc[-1])

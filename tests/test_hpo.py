@@ -15,7 +15,8 @@ SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": Tr
 
 
 def search(tmp_path, n_trials, **extra):
-    return {"n_trials": n_trials, "study_name": "s", "storage": f"sqlite:///{tmp_path}/optuna.db", "pruner": "median",
+    return {"n_trials": n_trials, "study_name": "s", "storage": f"sqlite:///{tmp_path}/optuna.db",
+            "pruner": "median",
             "seed": 0, "convergence": {"patience": 100, "rel_tol": 0.0}, "space": SPACE, **extra}
 
 
@@ -58,7 +59,8 @@ def test_a_killed_search_resumes_to_the_requested_total(tmp_path):
 
 
 def test_the_convergence_monitor_stops_a_flat_search(tmp_path):
-    study, monitor = run_search(lambda p, r: 1.0, search(tmp_path, 50, convergence={"patience": 5, "rel_tol": 0.01}))
+    flat = search(tmp_path, 50, convergence={"patience": 5, "rel_tol": 0.01})
+    study, monitor = run_search(lambda p, r: 1.0, flat)
     assert monitor.stopped_at == 5 and len(study.trials) == 6
 
 
@@ -90,8 +92,8 @@ def test_network_alpha_ratio_is_relative_to_the_searched_or_trained_dim():
 
 
 def test_bad_search_parameters_are_named(tmp_path):
-    with pytest.raises(ValueError, match=r"`training\.search\.pruner`: Input should be 'median', 'hyperband' or "
-                                         r"'none' \(got 'hyper'\)"):
+    with pytest.raises(ValueError, match=r"`training\.search\.pruner`: Input should be 'median', 'hyperband' "
+                                         r"or 'none' \(got 'hyper'\)"):
         run_search(quadratic, search(tmp_path, 1, pruner="hyper"))
     with pytest.raises(ValueError, match=r"`training\.search\.space\.learning_rate\.type`: Input should be"):
         run_search(quadratic, search(tmp_path, 1, space={"learning_rate": {"type": "loguniform"}}))

@@ -129,7 +129,8 @@ def run_search(objective: Callable[[dict[str, Any], Callable[[int, float], bool]
     `objective(params, report)` trains and returns the validation loss; `report(step, value)` tells it
     whether the pruner stops the trial. `defaults`: the training args the trials start from."""
     search = parse(Search, search, "training.search")
-    space = {name: parse(Dimension, spec, f"training.search.space.{name}") for name, spec in search.space.items()}
+    space = {name: parse(Dimension, spec, f"training.search.space.{name}")
+             for name, spec in search.space.items()}
     study = open_study(search)
     monitor = ConvergenceMonitor(search.convergence.patience, search.convergence.rel_tol)
 

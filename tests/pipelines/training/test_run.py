@@ -45,9 +45,11 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         children = db.execute("select count(*) from tags where key = 'mlflow.parentRunId' and value = ?",
                               training_run).fetchone()[0]
         assert children == 3  # one child run per trial
-        metrics = {k for (k,) in db.execute("select distinct key from metrics where run_uuid = ?", training_run)}
+        keys = db.execute("select distinct key from metrics where run_uuid = ?", training_run)
+        metrics = {k for (k,) in keys}
         assert {"character.loss", "character.val_loss", "background.loss"} <= metrics
-        artifacts_logged = db.execute("select artifact_uri from runs where run_uuid = ?", training_run).fetchone()[0]
+        (artifacts_logged,) = db.execute("select artifact_uri from runs where run_uuid = ?",
+                                         training_run).fetchone()
     root = artifacts_logged.replace("file://", "")
     import pathlib
 

@@ -91,7 +91,8 @@ Metrics = dict[str, list[dict[str, float]]]  # MLflow metric histories: name -> 
 
 
 def train(lora_dataset: TrainingSet, best: dict[str, Any], training: dict[str, Any],
-          diffusion: dict[str, Any]) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, Metrics, Image.Image]:
+          diffusion: dict[str, Any],
+          ) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, Metrics, Image.Image]:
     """Train one LoRA with the searched hyper-parameters. Outputs: the LoRA (kohya format + metadata), the
     per-epoch saves (`save_every_n_epochs`, kohya's name-000002 …), its history (loss, lr, validation loss per
     step), the same as MLflow metric histories, sample images per saved epoch."""
