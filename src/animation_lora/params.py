@@ -12,8 +12,7 @@ from typing import Any, Callable, Mapping, TypeVar, get_type_hints
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 T = TypeVar("T")
-# Fields are checked strictly; a dataclass instance is always checked again (it is how a dict arrives).
-STRICT = ConfigDict(extra="forbid", strict=True, revalidate_instances="always")
+STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 def block(cls: type[T]) -> type[T]:
@@ -23,47 +22,39 @@ def block(cls: type[T]) -> type[T]:
     return cls
 
 
-def _unknown_key(path: str, key: str, known: list[str]) -> ValueError:
-    return ValueError(f"Invalid parameters: `{path}.{key}`: unknown key; known keys: {', '.join(known)}")
+def _known_at(cls: type, loc: tuple) -> list[str]:
+    """The field names of the (nested) dataclass that a validation error's location points into."""
+    for part in loc[:-1]:
+        if not dataclasses.is_dataclass(cls):
+            return []
+        cls = get_type_hints(cls).get(part)
+    return [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
 
 
-def _build(cls: type[T], values: Any, path: str) -> T:
-    """The dataclass from a mapping (nested blocks too); unknown or missing keys named by their path."""
-    if isinstance(values, cls):
-        return values
-    if values is not None and not isinstance(values, Mapping):
-        raise ValueError(f"Invalid parameters: `{path}` must be a mapping of keys to values, "
-                         f"not {type(values).__name__}")
-    values, hints = dict(values or {}), get_type_hints(cls)
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise _unknown_key(path, unknown[0], known)
-    for key, value in values.items():
-        if dataclasses.is_dataclass(hints[key]) and isinstance(value, Mapping):
-            values[key] = _build(hints[key], value, f"{path}.{key}")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ValueError(f"Invalid parameters: `{path}.{missing[0]}`: missing")
-    return cls(**values)
-
-
-def describe_errors(err: ValidationError, path: str) -> str:
+def describe_errors(err: ValidationError, path: str, known: Callable[[tuple], list[str]]) -> str:
     lines = []
     for e in err.errors():
-        where = ".".join([path, *map(str, e["loc"])])
-        lines.append(f"`{where}`: {e['msg']} (got {e['input']!r})")
+        loc = tuple(p for p in e["loc"] if not isinstance(p, str) or not p.startswith("function-"))
+        where = ".".join([path, *map(str, loc)]) if loc else path
+        if e["type"] == "extra_forbidden":
+            lines.append(f"`{where}`: unknown key; known keys: {', '.join(sorted(known(loc)))}")
+        elif e["type"] == "missing":
+            lines.append(f"`{where}`: missing")
+        else:
+            lines.append(f"`{where}`: {e['msg']} (got {e['input']!r})")
     return "; ".join(lines)
 
 
 def parse(cls: type[T], values: Mapping[str, Any] | None, path: str) -> T:
     """`values` (a parameter block) as an instance of the `@block` dataclass `cls`; errors name `path.key`."""
-    instance = _build(cls, values, path)
+    if isinstance(values, cls):
+        return values
+    if values is not None and not isinstance(values, Mapping):
+        raise ValueError(f"Parameters `{path}` must be a mapping of keys to values, not {type(values).__name__}")
     try:
-        return TypeAdapter(cls).validate_python(instance)
+        return TypeAdapter(cls).validate_python(dict(values or {}))
     except ValidationError as err:
-        raise ValueError(f"Invalid parameters: {describe_errors(err, path)}") from None
+        raise ValueError(f"Invalid parameters: {describe_errors(err, path, lambda loc: _known_at(cls, loc))}") from None
 
 
 def check_arguments(builder: Callable[..., Any], kwargs: Mapping[str, Any], path: str) -> None:
@@ -75,7 +66,7 @@ def check_arguments(builder: Callable[..., Any], kwargs: Mapping[str, Any], path
              if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
-        raise _unknown_key(path, unknown[0], known)
+        raise ValueError(f"Invalid parameters: `{path}.{unknown[0]}`: unknown key; known keys: {', '.join(known)}")
     try:
         hints = get_type_hints(function)
     except Exception:  # noqa: BLE001 - an annotation that does not resolve is simply not checked
@@ -85,4 +76,4 @@ def check_arguments(builder: Callable[..., Any], kwargs: Mapping[str, Any], path
             try:
                 TypeAdapter(hints[key]).validate_python(value, strict=True)
             except ValidationError as err:
-                raise ValueError(f"Invalid parameters: {describe_errors(err, f'{path}.{key}')}") from None
+                raise ValueError(f"Invalid parameters: {describe_errors(err, f'{path}.{key}', lambda loc: [])}") from None
