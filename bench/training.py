@@ -29,13 +29,13 @@ def dataset(n=24):
 
 def run(variant: str, epochs: int, queue) -> None:
     from animation_lora.backends.diffusion import make_base_model
-    from animation_lora.lora_training import TrainConfig, train_lora
+    from animation_lora.training import TrainConfig, train_lora
 
     base = make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
     cached = variant == "ours"
-    cfg = TrainConfig(network_dim=4, network_alpha=4, learning_rate=1e-3, max_train_epochs=epochs, resolution=64,
-                      train_batch_size=4, validate_every_n_steps=0, validation_split=0.0, cache_latents=cached,
-                      cache_text_encoder_outputs=cached)
+    cfg = TrainConfig(network_dim=4, network_alpha=4, learning_rate=1e-3, max_train_epochs=epochs,
+                      resolution=64, train_batch_size=4, validate_every_n_steps=0, validation_split=0.0,
+                      cache_latents=cached, cache_text_encoder_outputs=cached)
     start = time.perf_counter()
     result = train_lora(base, dataset(), cfg)
     seconds = time.perf_counter() - start
@@ -56,24 +56,26 @@ def measure(variant: str, epochs: int) -> dict:
 def pruning(trials: int) -> dict:
     from animation_lora.backends.diffusion import make_base_model
     from animation_lora.hpo import run_search
-    from animation_lora.lora_training import TrainConfig, train_lora
+    from animation_lora.training import TrainConfig, train_lora
 
     base, data = make_base_model({"backend": "tiny", "tiny": {"seed": 0}}), dataset(12)
     steps = {}
+    space = {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}}
     for pruner in ("none", "median"):
-        used = []
+        used: list[int] = []
 
-        def objective(params, report):
-            cfg = TrainConfig(**{"network_dim": 4, "network_alpha": 4, "max_train_epochs": 3, "resolution": 64,
-                                 "train_batch_size": 2, "validate_every_n_steps": 3, **params})
+        def objective(params, report, used=used):
+            cfg = TrainConfig(**{"network_dim": 4, "network_alpha": 4, "max_train_epochs": 3,
+                                 "resolution": 64, "train_batch_size": 2, "validate_every_n_steps": 3,
+                                 **params})
             result = train_lora(base, data, cfg, should_stop=report)
             used.append(result.steps)
             return float(result.history.val_loss.dropna().iloc[-1])
 
         with tempfile.TemporaryDirectory() as tmp:
             run_search(objective, {"n_trials": trials, "study_name": pruner, "storage": f"sqlite:///{tmp}/o.db",
-                                   "pruner": pruner, "seed": 0, "convergence": {"patience": 100, "rel_tol": 0.0},
-                                   "space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}}})
+                                   "pruner": pruner, "seed": 0, "space": space,
+                                   "convergence": {"patience": 100, "rel_tol": 0.0}})
         steps[pruner] = sum(used)
     return {"trial_steps_without_pruner": steps["none"], "trial_steps_with_median_pruner": steps["median"],
             "share_saved": round(1 - steps["median"] / steps["none"], 3)}

@@ -3,41 +3,47 @@ diffusers converts on load (its converter turns these keys back into the origina
 
 import re
 
+RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
+          "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+RENAMED = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+           "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+
+
+def resnet(rest: str) -> str:
+    head, tail = rest.split(".", 1)
+    return RESNET[head] + "." + tail
+
+
+def unet_key(k: str, lpb: int, n_blocks: int, attn_levels) -> str:
+    """One diffusers U-Net key in the LDM layout (lpb: layers per block)."""
+    for old, new in RENAMED.items():
+        if k.startswith(old + "."):
+            return k.replace(old, new, 1)
+    if m := re.match(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k):
+        block, kind, layer, rest = int(m[1]), m[2], int(m[3]), m[4]
+        part = f"0.{resnet(rest)}" if kind == "resnets" else f"1.{rest}"
+        return f"input_blocks.{1 + block * (lpb + 1) + layer}.{part}"
+    if m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", k):
+        return f"input_blocks.{(int(m[1]) + 1) * (lpb + 1)}.0.op.{m[2]}"
+    if m := re.match(r"mid_block\.resnets\.(\d+)\.(.*)", k):
+        return f"middle_block.{2 * int(m[1])}.{resnet(m[2])}"
+    if m := re.match(r"mid_block\.attentions\.0\.(.*)", k):
+        return f"middle_block.1.{m[1]}"
+    if m := re.match(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k):
+        block, kind, layer, rest = int(m[1]), m[2], int(m[3]), m[4]
+        part = f"0.{resnet(rest)}" if kind == "resnets" else f"1.{rest}"
+        return f"output_blocks.{block * (lpb + 1) + layer}.{part}"
+    if m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k):
+        block = int(m[1])
+        has_attn = (n_blocks - 1 - block) in attn_levels
+        return f"output_blocks.{block * (lpb + 1) + lpb}.{2 if has_attn else 1}.conv.{m[2]}"
+    raise KeyError(k)
+
+
 def unet_to_ldm(sd, lpb, n_blocks, attn_levels):
     """lpb: layers per block; attn_levels: the levels (0 = full resolution) with cross-attention."""
-    out = {}
-    res = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1", "norm2": "out_layers.0",
-           "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
-    def resnet(rest):
-        head, tail = rest.split(".", 1)
-        return res[head] + "." + tail
-    for k, v in sd.items():
-        if k.startswith("time_embedding.linear_1"): n = k.replace("time_embedding.linear_1", "time_embed.0")
-        elif k.startswith("time_embedding.linear_2"): n = k.replace("time_embedding.linear_2", "time_embed.2")
-        elif k.startswith("conv_in."): n = k.replace("conv_in", "input_blocks.0.0")
-        elif k.startswith("conv_norm_out."): n = k.replace("conv_norm_out", "out.0")
-        elif k.startswith("conv_out."): n = k.replace("conv_out", "out.2")
-        elif m := re.match(r"down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", k):
-            b, l, rest = int(m[1]), int(m[2]), m[3]; n = f"input_blocks.{1 + b*(lpb+1) + l}.0.{resnet(rest)}"
-        elif m := re.match(r"down_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", k):
-            b, l, rest = int(m[1]), int(m[2]), m[3]; n = f"input_blocks.{1 + b*(lpb+1) + l}.1.{rest}"
-        elif m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", k):
-            b = int(m[1]); n = f"input_blocks.{(b+1)*(lpb+1)}.0.op.{m[2]}"
-        elif m := re.match(r"mid_block\.resnets\.(\d+)\.(.*)", k):
-            n = f"middle_block.{2*int(m[1])}.{resnet(m[2])}"
-        elif m := re.match(r"mid_block\.attentions\.0\.(.*)", k):
-            n = f"middle_block.1.{m[1]}"
-        elif m := re.match(r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", k):
-            b, l, rest = int(m[1]), int(m[2]), m[3]; n = f"output_blocks.{b*(lpb+1) + l}.0.{resnet(rest)}"
-        elif m := re.match(r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", k):
-            b, l, rest = int(m[1]), int(m[2]), m[3]; n = f"output_blocks.{b*(lpb+1) + l}.1.{rest}"
-        elif m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k):
-            b = int(m[1]); has_attn = (n_blocks - 1 - b) in attn_levels
-            n = f"output_blocks.{b*(lpb+1) + lpb}.{2 if has_attn else 1}.conv.{m[2]}"
-        else:
-            raise KeyError(k)
-        out["model.diffusion_model." + n] = v
-    return out
+    return {"model.diffusion_model." + unet_key(k, lpb, n_blocks, attn_levels): v for k, v in sd.items()}
+
 
 def vae_to_ldm(sd, n_blocks):
     out = {}
@@ -46,9 +52,11 @@ def vae_to_ldm(sd, n_blocks):
         n = k
         n = re.sub(r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)", r"encoder.down.\1.block.\2", n)
         n = re.sub(r"encoder\.down_blocks\.(\d+)\.downsamplers\.0", r"encoder.down.\1.downsample", n)
-        n = re.sub(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)", lambda m: f"decoder.up.{n_blocks-1-int(m[1])}.block.{m[2]}", n)
-        n = re.sub(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0", lambda m: f"decoder.up.{n_blocks-1-int(m[1])}.upsample", n)
-        n = re.sub(r"mid_block\.resnets\.(\d)", lambda m: f"mid.block_{int(m[1])+1}", n)
+        n = re.sub(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)",
+                   lambda m: f"decoder.up.{n_blocks - 1 - int(m[1])}.block.{m[2]}", n)
+        n = re.sub(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0",
+                   lambda m: f"decoder.up.{n_blocks - 1 - int(m[1])}.upsample", n)
+        n = re.sub(r"mid_block\.resnets\.(\d)", lambda m: f"mid.block_{int(m[1]) + 1}", n)
         n = n.replace("conv_shortcut", "nin_shortcut").replace("conv_norm_out", "norm_out")
         if "mid_block.attentions.0." in n:
             n = n.replace("mid_block.attentions.0.", "mid.attn_1.")

@@ -7,7 +7,7 @@ import time
 import optuna
 import pytest
 
-from animation_lora.hpo import best_hyperparameters, convergence_plot, run_search, trials_table
+from animation_lora.hpo import best_hyperparameters, convergence_plot, network_alpha, run_search, trials_table
 
 SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
          "network_dim": {"type": "categorical", "choices": [2, 4, 8]},
@@ -15,7 +15,8 @@ SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": Tr
 
 
 def search(tmp_path, n_trials, **extra):
-    return {"n_trials": n_trials, "study_name": "s", "storage": f"sqlite:///{tmp_path}/optuna.db", "pruner": "median",
+    return {"n_trials": n_trials, "study_name": "s", "storage": f"sqlite:///{tmp_path}/optuna.db",
+            "pruner": "median",
             "seed": 0, "convergence": {"patience": 100, "rel_tol": 0.0}, "space": SPACE, **extra}
 
 
@@ -58,7 +59,8 @@ def test_a_killed_search_resumes_to_the_requested_total(tmp_path):
 
 
 def test_the_convergence_monitor_stops_a_flat_search(tmp_path):
-    study, monitor = run_search(lambda p, r: 1.0, search(tmp_path, 50, convergence={"patience": 5, "rel_tol": 0.01}))
+    flat = search(tmp_path, 50, convergence={"patience": 5, "rel_tol": 0.01})
+    study, monitor = run_search(lambda p, r: 1.0, flat)
     assert monitor.stopped_at == 5 and len(study.trials) == 6
 
 
@@ -79,3 +81,21 @@ def test_an_unreachable_database_is_a_clear_error_not_a_hang(tmp_path):
     with pytest.raises(ConnectionError, match=r"training\.search\.storage.*cannot be reached"):
         run_search(quadratic, search(tmp_path, 1, storage="postgresql://user:pw@127.0.0.1:9/nothing"))
     assert time.time() - start < 30
+
+
+def test_network_alpha_ratio_is_relative_to_the_searched_or_trained_dim():
+    assert network_alpha({"network_alpha_ratio": 0.5, "network_dim": 8}, {"network_dim": 32}) == {
+        "network_dim": 8, "network_alpha": 4.0}
+    assert network_alpha({"network_alpha_ratio": 0.5}, {"network_dim": 32}) == {"network_alpha": 16.0}
+    assert network_alpha({"network_alpha_ratio": 1.0}, {}) == {"network_alpha": 4.0}  # TrainConfig's dim
+    assert network_alpha({"learning_rate": 0.1}, {}) == {"learning_rate": 0.1}
+
+
+def test_bad_search_parameters_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"`training\.search\.pruner`: Input should be 'median', 'hyperband' "
+                                         r"or 'none' \(got 'hyper'\)"):
+        run_search(quadratic, search(tmp_path, 1, pruner="hyper"))
+    with pytest.raises(ValueError, match=r"`training\.search\.space\.learning_rate\.type`: Input should be"):
+        run_search(quadratic, search(tmp_path, 1, space={"learning_rate": {"type": "loguniform"}}))
+    with pytest.raises(ValueError, match=r"`training\.search\.n_trial`: unknown key; known keys: .*n_trials"):
+        run_search(quadratic, search(tmp_path, 1, n_trial=3))

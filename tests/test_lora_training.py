@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from animation_lora.backends.diffusion import clip_tokenizer, make_base_model
-from animation_lora.training_set import build_lora_dataset
 from animation_lora.lora_format import to_kohya
-from animation_lora.lora_training import LatentCache, TrainConfig, subset_settings, train_lora
+from animation_lora.training import LatentCache, TrainConfig, dataset_settings, train_lora
+from animation_lora.training_set import build_lora_dataset
 
 TINY = {"backend": "tiny", "tiny": {"seed": 0}}
 FAST = dict(network_dim=4, network_alpha=4, learning_rate=1e-3, max_train_epochs=1, resolution=64,
@@ -34,25 +34,71 @@ def test_tokenizer_matches_openai_clip_ids():
     assert tok.model_max_length == 77
 
 
-def test_tiny_base_is_deterministic_from_its_seed():
-    a, b = make_base_model({"backend": "tiny", "tiny": {"seed": 3}}), make_base_model({"backend": "tiny", "tiny": {"seed": 4}})
-    assert a.model_hash != b.model_hash
+def test_tiny_base_is_deterministic_from_its_seed_and_leaves_the_global_rng_alone():
     from animation_lora.backends.diffusion import tiny
 
-    assert tiny(seed=3).model_hash == a.model_hash
+    before = torch.get_rng_state()
+    a = make_base_model({"backend": "tiny", "tiny": {"seed": 3}})
+    b = make_base_model({"backend": "tiny", "tiny": {"seed": 4}})
+    assert torch.equal(torch.get_rng_state(), before)
+    assert a.model_hash != b.model_hash
+    again = tiny(seed=3)
+    assert again.model_hash == a.model_hash
+    assert all(torch.equal(v, again.unet.state_dict()[k]) for k, v in a.unet.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_tokenizer_files_are_written_once_to_the_user_cache(tmp_path, monkeypatch):
+    from animation_lora.backends.diffusion import clip_tokenizer_files
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    clip_tokenizer_files.cache_clear()
+    try:
+        vocab, merges = clip_tokenizer_files()
+        assert vocab.startswith(str(tmp_path / "animation_lora" / "clip_tokenizer"))
+        written = (tmp_path / "animation_lora").rglob("*")
+        assert sorted(p.name for p in written if p.is_file()) == ["merges.txt", "vocab.json"]
+        clip_tokenizer_files.cache_clear()
+        assert clip_tokenizer_files() == (vocab, merges)  # found, not rebuilt elsewhere
+    finally:
+        clip_tokenizer_files.cache_clear()
 
 
 def test_bad_parameters_are_named():
-    with pytest.raises(ValueError, match="Unknown optimizer_type 'Adam'; choose one of AdamW, AdamW8bit, Lion"):
+    with pytest.raises(ValueError, match=r"`training\.args\.optimizer_type`: Input should be 'AdamW', "
+                                         r"'AdamW8bit', 'Lion'.*\(got 'Adam'\)"):
         TrainConfig.from_params({"optimizer_type": "Adam"})
-    with pytest.raises(ValueError, match=r"Unknown training parameters \['learning_rat'\]"):
+    with pytest.raises(ValueError, match=r"`training\.args\.learning_rat`: unknown key; known keys: "
+                                         r".*learning_rate"):
         TrainConfig.from_params({"learning_rat": 1.0})
+    with pytest.raises(ValueError, match=r"`training\.args\.foo`: unknown key; known keys: .*network_dim"):
+        TrainConfig.from_params({"foo": 1})
+    with pytest.raises(ValueError, match=r"`training\.args\.network_dim`: Input should be a valid "
+                                         r"integer.*'8'"):
+        TrainConfig.from_params({"network_dim": "8"})
+    assert TrainConfig.from_params({"network_alpha": 4, "resolution": None}).network_alpha == 4.0
 
 
 def test_dataset_toml_with_an_unknown_key_is_refused(dataset):
-    bad = type(dataset)(**{**dataset.__dict__, "toml": {"general": {"caption_ext": ".txt"}, "datasets": dataset.toml["datasets"]}})
-    with pytest.raises(ValueError, match=r"keys this trainer does not know: \['caption_ext'\]"):
-        subset_settings(bad)
+    toml = {"general": {"caption_ext": ".txt"}, "datasets": dataset.toml["datasets"]}
+    bad = type(dataset)(**{**dataset.__dict__, "toml": toml})
+    with pytest.raises(ValueError, match=r"Dataset TOML of 'marco': .*`general\.caption_ext`: unknown key; "
+                                         r"known keys: .*caption_extension"):
+        dataset_settings(bad)
+
+
+def test_dataset_toml_values_are_typed_and_resolved_subset_over_dataset_over_general(dataset):
+    subsets = [{**dataset.toml["datasets"][0]["subsets"][0], "keep_tokens": "3"}]
+    toml = {"datasets": [{**dataset.toml["datasets"][0], "subsets": subsets}]}
+    bad = type(dataset)(**{**dataset.__dict__, "toml": toml})
+    with pytest.raises(ValueError, match=r"Dataset TOML of 'marco': .*`datasets\.0\.subsets\.0\."
+                                         r"keep_tokens`: Input should be a valid integer \(got '3'\)"):
+        dataset_settings(bad)
+    layered = {"general": {"keep_tokens": 1, "flip_aug": True, "batch_size": 8},
+               "datasets": [{"batch_size": 2, "keep_tokens": 2, "subsets": [{"keep_tokens": 3}]}]}
+    settings = dataset_settings(type(dataset)(**{**dataset.__dict__, "toml": layered}))
+    resolved = (settings.keep_tokens, settings.batch_size, settings.flip_aug, settings.num_repeats)
+    assert resolved == (3, 2, True, 1)
 
 
 def test_network_dim_larger_than_a_layer_is_an_error(base, dataset):
@@ -91,8 +137,9 @@ def test_kohya_export_loads_in_diffusers_as_the_trained_adapter(base, dataset, t
         return pipe("marco, 3d animated character", num_inference_steps=4, height=64, width=64,
                     generator=torch.Generator().manual_seed(0), output_type="np").images[0]
 
-    trained = render(StableDiffusionPipeline(vae=base.vae, text_encoder=result.text_encoder, tokenizer=base.tokenizer,
-                                             unet=result.unet, scheduler=base.sample_scheduler, safety_checker=None,
+    trained = render(StableDiffusionPipeline(vae=base.vae, text_encoder=result.text_encoder,
+                                             tokenizer=base.tokenizer, unet=result.unet,
+                                             scheduler=base.sample_scheduler, safety_checker=None,
                                              feature_extractor=None, requires_safety_checker=False))
     plain = render(base.pipeline())
     loaded_pipe = base.pipeline()
@@ -116,7 +163,8 @@ def test_resume_after_a_kill_ends_at_the_same_weights(base, dataset, tmp_path):
 
     with pytest.raises(Killed):
         train_lora(base, dataset, TrainConfig(**{**cfg, "cache_dir": str(tmp_path / "b")}), on_step=kill_at_4)
-    resumed = train_lora(base, dataset, TrainConfig(**{**cfg, "cache_dir": str(tmp_path / "b"), "resume": True}))
+    resumed_cfg = TrainConfig(**{**cfg, "cache_dir": str(tmp_path / "b"), "resume": True})
+    resumed = train_lora(base, dataset, resumed_cfg)
     assert resumed.steps == straight.steps
     a = {k: v for k, v in straight.unet.state_dict().items() if "lora_" in k}
     b = {k: v for k, v in resumed.unet.state_dict().items() if "lora_" in k}
@@ -126,7 +174,8 @@ def test_resume_after_a_kill_ends_at_the_same_weights(base, dataset, tmp_path):
 def test_nan_loss_stops_with_a_clear_error(base, dataset, tmp_path):
     cfg = TrainConfig(**{**FAST, "optimizer_type": "SGD", "learning_rate": 1e30, "max_train_epochs": 3,
                          "min_snr_gamma": None}, cache_dir=str(tmp_path), checkpoint_every_n_steps=1)
-    with pytest.raises(FloatingPointError, match=r"Loss became (nan|inf).*last good checkpoint is .*last\.pt"):
+    with pytest.raises(FloatingPointError, match=r"Loss became (nan|inf).*last good checkpoint is "
+                                                 r".*last\.pt"):
         train_lora(base, dataset, cfg)
 
 
@@ -160,14 +209,16 @@ def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tm
 def test_save_every_n_epochs_writes_kohya_style_saves_and_samples_per_epoch(dataset):
     from animation_lora.pipelines.training.nodes import train
 
-    training = {"args": {**FAST, "max_train_epochs": 3, "save_every_n_epochs": 1}, "text_encoder_lr_ratio": None,
-                "sample_prompts": ["{trigger}", "{trigger}, running"], "sampling": {"steps": 2, "size": 64, "seed": 0}}
+    training = {"args": {**FAST, "max_train_epochs": 3, "save_every_n_epochs": 1},
+                "text_encoder_lr_ratio": None, "sample_prompts": ["{trigger}", "{trigger}, running"],
+                "sampling": {"steps": 2, "size": 64, "seed": 0}}
     lora, epochs, history, metrics, samples = train(dataset, {}, training, TINY)
     assert sorted(epochs) == ["marco-000001", "marco-000002"]
     assert epochs["marco-000001"].metadata["ss_epoch"] == "1" and lora.metadata["ss_epoch"] == "3"
     first = epochs["marco-000001"].tensors
     assert set(first) == set(lora.tensors)
-    assert any(float((first[k] - lora.tensors[k]).abs().max()) > 0 for k in first if k.endswith("lora_up.weight"))
+    ups = [k for k in first if k.endswith("lora_up.weight")]
+    assert any(float((first[k] - lora.tensors[k]).abs().max()) > 0 for k in ups)
     assert samples.size[0] == 2 * 128 and samples.size[1] > 3 * 128  # 3 rows (epochs 1, 2, final) x 2 prompts
     assert {"loss", "lr", "val_loss"} <= set(metrics) and metrics["loss"][0]["step"] == 1
 
@@ -218,7 +269,8 @@ def test_sd15_single_file_in_the_ldm_layout_loads_offline(tmp_path):
     vae = AutoencoderKL(block_out_channels=(32,) * 4, down_block_types=("DownEncoderBlock2D",) * 4,
                         up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, sample_size=64)
     text = CLIPTextModel(CLIPTextConfig(hidden_size=64, intermediate_size=128, num_attention_heads=1,
-                                        num_hidden_layers=2, max_position_embeddings=77, hidden_act="quick_gelu"))
+                                        num_hidden_layers=2, max_position_embeddings=77,
+                                        hidden_act="quick_gelu"))
     tensors = {**unet_to_ldm(unet.state_dict(), 1, 2, {0}), **vae_to_ldm(vae.state_dict(), 4),
                **{f"cond_stage_model.transformer.text_model.{k}": v for k, v in text.state_dict().items()}}
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp_path / "tiny-sd1.safetensors"))

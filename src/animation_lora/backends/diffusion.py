@@ -1,8 +1,9 @@
 """The Stable Diffusion base model that LoRAs are trained on and composed with.
 
 - ``tiny`` (embedded): an SD-1.5-shaped pipeline (UNet2DConditionModel, AutoencoderKL, CLIPTextModel, DDPM
-  and DDIM schedulers) with small widths, built in code, deterministic from a seed. Its CLIPTokenizer is
-  built offline from open_clip's bundled BPE vocabulary (ids match OpenAI CLIP's).
+  and DDIM schedulers) with small widths, built in code, deterministic from a seed (torch's global RNG is
+  left as it was). Its CLIPTokenizer is built offline from open_clip's bundled BPE vocabulary (ids match
+  OpenAI CLIP's), its files written once to `$XDG_CACHE_HOME/animation_lora/clip_tokenizer/`.
 - ``sd15`` (studio): a diffusers folder, or a single-file ``.safetensors`` checkpoint, loaded offline
   (`diffusion.sd15.path`; a single file also needs the LDM `original_config` yaml beside it or given).
 - ``sdxl``: not yet; the BaseModel interface (tokenizer, text encoder, VAE, U-Net, schedulers) stays the same.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,19 +46,38 @@ class BaseModel:
                                        feature_extractor=None, requires_safety_checker=False)
 
 
+def cache_folder(name: str) -> Path:
+    """A folder of ours in the user's cache (`$XDG_CACHE_HOME`, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "animation_lora" / name
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Whole or not at all: processes building the same file at once never read a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name, suffix=".tmp",
+                                     delete=False) as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
 @lru_cache(maxsize=1)
 def clip_tokenizer_files() -> tuple[str, str]:
-    """vocab.json and merges.txt of OpenAI CLIP's tokenizer, rebuilt from open_clip's BPE file."""
+    """vocab.json and merges.txt of OpenAI CLIP's tokenizer, rebuilt once from open_clip's BPE file (the
+    folder is named by that file's content, so another open_clip version gets its own)."""
     from open_clip.tokenizer import bytes_to_unicode
 
-    lines = gzip.open(package_file("open_clip", "bpe_simple_vocab_16e6.txt.gz")).read().decode("utf-8").split("\n")
-    merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
-    vocab = list(bytes_to_unicode().values())
-    vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    folder = Path(tempfile.mkdtemp(prefix="clip_tokenizer_"))
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
-    return str(folder / "vocab.json"), str(folder / "merges.txt")
+    packed = Path(package_file("open_clip", "bpe_simple_vocab_16e6.txt.gz")).read_bytes()
+    folder = cache_folder("clip_tokenizer") / hashlib.sha256(packed).hexdigest()[:16]
+    vocab_file, merges_file = folder / "vocab.json", folder / "merges.txt"
+    if not (vocab_file.exists() and merges_file.exists()):
+        lines = gzip.decompress(packed).decode("utf-8").split("\n")
+        merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
+        vocab = list(bytes_to_unicode().values())
+        vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
+        vocab += ["<|startoftext|>", "<|endoftext|>"]
+        write_atomically(vocab_file, json.dumps({t: i for i, t in enumerate(vocab)}))
+        write_atomically(merges_file, "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
+    return str(vocab_file), str(merges_file)
 
 
 def clip_tokenizer():
@@ -83,29 +104,35 @@ def _state_hash(*modules) -> str:
     return h.hexdigest()[:16]
 
 
-def tiny(seed: int = 0, widths: tuple[int, ...] = (32, 64), text_width: int = 32, text_layers: int = 2) -> BaseModel:
+def tiny(seed: int = 0, widths: tuple[int, ...] = (32, 64), text_width: int = 32, text_layers: int = 2,
+         ) -> BaseModel:
     """An SD-1.5-shaped model small enough to train on 2 CPU cores; same seed, same weights."""
+    with torch.random.fork_rng(devices=[]):  # seeded construction; the caller's global RNG is left as it was
+        torch.manual_seed(seed)
+        unet, vae, text_encoder = _tiny_modules(widths, text_width, text_layers)
+    noise, sample = _schedulers()
+    return BaseModel(f"tiny-seed{seed}", clip_tokenizer(), text_encoder, vae, unet, noise, sample,
+                     _state_hash(unet, text_encoder))
+
+
+def _tiny_modules(widths: tuple[int, ...], text_width: int, text_layers: int) -> tuple[Any, Any, Any]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=tuple(widths),
         down_block_types=("CrossAttnDownBlock2D",) + ("DownBlock2D",) * (len(widths) - 1),
         up_block_types=("UpBlock2D",) * (len(widths) - 1) + ("CrossAttnUpBlock2D",),
         cross_attention_dim=text_width, attention_head_dim=8, norm_num_groups=8)
     vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16, 16, 16),
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4,
                         norm_num_groups=8, sample_size=64)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=49408, hidden_size=text_width, intermediate_size=2 * text_width, num_attention_heads=4,
         num_hidden_layers=text_layers, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
         pad_token_id=49407))
-    for m in (unet, vae, text_encoder):
-        m.eval()
-    noise, sample = _schedulers()
-    return BaseModel(f"tiny-seed{seed}", clip_tokenizer(), text_encoder, vae, unet, noise, sample,
-                     _state_hash(unet, text_encoder))
+    return unet.eval(), vae.eval(), text_encoder.eval()
 
 
 def sd15(path: str | None, original_config: str | None = None, dtype: str = "float32") -> BaseModel:
@@ -127,7 +154,8 @@ def sd15(path: str | None, original_config: str | None = None, dtype: str = "flo
             safety_checker=None, requires_safety_checker=False)
     noise, sample = _schedulers()
     digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
-    return BaseModel(f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise, sample, digest)
+    return BaseModel(f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise,
+                     sample, digest)
 
 
 def text_encoder_from_single_file(path: Path):
@@ -143,11 +171,13 @@ def text_encoder_from_single_file(path: Path):
         raise ValueError(f"'{path}' has no SD 1.x text encoder ({prefix}…): is it an SD 1.5 checkpoint?")
     hidden = state["embeddings.token_embedding.weight"].shape[1]
     layers = len({k.split(".")[2] for k in state if k.startswith("encoder.layers.")})
-    config = CLIPTextConfig(vocab_size=state["embeddings.token_embedding.weight"].shape[0], hidden_size=hidden,
+    config = CLIPTextConfig(vocab_size=state["embeddings.token_embedding.weight"].shape[0],
+                            hidden_size=hidden,
                             intermediate_size=state["encoder.layers.0.mlp.fc1.weight"].shape[0],
                             num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
                             max_position_embeddings=state["embeddings.position_embedding.weight"].shape[0],
-                            hidden_act="quick_gelu", projection_dim=hidden, bos_token_id=49406, eos_token_id=49407,
+                            hidden_act="quick_gelu", projection_dim=hidden, bos_token_id=49406,
+                            eos_token_id=49407,
                             pad_token_id=49407)
     model = CLIPTextModel(config)
     missing, unexpected = model.load_state_dict(state, strict=False)

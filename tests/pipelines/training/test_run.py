@@ -4,11 +4,24 @@ import json
 import sqlite3
 
 import pandas as pd
+import pytest
 
 from animation_lora.datasets import read_lora
+from animation_lora.hpo import network_alpha
 from tests.conftest import run_session
 
 
+def best_complete_trial(trials: pd.DataFrame) -> dict:
+    """The searched parameters of the best COMPLETE trial (pruned trials have no value), alpha as trained."""
+    complete = trials[trials.state == "COMPLETE"]
+    assert len(complete), "no trial completed"
+    row = complete.loc[complete.value.idxmin()]
+    searched = {k[len("param_"):]: v.item() if hasattr(v, "item") else v
+                for k, v in row.items() if k.startswith("param_") and v == v}
+    return network_alpha(searched, {})
+
+
+@pytest.mark.slow
 def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
     run_session(kedro_project, "preprocessing")
     run_session(kedro_project, "background")
@@ -16,7 +29,8 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
     models = kedro_project / "data" / "06_models"
     best = json.loads(next((models / "best_hyperparameters.json").glob("*/*.json")).read_text())
     trials = pd.read_parquet(next((models / "hpo_trials.parquet").glob("*/*.parquet")))
-    assert len(trials) == 3 and trials.value.min() == min(v for v in trials.value if v == v)
+    assert len(trials) == 3
+    assert best_complete_trial(trials) == {k: best[k] for k in best_complete_trial(trials)}
     for kind in ("character", "background"):
         lora = read_lora(next((models / f"{kind}_lora.safetensors").glob("*/*")))
         assert lora.metadata["ss_network_dim"] == str(best["network_dim"])
@@ -31,9 +45,11 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         children = db.execute("select count(*) from tags where key = 'mlflow.parentRunId' and value = ?",
                               training_run).fetchone()[0]
         assert children == 3  # one child run per trial
-        metrics = {k for (k,) in db.execute("select distinct key from metrics where run_uuid = ?", training_run)}
+        keys = db.execute("select distinct key from metrics where run_uuid = ?", training_run)
+        metrics = {k for (k,) in keys}
         assert {"character.loss", "character.val_loss", "background.loss"} <= metrics
-        artifacts_logged = db.execute("select artifact_uri from runs where run_uuid = ?", training_run).fetchone()[0]
+        (artifacts_logged,) = db.execute("select artifact_uri from runs where run_uuid = ?",
+                                         training_run).fetchone()
     root = artifacts_logged.replace("file://", "")
     import pathlib
 

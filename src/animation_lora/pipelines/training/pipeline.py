@@ -10,7 +10,8 @@ LORA_TYPES = ("character", "background")
 
 
 def lora_training() -> Pipeline:
-    return Pipeline([Node(train, ["lora_dataset", "best_hyperparameters", "params:training", "params:diffusion"],
+    inputs = ["lora_dataset", "best_hyperparameters", "params:training", "params:diffusion"]
+    return Pipeline([Node(train, inputs,
                           ["lora", "lora_epochs", "training_history", "training_metrics", "training_samples"],
                           name="train_lora_node")])
 

@@ -1,0 +1,17 @@
+"""LoRA training with kohya sd-scripts' knobs (same names as `train_network.py`), on diffusers + peft,
+driven by accelerate. Reads a kohya dataset (images + captions + the dataset TOML settings).
+
+- `config`: `TrainConfig` (the arguments) and `DatasetSettings` (the dataset TOML, resolved as kohya does)
+- `data`: buckets, captions, examples, batches, the validation split, the latent cache
+- `model`: LoRA layers on private copies of the base, text encoding, the optimizer
+- `loop`: `train_lora`
+- `checkpoint`: resume checkpoints and `lora_state`"""
+
+from .checkpoint import load_checkpoint, lora_state, save_checkpoint
+from .config import DatasetSettings, TrainConfig, dataset_settings
+from .data import LatentCache
+from .loop import TrainResult, train_lora
+from .model import TEXT_TARGETS, UNET_TARGETS
+
+__all__ = ["DatasetSettings", "LatentCache", "TEXT_TARGETS", "TrainConfig", "TrainResult", "UNET_TARGETS",
+           "dataset_settings", "load_checkpoint", "lora_state", "save_checkpoint", "train_lora"]

@@ -1,0 +1,99 @@
+"""What a training run is told: kohya `train_network.py`'s arguments (`TrainConfig`, YAML `training.args`)
+and the dataset TOML's settings (`DatasetSettings`), both typed and validated strictly, errors naming the
+key."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..params import block, parse
+from ..training_set import TrainingSet
+
+Optimizer = Literal["AdamW", "AdamW8bit", "Lion", "Adafactor", "Prodigy", "SGD"]
+Scheduler = Literal["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
+                    "polynomial"]
+
+
+@block
+class TrainConfig:
+    """kohya's train_network.py arguments (the subset that applies here), same names."""
+
+    network_dim: int = 4
+    network_alpha: float = 1.0
+    learning_rate: float = 1e-4
+    text_encoder_lr: float = 0.0  # 0 = U-Net only (the brief trains it at 0.8 x learning_rate)
+    max_train_epochs: int = 1
+    save_every_n_epochs: int = 0
+    save_precision: Literal["float", "fp16", "bf16"] = "float"
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    gradient_checkpointing: bool = False
+    gradient_accumulation_steps: int = 1
+    optimizer_type: Optimizer = "AdamW"
+    lr_scheduler: Scheduler = "constant"
+    lr_scheduler_num_cycles: int = 1
+    lr_scheduler_power: float = 1.0
+    lr_warmup_steps: int = 0
+    seed: int = 0
+    clip_skip: int = 1
+    cache_latents: bool = True
+    cache_latents_to_disk: bool = False
+    cache_dir: str | None = None  # where latents are cached on disk (and checkpoints kept)
+    cache_text_encoder_outputs: bool = True  # with a frozen text encoder: encode each caption once
+    # accepted so kohya configs carry over; no effect: the loop feeds cached in-memory tensors, no DataLoader
+    max_data_loader_n_workers: int = 0
+    persistent_data_loader_workers: bool = False
+    min_snr_gamma: float | None = None
+    noise_offset: float = 0.0
+    caption_dropout_rate: float = 0.0
+    resolution: int | None = None  # None: the dataset TOML's
+    train_batch_size: int | None = None  # None: the dataset TOML's batch_size
+    validation_split: float = 0.2
+    validate_every_n_steps: int = 5
+    checkpoint_every_n_steps: int = 0
+    resume: bool = False
+    missing_caption: Literal["error", "trigger"] = "error"  # an image without (or with an empty) caption
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
+        """`training.args` (merged with searched values): an unknown key or a wrong type names
+        `training.args.<key>`."""
+        return parse(cls, params, "training.args")
+
+
+@block
+class DatasetSettings:
+    """A kohya dataset TOML's settings for the (one) subset, sd-scripts' names and defaults."""
+
+    num_repeats: int = 1
+    shuffle_caption: bool = False
+    keep_tokens: int = 0
+    caption_extension: str = ".caption"
+    caption_dropout_rate: float = 0.0
+    color_aug: bool = False
+    flip_aug: bool = False
+    image_dir: str | None = None
+    resolution: int = 512
+    batch_size: int = 1
+    enable_bucket: bool = False
+    min_bucket_reso: int = 256
+    max_bucket_reso: int = 1024
+    bucket_reso_steps: int = 64
+    bucket_no_upscale: bool = False
+
+
+def dataset_settings(dataset: TrainingSet) -> DatasetSettings:
+    """The dataset TOML's settings as sd-scripts' `config_util` resolves them: a key of the subset over the
+    dataset's over [general]. Each level is checked on its own so an error names where the key is."""
+    general = dataset.toml.get("general", {})
+    first = dataset.toml["datasets"][0]
+    levels = {"general": general, "datasets.0": {k: v for k, v in first.items() if k != "subsets"},
+              "datasets.0.subsets.0": first["subsets"][0]}
+    try:
+        for path, values in levels.items():
+            parse(DatasetSettings, values, path)
+    except ValueError as err:
+        raise ValueError(f"Dataset TOML of '{dataset.name}': {err}") from None
+    merged: dict[str, Any] = {}
+    for values in levels.values():
+        merged.update(values)
+    return parse(DatasetSettings, merged, "dataset")

@@ -1,0 +1,157 @@
+"""The training data as kohya prepares it: aspect-ratio buckets, captions (shuffled tags, kept tokens,
+dropout), a validation split, batches of one bucket each, and VAE latents cached by image content."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..backends.diffusion import BaseModel
+from ..loop import materialise
+from ..training_set import TrainingSet
+from .config import DatasetSettings, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    key: str
+    image: np.ndarray
+    caption: str
+
+
+def buckets(resolution: int, steps: int, min_reso: int, max_reso: int) -> list[tuple[int, int]]:
+    """kohya-style buckets: (w, h) multiples of `steps` within [min, max] and area <= resolution^2."""
+    sizes = range(min_reso, max_reso + 1, steps)
+    return sorted({(w, h) for w in sizes for h in sizes if w * h <= resolution * resolution
+                   and max(w, h) / min(w, h) <= 4})
+
+
+def bucket_options(settings: DatasetSettings, resolution: int) -> list[tuple[int, int]]:
+    """The TOML's bucket limits, kept within [resolution / 2, 2 x resolution] when `resolution` overrides
+    it."""
+    steps = min(settings.bucket_reso_steps, resolution // 2)
+    return buckets(resolution, steps, max(32, min(settings.min_bucket_reso, resolution // 2)),
+                   max(resolution, min(settings.max_bucket_reso, resolution * 2)))
+
+
+def fit_to_bucket(image: np.ndarray, options: list[tuple[int, int]]) -> np.ndarray:
+    """Resize (cover) and centre-crop to the bucket whose aspect ratio is closest, the largest such."""
+    h, w = image.shape[:2]
+    ar = w / h
+    best = min(options, key=lambda s: (abs(math.log(s[0] / s[1]) - math.log(ar)), -s[0] * s[1]))
+    bw, bh = best
+    scale = max(bw / w, bh / h)
+    im = Image.fromarray(image).resize((max(bw, round(w * scale)), max(bh, round(h * scale))), Image.BICUBIC)
+    left, top = (im.width - bw) // 2, (im.height - bh) // 2
+    return np.asarray(im.crop((left, top, left + bw, top + bh)))
+
+
+def make_caption(caption: str, shuffle: bool, keep_tokens: int, dropout: float, rng: random.Random) -> str:
+    """kohya: keep the first `keep_tokens` comma-separated tags in place, shuffle the rest; drop whole
+    captions with `caption_dropout_rate`."""
+    if dropout and rng.random() < dropout:
+        return ""
+    tags = [t.strip() for t in caption.split(",") if t.strip()]
+    head, tail = tags[:keep_tokens], tags[keep_tokens:]
+    if shuffle:
+        rng.shuffle(tail)
+    return ", ".join(head + tail)
+
+
+def tag_frequency(examples: list[Example]) -> dict[str, int]:
+    """kohya's ss_tag_frequency: how often each tag occurs in the captions."""
+    return dict(Counter(t.strip() for e in examples for t in e.caption.split(",") if t.strip()))
+
+
+def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: DatasetSettings) -> list[Example]:
+    """Every readable image fitted to its bucket, with its caption (unreadable images are skipped with a
+    warning; a missing caption is an error or the trigger word, as `missing_caption` says)."""
+    options = bucket_options(settings, cfg.resolution or settings.resolution)
+    examples = []
+    for key in sorted(dataset.images):
+        try:
+            image = np.asarray(Image.fromarray(materialise(dataset.images[key])).convert("RGB"))
+        except (OSError, ValueError) as err:
+            log.warning("Training set '%s': skipped '%s': %s", dataset.name, key, err)
+            continue
+        caption = (dataset.captions.get(key) or "").strip()
+        if not caption:
+            if cfg.missing_caption != "trigger":
+                raise ValueError(f"Image '{key}' of '{dataset.name}' has no caption (missing_caption: error; "
+                                 f"'trigger' trains it with the trigger word alone)")
+            caption = dataset.trigger
+        examples.append(Example(key, fit_to_bucket(image, options), caption))
+    return examples
+
+
+def bucket_batches(examples: list[Example], repeats: int, batch_size: int, rng: random.Random,
+                   ) -> list[list[Example]]:
+    """kohya: a batch holds images of one bucket size; buckets shuffled within, batches shuffled across."""
+    by_size: dict[tuple, list[Example]] = {}
+    for e in examples:
+        by_size.setdefault(e.image.shape, []).extend([e] * repeats)
+    batches = []
+    for size in sorted(by_size):
+        items = by_size[size]
+        rng.shuffle(items)
+        batches += [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def split_validation(examples: list[Example], fraction: float, seed: int,
+                     ) -> tuple[list[Example], list[Example]]:
+    """A held-out share of the examples (at least one when there are two or more), the same for a seed."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(examples) * fraction)) if len(examples) > 1 and fraction > 0 else 0
+    val = [examples[i] for i in sorted(order[:n_val])]
+    return [examples[i] for i in sorted(order[n_val:])], val
+
+
+class LatentCache:
+    """VAE latents keyed by image content, size and the VAE: in memory, and on disk when asked, so
+    epochs, trials and reruns encode each image once."""
+
+    def __init__(self, base: BaseModel, folder: str | None):
+        self.base, self.memory = base, {}
+        self.folder = Path(folder) / "latents" if folder else None
+        self.vae_key = base.model_hash
+
+    def key(self, image: np.ndarray) -> str:
+        return hashlib.sha1(image.tobytes() + str(image.shape).encode() + self.vae_key.encode()).hexdigest()
+
+    @torch.no_grad()
+    def encode(self, image: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+        return self.base.vae.encode(x).latent_dist.mean[0] * self.base.vae.config.scaling_factor
+
+    def get(self, image: np.ndarray) -> torch.Tensor:
+        k = self.key(image)
+        if k in self.memory:
+            return self.memory[k]
+        path = self.folder / f"{k}.safetensors" if self.folder else None
+        if path is not None and path.exists():
+            from safetensors.torch import load_file
+
+            latent = load_file(str(path))["latent"]
+        else:
+            latent = self.encode(image)
+            if path is not None:
+                from safetensors.torch import save_file
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_file({"latent": latent.contiguous()}, str(path))
+        self.memory[k] = latent
+        return latent

@@ -1,0 +1,245 @@
+"""`train_lora`: the training loop, read top to bottom like diffusers' `train_text_to_image_lora.py`: set up
+the data, the LoRA models, optimizer, scheduler and accelerator; then the epochs of steps, with validation,
+resume checkpoints and kohya's per-epoch saves. `Objective` holds what a step computes (latents, text
+embeddings, the loss), `Optimisation` what it changes (weights, optimizer, scheduler, step count)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..backends.diffusion import BaseModel
+from ..training_set import TrainingSet
+from .checkpoint import load_checkpoint, lora_state, save_checkpoint
+from .config import DatasetSettings, TrainConfig, dataset_settings
+from .data import (
+    Example,
+    LatentCache,
+    bucket_batches,
+    make_caption,
+    prepare_examples,
+    split_validation,
+    tag_frequency,
+)
+from .model import add_lora, check_network_dim, encode_text, make_optimizer, parameter_groups
+
+log = logging.getLogger(__name__)
+VALIDATION_TIMESTEPS = (100, 300, 500, 700, 900)
+
+
+@dataclass
+class TrainResult:
+    unet: Any
+    text_encoder: Any
+    history: pd.DataFrame
+    steps: int
+    epochs: int
+    tag_frequency: dict[str, int]
+    config: TrainConfig
+    settings: DatasetSettings
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Objective:
+    """The LoRA-adapted models and what a step asks of them: latents (cached), text embeddings (cached per
+    caption while the text encoder is frozen) and the denoising loss, min-SNR weighted."""
+
+    def __init__(self, base: BaseModel, cfg: TrainConfig, unet, text_encoder):
+        self.base, self.cfg, self.unet, self.text_encoder = base, cfg, unet, text_encoder
+        self.latent_cache = LatentCache(base, cfg.cache_dir if cfg.cache_latents_to_disk else None)
+        self.text_cache: dict[str, torch.Tensor] = {}
+
+    def latents(self, example: Example, flipped: bool) -> torch.Tensor:
+        image = example.image[:, ::-1].copy() if flipped else example.image
+        return self.latent_cache.get(image) if self.cfg.cache_latents else self.latent_cache.encode(image)
+
+    def text(self, captions: list[str]) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.text_encoder_lr > 0 or not cfg.cache_text_encoder_outputs:
+            with torch.set_grad_enabled(cfg.text_encoder_lr > 0):
+                return encode_text(self.base, self.text_encoder, captions, cfg.clip_skip)
+        missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]  # frozen: encode once
+        if missing:
+            with torch.no_grad():
+                encoded = encode_text(self.base, self.text_encoder, missing, cfg.clip_skip)
+            self.text_cache.update(zip(missing, encoded, strict=True))
+        return torch.stack([self.text_cache[c] for c in captions])
+
+    def loss(self, latents, captions: list[str], noise, timesteps) -> torch.Tensor:
+        noisy = self.base.noise_scheduler.add_noise(latents, noise, timesteps)
+        pred = self.unet(noisy, timesteps, self.text(captions)).sample
+        loss = F.mse_loss(pred.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3))
+        if self.cfg.min_snr_gamma:
+            from diffusers.training_utils import compute_snr
+
+            snr = compute_snr(self.base.noise_scheduler, timesteps)
+            loss = loss * torch.clamp(snr, max=self.cfg.min_snr_gamma) / snr
+        return loss.mean()
+
+    @torch.no_grad()
+    def validation_loss(self, examples: list[Example]) -> float:
+        """Fixed timesteps and noise: the same number for the same weights (NaN without a validation set)."""
+        if not examples:
+            return float("nan")
+        gen = torch.Generator().manual_seed(1234)
+        losses = []
+        for ex in examples:
+            lat = self.latents(ex, False)[None]
+            for t in VALIDATION_TIMESTEPS:
+                noise = torch.randn(lat.shape, generator=gen)
+                losses.append(float(self.loss(lat, [ex.caption], noise, torch.tensor([t]))))
+        return float(np.mean(losses))
+
+
+def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSettings, rng: random.Random):
+    """One batch's random draws in kohya's order: flips, captions (shuffled tags, dropout), noise (with the
+    noise offset: a per-channel constant, for darker/brighter images), timesteps."""
+    cfg = objective.cfg
+    dropout = cfg.caption_dropout_rate or settings.caption_dropout_rate
+    latents = torch.stack([objective.latents(e, settings.flip_aug and rng.random() < 0.5) for e in batch])
+    captions = [make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng)
+                for e in batch]
+    noise = torch.randn_like(latents)
+    if cfg.noise_offset:
+        noise = noise + cfg.noise_offset * torch.randn(latents.shape[0], latents.shape[1], 1, 1)
+    timesteps = torch.randint(0, objective.base.noise_scheduler.config.num_train_timesteps, (len(batch),))
+    return latents, captions, noise, timesteps
+
+
+class Optimisation:
+    """The LoRA models prepared by accelerate with their optimizer and scheduler, the step count, and the
+    resume checkpoint that saves them (with the data RNG's state)."""
+
+    def __init__(self, base: BaseModel, cfg: TrainConfig, total_steps: int, checkpoint: Path | None):
+        from accelerate import Accelerator
+        from diffusers.optimization import get_scheduler
+
+        unet, text_encoder = add_lora(base, cfg)
+        if cfg.gradient_checkpointing:
+            unet.enable_gradient_checkpointing()
+        on_gpu = torch.cuda.is_available()
+        if cfg.mixed_precision == "fp16" and not on_gpu:
+            log.warning("mixed_precision fp16 needs a GPU; training in float32 on the CPU")
+        precision = cfg.mixed_precision if on_gpu or cfg.mixed_precision != "fp16" else "no"
+        self.accelerator = Accelerator(mixed_precision=precision, cpu=not on_gpu,
+                                       gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+        optimizer = make_optimizer(cfg, parameter_groups(cfg, unet, text_encoder))
+        scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
+                                  num_training_steps=total_steps, num_cycles=cfg.lr_scheduler_num_cycles,
+                                  power=cfg.lr_scheduler_power)
+        self.unet, self.text_encoder, self.optimizer, self.scheduler = self.accelerator.prepare(
+            unet, text_encoder, optimizer, scheduler)
+        self.checkpoint, self.state = checkpoint, {"step": 0, "epoch": 0}
+
+    @property
+    def step(self) -> int:
+        return self.state["step"]
+
+    def lr(self) -> float:
+        return float(self.scheduler.get_last_lr()[0])
+
+    def apply(self, objective: Objective, inputs, name: str) -> torch.Tensor | None:
+        """One micro-batch; the loss once the accumulated gradients were applied (None while accumulating)."""
+        with self.accelerator.accumulate(self.unet):
+            loss = objective.loss(*inputs)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"Loss became {float(loss)} at step {self.step} of '{name}'; the last good checkpoint is "
+                    f"{self.checkpoint or 'not kept (set cache_dir)'}")
+            self.accelerator.backward(loss)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad()
+        if not self.accelerator.sync_gradients:
+            return None
+        self.state["step"] += 1
+        return loss
+
+    def save(self, rng: random.Random) -> None:
+        save_checkpoint(self.checkpoint, self.unet, self.text_encoder, self.optimizer, self.scheduler, rng,
+                        self.state)
+
+    def resume(self, rng: random.Random, name: str) -> None:
+        if self.checkpoint and self.checkpoint.exists():
+            self.state = load_checkpoint(self.checkpoint, self.unet, self.text_encoder, self.optimizer,
+                                         self.scheduler, rng)
+            log.info("Resumed '%s' at step %d", name, self.step)
+
+
+def every(n: int, count: int) -> bool:
+    """kohya's `*_every_n_*`: on every n-th count, never when n is 0."""
+    return bool(n) and count % n == 0
+
+
+def train_lora(base: BaseModel, dataset: TrainingSet, cfg: TrainConfig,
+               on_step: Callable[[dict[str, float]], None] | None = None,
+               should_stop: Callable[[int, float], bool] | None = None) -> TrainResult:
+    """Train a LoRA on `dataset`. `on_step` receives {step, loss, lr[, val_loss]} (logging comes from the
+    caller, e.g. MLflow); `should_stop(step, val_loss)` lets a pruner end the run early."""
+    check_network_dim(base, cfg)
+    settings = dataset_settings(dataset)
+    batch_size, repeats = cfg.train_batch_size or settings.batch_size, settings.num_repeats
+    examples = prepare_examples(dataset, cfg, settings)
+    if not examples:
+        raise ValueError(f"Training set '{dataset.name}' has no readable image")
+    train_set, val_set = split_validation(examples, cfg.validation_split, cfg.seed)
+    per_epoch = len(bucket_batches(train_set, repeats, batch_size, random.Random(0)))
+    total_steps = math.ceil(per_epoch * cfg.max_train_epochs / cfg.gradient_accumulation_steps)
+    torch.manual_seed(cfg.seed)  # LoRA initialisation, noise and timesteps
+    rng = random.Random(cfg.seed)  # flips and captions
+    checkpoint = Path(cfg.cache_dir) / "checkpoints" / dataset.name / "last.pt" if cfg.cache_dir else None
+    opt = Optimisation(base, cfg, total_steps, checkpoint)
+    objective = Objective(base, cfg, opt.unet, opt.text_encoder)
+    if cfg.resume:
+        opt.resume(rng, dataset.name)
+    history = [{"step": opt.step, "val_loss": objective.validation_loss(val_set)}]
+    saved, pruned_in = {}, None
+    order_rng = random.Random(cfg.seed)
+    micro = 0
+    with tqdm(total=total_steps, initial=opt.step, desc=f"train {dataset.name}", unit="step") as bar:
+        for epoch in range(cfg.max_train_epochs):
+            for batch in bucket_batches(train_set, repeats, batch_size, order_rng):  # same order when resumed
+                micro += 1
+                if micro <= opt.step * cfg.gradient_accumulation_steps:
+                    continue  # already trained before the resume
+                loss = opt.apply(objective, draw_batch(batch, objective, settings, rng), dataset.name)
+                if loss is None:
+                    continue
+                bar.update()
+                record = {"step": opt.step, "loss": float(loss), "lr": opt.lr()}
+                if every(cfg.validate_every_n_steps, opt.step):
+                    record["val_loss"] = objective.validation_loss(val_set)
+                history.append(record)
+                if on_step:
+                    on_step(record)
+                if checkpoint and every(cfg.checkpoint_every_n_steps, opt.step):
+                    opt.save(rng)
+                if should_stop and "val_loss" in record and should_stop(opt.step, record["val_loss"]):
+                    log.info("Stopped early at step %d (pruned)", opt.step)
+                    pruned_in = epoch + 1
+                    break
+            if pruned_in:
+                break
+            opt.state["epoch"] = epoch + 1
+            if every(cfg.save_every_n_epochs, epoch + 1) and epoch + 1 < cfg.max_train_epochs:
+                # kohya's name-000002 …: every n epochs but the last, which is the LoRA itself
+                saved[epoch + 1] = (lora_state(opt.unet), lora_state(opt.text_encoder))
+    if pruned_in:
+        epochs, extra = pruned_in, {"pruned": True}
+    else:
+        final = objective.validation_loss(val_set)
+        history.append({"step": opt.step, "val_loss": final})
+        epochs, extra = cfg.max_train_epochs, {"final_val_loss": final, "epoch_states": saved}
+    return TrainResult(opt.unet, opt.text_encoder, pd.DataFrame(history), opt.step, epochs,
+                       tag_frequency(examples), cfg, settings, extra)
