@@ -37,6 +37,8 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         assert float(lora.metadata["ss_learning_rate"]) == best["learning_rate"]
         assert float(lora.metadata["ss_text_encoder_lr"]) == 0.8 * best["learning_rate"]
         assert lora.trigger.startswith("scene_" if kind == "background" else "character_")
+        # the LoRA's own name from its dataset's sidecar, not the dataset folder's name ("character_lora")
+        assert lora.metadata["ss_output_name"] == lora.trigger
         assert lora.modules("lora_unet_") and lora.modules("lora_te_text_model_encoder_layers_")
         history = pd.read_parquet(next((models / f"{kind}_training_history.parquet").glob("*/*")))
         assert history.val_loss.notna().sum() >= 2
