@@ -8,13 +8,15 @@ Goal: fused with 4 LoRAs <= 1.05x base; switch ~ 1.0x merge with one LoRA; compo
 import argparse
 import json
 import time
+from functools import partial
 
 import torch
 
 from animation_lora.backends.diffusion import make_base_model
 from animation_lora.composition import Composer, Request
+from animation_lora.composition.parameters import Sampling
 from animation_lora.lora_format import LoraFile
-from animation_lora.lora_training import UNET_TARGETS
+from animation_lora.training import UNET_TARGETS
 
 
 def random_lora(base, seed: int, rank: int = 4) -> LoraFile:
@@ -46,7 +48,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     base = make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
-    settings = dict(steps=args.steps, guidance_scale=7.5, height=64, width=64, negative_prompt="", switch_every=5)
+    settings = Sampling(steps=args.steps, guidance_scale=7.5, height=64, width=64, switch_every=5)
     plain = Composer(base, {})
     baseline = timed(lambda: plain.generate("base", Request("marco", {}), settings, 0), args.repeats)
     table = {"baseline: base pipeline, no LoRA loaded (s/image)": round(baseline, 4)}
@@ -56,7 +58,7 @@ def main():
         request = Request("marco", {name: 0.8 for name in loras})
         row = {}
         for strategy in ("base", "merge", "fused", "switch", "composite"):
-            seconds = timed(lambda: composer.generate(strategy, request, settings, 0), args.repeats)
+            seconds = timed(partial(composer.generate, strategy, request, settings, 0), args.repeats)
             row[strategy] = {"s_per_image": round(seconds, 4), "x_baseline": round(seconds / baseline, 3)}
         table[f"{n} LoRA(s)"] = row
     print(json.dumps(table, indent=2))

@@ -1,20 +1,30 @@
 """Composition strategies on the tiny base with two small LoRAs trained here: identities that must hold,
 and the bad inputs."""
 
+import dataclasses
 import logging
 
 import numpy as np
 import pytest
 import torch
+import yaml
+from safetensors.torch import save_file
 
 from animation_lora.backends.diffusion import make_base_model
 from animation_lora.composition import Composer, Request, fill_template, parse_prompt
-from animation_lora.datasets import read_lora
-from animation_lora.training_set import build_lora_dataset
+from animation_lora.composition.lora_set import gather
+from animation_lora.composition.parameters import Sampling
+from animation_lora.composition.prompts import build_requests
+from animation_lora.datasets import LoraInputFolderDataset, read_lora
 from animation_lora.lora_format import LoraFile, to_kohya
-from animation_lora.lora_training import TrainConfig, train_lora
+from animation_lora.pipelines.composition.nodes import gather_loras, generate_compositions
+from animation_lora.training import TrainConfig, train_lora
+from animation_lora.training_set import build_lora_dataset
+from tests.conftest import PROJECT_ROOT
 
-SETTINGS = dict(steps=4, guidance_scale=7.5, height=64, width=64, negative_prompt="", switch_every=2)
+SETTINGS = Sampling(steps=4, guidance_scale=7.5, height=64, width=64, negative_prompt="", switch_every=2)
+TINY = {"backend": "tiny", "tiny": {"seed": 0}}
+BASE_PARAMETERS = PROJECT_ROOT / "conf" / "base" / "parameters_composition.yml"
 TOL = 1e-5  # float32 on CPU: the strategies agree to the last few bits
 
 
@@ -22,16 +32,19 @@ def small_lora(base, seed: int, trigger: str) -> LoraFile:
     rng = np.random.default_rng(seed)
     images = {f"i{k}": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for k in range(4)}
     data = build_lora_dataset(trigger, trigger, images, {k: f"{trigger}, pixar style" for k in images},
-                              {k: 1.0 for k in images}, None, {"target_size": 4, "resolution": 64, "batch_size": 2})
-    cfg = TrainConfig(network_dim=4, network_alpha=4, learning_rate=2e-2, text_encoder_lr=1e-2, max_train_epochs=2,
-                      resolution=64, validation_split=0, validate_every_n_steps=0, seed=seed)
+                              {k: 1.0 for k in images}, None,
+                              {"target_size": 4, "resolution": 64, "batch_size": 2})
+    cfg = TrainConfig(network_dim=4, network_alpha=4, learning_rate=2e-2, text_encoder_lr=1e-2,
+                      max_train_epochs=2, resolution=64, validation_split=0, validate_every_n_steps=0,
+                      seed=seed)
     result = train_lora(base, data, cfg)
-    return LoraFile(to_kohya(result.unet, result.text_encoder, alpha=4), {"modelspec.trigger_phrase": trigger})
+    tensors = to_kohya(result.unet, result.text_encoder, alpha=4)
+    return LoraFile(tensors, {"modelspec.trigger_phrase": trigger})
 
 
 @pytest.fixture(scope="module")
 def base():
-    return make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
+    return make_base_model(TINY)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +87,8 @@ def test_fused_equals_merge_with_two_loras(composer):
 
 def test_switch_that_never_switches_is_the_first_lora_alone(composer):
     weights = {"character": 1.0, "background": 0.8}
-    never = composer.generate("switch", Request("marco", weights), {**SETTINGS, "switch_every": 100}, 0)
+    never_switch = dataclasses.replace(SETTINGS, switch_every=100)
+    never = composer.generate("switch", Request("marco", weights), never_switch, 0)
     first = composer.generate("solo", Request("marco", {"character": 1.0}), SETTINGS, 0)
     assert np.abs(never - first).max() < TOL
     rotating = run(composer, "switch", weights, "marco")
@@ -89,37 +103,35 @@ def test_composite_of_a_lora_with_itself_is_that_lora(base, loras):
 
 
 def test_a1111_tags_set_weights_and_unknown_names_are_errors():
-    r = parse_prompt("marco <lora:character:0.6> on the beach <lora:background:0.75>", {"character": 1.0, "background": 0.8})
+    defaults = {"character": 1.0, "background": 0.8}
+    r = parse_prompt("marco <lora:character:0.6> on the beach <lora:background:0.75>", defaults)
     assert r.prompt == "marco on the beach" and r.weights == {"character": 0.6, "background": 0.75}
-    with pytest.raises(ValueError, match=r"\['pose'\] that are not loaded; loaded: \['background', 'character'\]"):
-        parse_prompt("<lora:pose:0.7> running", {"character": 1.0, "background": 0.8})
+    with pytest.raises(ValueError, match=r"\['pose'\] that are not loaded; loaded: \['background', 'charac"):
+        parse_prompt("<lora:pose:0.7> running", defaults)
     with pytest.raises(ValueError, match=r"Weight 2.5 of LoRA 'character' is outside \[-2.0, 2.0\]"):
         parse_prompt("<lora:character:2.5>", {"character": 1.0})
-    assert fill_template("{character} {pose} in {background}, pixar style", {"character": "marco", "background": "beach"}) \
-        == "marco in beach, pixar style"
+    triggers = {"character": "marco", "background": "beach"}
+    filled = fill_template("{character} {pose} in {background}, pixar style", triggers)
+    assert filled == "marco in beach, pixar style"
 
 
-def test_a_lora_for_another_architecture_names_the_file_and_module(base, tmp_path):
-    from safetensors.torch import save_file
-
-    sdxl = {"lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight": torch.zeros(4, 640),
-            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_up.weight": torch.zeros(640, 4),
-            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.alpha": torch.tensor(4.0)}
-    path = tmp_path / "sdxl_style.safetensors"
-    save_file(sdxl, str(path))
-    with pytest.raises(ValueError, match=r"sdxl_style\.safetensors' does not fit.*'lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q'"):
-        Composer(base, {"style": read_lora(path)}, {"style": str(path)})
+def test_an_extra_lora_for_another_architecture_names_the_file_and_module(base, tmp_path):
+    module = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"  # SDXL's naming
+    sdxl = {f"{module}.lora_down.weight": torch.zeros(4, 640),
+            f"{module}.lora_up.weight": torch.zeros(640, 4), f"{module}.alpha": torch.tensor(4.0)}
+    save_file(sdxl, str(tmp_path / "sdxl_style.safetensors"))
+    lora_set = gather({}, LoraInputFolderDataset(str(tmp_path)).load(), {})
+    with pytest.raises(ValueError, match=r"sdxl_style\.safetensors \(extra_loras\)' does not fit.*"
+                                         r"'lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q'"):
+        Composer(base, lora_set.loras, lora_set.sources)
     with pytest.raises(FileNotFoundError, match="LoRA file not found: '/no/lora.safetensors'"):
         read_lora("/no/lora.safetensors")
 
 
-def test_a_long_prompt_is_truncated_with_a_warning(caplog, loras):
-    from animation_lora.pipelines.composition.nodes import requests_of
-
-    lora_set = {"weights": {"character": 1.0}, "triggers": {"character": "marco"}}
-    tokenizer = make_base_model({"backend": "tiny", "tiny": {"seed": 0}}).tokenizer
+def test_a_long_prompt_is_truncated_with_a_warning(caplog, base):
     with caplog.at_level(logging.WARNING):
-        requests_of(lora_set, {"prompts": ["marco " + "very " * 100]}, tokenizer)
+        build_requests(["marco " + "very " * 100], [], {"character": 1.0}, {"character": "marco"},
+                       base.tokenizer)
     assert "tokens; CLIP reads 77, the rest is truncated" in caplog.text
 
 
@@ -129,7 +141,25 @@ def test_schedulers_and_clip_t_need_what_they_name(composer):
     composer.use_scheduler("ddim")
     with pytest.raises(ValueError, match="Unknown scheduler 'plms'; choose one of ddim, euler, euler_a, dpm"):
         composer.use_scheduler("plms")
-    from animation_lora.pipelines.composition.nodes import ClipScore
+    from animation_lora.composition.scoring import ClipScore
 
     with pytest.raises(FileNotFoundError, match=r"composition\.scoring\.clip_checkpoint.*'/no/clip\.bin'"):
         ClipScore("/no/clip.bin", "ViT-B-32")
+
+
+def test_a_kohya_lora_in_the_extra_loras_folder_is_composed(base, loras, tmp_path):
+    twin = loras["character"]
+    save_file(twin.tensors, str(tmp_path / "twin.safetensors"), metadata=twin.metadata)
+    params = yaml.safe_load(BASE_PARAMETERS.read_text())["composition"]
+    params.update(num_samples=1, strategies=["base", "solo"], weights={"background": 0.8, "twin": 0.9})
+    params["sampling"].update(steps=4)
+    extra = LoraInputFolderDataset(str(tmp_path)).load()
+    lora_set = gather_loras(loras["character"], loras["background"], extra, params)
+    assert lora_set.weights == {"character": 1.0, "background": 0.8, "twin": 0.9}
+    assert lora_set.sources["twin"] == "twin.safetensors (extra_loras)"
+    assert lora_set.triggers["twin"] == "marco"
+    images, table = generate_compositions(lora_set, params, TINY)
+    assert list(table.strategy) == ["base", "solo:character", "solo:background", "solo:twin"]
+    twin_alone = images[table.image_id[table.strategy == "solo:twin"].item()]
+    base_image = images[table.image_id[table.strategy == "base"].item()]
+    assert np.abs(twin_alone.astype(int) - base_image).max() > 0  # the extra LoRA does something

@@ -5,6 +5,7 @@ from .film import Film, FilmDataset
 from .ground_truth import GroundTruthDataset
 from .image_folder import ImageFolderDataset
 from .kohya import KohyaDatasetFolder
-from .lora_file import LoraFileDataset, LoraFolderDataset, read_lora
+from .lora_file import LoraFileDataset, LoraFolderDataset, LoraInputFolderDataset, read_lora
 
-__all__ = ["Film", "FilmDataset", "GroundTruthDataset", "ImageFolderDataset", "KohyaDatasetFolder", "LoraFileDataset", "LoraFolderDataset", "read_lora"]
+__all__ = ["Film", "FilmDataset", "GroundTruthDataset", "ImageFolderDataset", "KohyaDatasetFolder",
+           "LoraFileDataset", "LoraFolderDataset", "LoraInputFolderDataset", "read_lora"]

@@ -1,28 +1,61 @@
 """The whole demo chain on the tiny film — preprocessing, background, training, composition — through
-KedroSession, checking what the composition pipeline writes."""
+KedroSession, checking what the composition pipeline writes; a kohya LoRA dropped in the `extra_loras` folder
+is composed with the trained ones."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pandas as pd
+import pytest
+import yaml
 
-from tests.conftest import run_session
+from tests.conftest import PROJECT_ROOT, TINY_PARAMS, run_session
 
 
+def saved(data: Path, name: str) -> Path:
+    """The file of the (only) saved version of a versioned dataset."""
+    return next((data / name).glob("*/*"))
+
+
+@pytest.mark.slow
 def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project):
-    for pipeline in ("preprocessing", "background", "training", "composition"):
+    for pipeline in ("preprocessing", "background", "training"):
         run_session(kedro_project, pipeline)
     data = kedro_project / "data"
-    table = pd.read_parquet(next((data / "07_model_output" / "composition_table.parquet").glob("*/*")))
-    strategies = {"base", "solo:character", "solo:background", "merge", "fused", "switch", "composite"}
+    (data / "01_raw" / "extra_loras").mkdir(parents=True)
+    trained = saved(data, "06_models/character_lora.safetensors")
+    shutil.copy(trained, data / "01_raw/extra_loras/twin.safetensors")
+    run_session(kedro_project, "composition")
+    table = pd.read_parquet(saved(data, "07_model_output/composition_table.parquet"))
+    strategies = {"base", "solo:character", "solo:background", "solo:twin", "merge", "fused", "switch",
+                  "composite"}
     assert set(table.strategy) == strategies and len(table) == len(strategies)  # 1 prompt x 1 sample
     assert table.prompt.iloc[0].startswith("character_") and " in scene_" in table.prompt.iloc[0]
     (images,) = (data / "07_model_output" / "compositions").glob("*/compositions")
     assert len(list(images.glob("*.png"))) == len(table)
-    metrics = json.loads(next((data / "08_reporting" / "composition_metrics.json").glob("*/*.json")).read_text())
+    metrics = json.loads(saved(data, "08_reporting/composition_metrics.json").read_text())
     assert set(metrics["per_strategy"]) == strategies
-    tuned = json.loads(next((data / "07_model_output" / "tuned_weights.json").glob("*/*.json")).read_text())
-    assert tuned["best_weights"]["character"] == 1.0 and 0.7 <= tuned["best_weights"]["background"] <= 0.9
-    report = next((data / "08_reporting" / "composition_report.html").glob("*/*.html")).read_text()
-    assert report.startswith("<!doctype html>") and report.count("<img src='data:image/png;base64,") == len(table)
-    assert all(s in report for s in strategies)
-    assert next((data / "08_reporting" / "composition_grid.png").glob("*/*.png")).stat().st_size > 0
+
+    # the weight search: every candidate in its ranges, the best one is the best candidate, the defaults'
+    # score re-measured to the same value
+    tuned = json.loads(saved(data, "07_model_output/tuned_weights.json").read_text())
+    search = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_composition.yml").read_text())
+    ranges = {**{n: [w, w] for n, w in tuned["default_weights"].items()},
+              **search["composition"]["weight_search"]["ranges"]}
+    evaluated = tuned["evaluated"]
+    assert len(evaluated) == tuned["trials"] == TINY_PARAMS["composition"]["weight_search"]["n_trials"]
+    assert tuned["default_weights"] == {"character": 1.0, "background": 0.8, "twin": 1.0}
+    assert evaluated[0]["weights"] == tuned["default_weights"]
+    assert evaluated[0]["score"] == tuned["default_score"]
+    for weights in [tuned["best_weights"], *(e["weights"] for e in evaluated)]:
+        assert set(weights) == set(tuned["default_weights"])
+        assert all(ranges[n][0] <= w <= ranges[n][1] for n, w in weights.items()), weights
+    best = max(evaluated, key=lambda e: e["score"])["weights"]
+    assert tuned["best_weights"] == {n: round(w, 3) for n, w in best.items()}
+
+    report = saved(data, "08_reporting/composition_report.html").read_text()
+    assert report.startswith("<!doctype html>")
+    assert report.count("<img src='data:image/png;base64,") == len(table)
+    assert all(s in report for s in strategies) and "twin.safetensors (extra_loras)" in report
+    assert saved(data, "08_reporting/composition_grid.png").stat().st_size > 0

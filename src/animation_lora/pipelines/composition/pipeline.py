@@ -3,25 +3,34 @@ per-concept scores, a weight search, a grid and an HTML report."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (composition_grid, composition_report, compose, concept_centroids, gather_loras,
-                    score_compositions, tune_weights)
+from .nodes import (
+    composition_grid,
+    composition_report,
+    concept_centroids,
+    gather_loras,
+    generate_compositions,
+    score_compositions,
+    tune_weights,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
-        Node(gather_loras, ["character.lora", "background.lora", "params:composition"], "lora_set",
-             name="gather_loras_node"),
-        Node(compose, ["lora_set", "params:composition", "params:diffusion"], ["compositions", "composition_table"],
-             name="compose_node"),
+        Node(gather_loras, ["character.lora", "background.lora", "extra_loras", "params:composition"],
+             "lora_set", name="gather_loras_node"),
+        Node(generate_compositions, ["lora_set", "params:composition", "params:diffusion"],
+             ["compositions", "composition_table"], name="generate_compositions_node"),
         Node(concept_centroids, ["character.lora_dataset", "background.lora_dataset", "params:embedding"],
              "concept_centroids", name="concept_centroids_node"),
-        Node(score_compositions, ["compositions", "composition_table", "concept_centroids", "params:segmentation",
-                                  "params:embedding", "params:composition.scoring"],
+        Node(score_compositions, ["compositions", "composition_table", "concept_centroids",
+                                  "params:segmentation", "params:embedding", "params:composition.scoring"],
              ["composition_scores", "composition_metrics"], name="score_compositions_node"),
         Node(tune_weights, ["lora_set", "concept_centroids", "params:composition", "params:diffusion",
                             "params:segmentation", "params:embedding"],
              ["tuned_weights", "weight_search_grid"], name="tune_weights_node"),
-        Node(composition_grid, ["compositions", "composition_table"], "composition_grid", name="composition_grid_node"),
-        Node(composition_report, ["compositions", "composition_scores", "composition_metrics", "tuned_weights",
-                                  "lora_set"], "composition_report", name="composition_report_node"),
+        Node(composition_grid, ["compositions", "composition_table"], "composition_grid",
+             name="composition_grid_node"),
+        Node(composition_report, ["compositions", "composition_scores", "composition_metrics",
+                                  "tuned_weights", "lora_set"], "composition_report",
+             name="composition_report_node"),
     ])

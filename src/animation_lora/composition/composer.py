@@ -2,7 +2,8 @@
 
 Strategies:
 - ``base``: no LoRA; ``solo``: one LoRA alone at its weight (for comparison).
-- ``merge``: every LoRA as a peft adapter, ``set_adapters(names, weights)`` (the seed's method).
+- ``merge``: every LoRA as a peft adapter, ``set_adapters(names, weights)`` (the method the original brief
+  asks for).
 - ``fused``: the same weights fused into the base weights (``fuse_lora``): the fast path.
 - ``switch`` (LoRA Switch, Zhong et al. 2024): one adapter active at a time, rotated every k denoising steps.
 - ``composite`` (LoRA Composite, same paper): at each step the classifier-free-guided noise prediction is
@@ -11,59 +12,19 @@ Strategies:
 
 from __future__ import annotations
 
-import logging
-import re
+import dataclasses
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import get_args
 
 import numpy as np
 import torch
 
-from .lora_format import LoraFile
+from ..backends.factory import private_copy
+from ..lora_format import LoraFile, module_names
+from .parameters import Sampling, Strategy
+from .prompts import Request
 
-log = logging.getLogger(__name__)
-
-STRATEGIES = ("base", "solo", "merge", "fused", "switch", "composite")
-WEIGHT_LIMIT = 2.0
-LORA_TAG = re.compile(r"<lora:([^:>]+):([-+]?\d*\.?\d+)>")
-
-
-@dataclass
-class Request:
-    prompt: str  # without <lora:…> tags
-    weights: dict[str, float]  # adapter name -> weight
-
-
-def check_weight(name: str, weight: float) -> float:
-    if not -WEIGHT_LIMIT <= weight <= WEIGHT_LIMIT:
-        raise ValueError(f"Weight {weight} of LoRA '{name}' is outside [-{WEIGHT_LIMIT}, {WEIGHT_LIMIT}]")
-    return float(weight)
-
-
-def parse_prompt(prompt: str, defaults: dict[str, float]) -> Request:
-    """A1111-style `<lora:name:0.8>` tags set that LoRA's weight for this prompt (and only LoRAs named in
-    tags are used when there are tags, as in A1111); the tags leave the prompt text."""
-    tags = LORA_TAG.findall(prompt)
-    text = re.sub(r"\s+", " ", LORA_TAG.sub("", prompt)).strip(" ,")
-    if not tags:
-        return Request(text, dict(defaults))
-    unknown = sorted({n for n, _ in tags} - set(defaults))
-    if unknown:
-        raise ValueError(f"Prompt names LoRA(s) {unknown} that are not loaded; loaded: {sorted(defaults)}")
-    return Request(text, {n: check_weight(n, float(w)) for n, w in tags})
-
-
-def module_names(base) -> set[str]:
-    """Every LoRA-targetable module of the base, in kohya's naming (both text-encoder spellings)."""
-    names = set()
-    for prefix, model in (("lora_unet_", base.unet), ("lora_te_", base.text_encoder)):
-        for path, module in model.named_modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
-                names.add(prefix + path.replace(".", "_"))
-                if prefix == "lora_te_" and not path.startswith("text_model."):
-                    names.add("lora_te_text_model_" + path.replace(".", "_"))
-    return names
+STRATEGIES = get_args(Strategy)
 
 
 def check_compatible(lora: LoraFile, base, source: str, known: set[str] | None = None) -> None:
@@ -83,12 +44,10 @@ class Composer:
     """A base pipeline with N LoRAs loaded as named adapters."""
 
     def __init__(self, base, loras: dict[str, LoraFile], sources: dict[str, str] | None = None):
-        import copy
-
         known = module_names(base)
-        # adapters go into copies: the base model is shared (built once per process) and stays clean
-        self.base = copy.copy(base)
-        self.base.unet, self.base.text_encoder = copy.deepcopy(base.unet), copy.deepcopy(base.text_encoder)
+        # adapters go into private copies: the cached base is shared (contract: backends/factory.py)
+        self.base = dataclasses.replace(base, unet=private_copy(base.unet),
+                                        text_encoder=private_copy(base.text_encoder))
         self.pipe = self.base.pipeline()
         self.pipe.set_progress_bar_config(disable=True)
         self.names = list(loras)
@@ -112,22 +71,26 @@ class Composer:
 
     def use_scheduler(self, name: str) -> None:
         """Sampling scheduler: ddim (default), euler, euler_a, dpm (DPM-Solver++), from the base's config."""
-        from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                               EulerDiscreteScheduler)
+        from diffusers import (
+            DDIMScheduler,
+            DPMSolverMultistepScheduler,
+            EulerAncestralDiscreteScheduler,
+            EulerDiscreteScheduler,
+        )
 
-        kinds = {"ddim": DDIMScheduler, "euler": EulerDiscreteScheduler, "euler_a": EulerAncestralDiscreteScheduler,
-                 "dpm": DPMSolverMultistepScheduler}
+        kinds = {"ddim": DDIMScheduler, "euler": EulerDiscreteScheduler,
+                 "euler_a": EulerAncestralDiscreteScheduler, "dpm": DPMSolverMultistepScheduler}
         if name not in kinds:
             raise ValueError(f"Unknown scheduler '{name}'; choose one of {', '.join(kinds)}")
         self.pipe.scheduler = kinds[name].from_config(self.base.sample_scheduler.config)
 
-    def _call(self, prompt: str, settings: dict[str, Any], seed: int, **extra) -> np.ndarray:
-        return self.pipe(prompt, negative_prompt=settings.get("negative_prompt") or None,
-                         num_inference_steps=settings["steps"], guidance_scale=settings["guidance_scale"],
-                         height=settings["height"], width=settings["width"],
+    def _call(self, prompt: str, settings: Sampling, seed: int, **extra) -> np.ndarray:
+        return self.pipe(prompt, negative_prompt=settings.negative_prompt or None,
+                         num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
+                         height=settings.height, width=settings.width,
                          generator=torch.Generator().manual_seed(seed), output_type="np", **extra).images[0]
 
-    def generate(self, strategy: str, request: Request, settings: dict[str, Any], seed: int) -> np.ndarray:
+    def generate(self, strategy: str, request: Request, settings: Sampling, seed: int) -> np.ndarray:
         if strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
         weights = {n: request.weights.get(n, 0.0) for n in self.names}
@@ -171,7 +134,7 @@ class Composer:
         if len(active) <= 1:
             with self.adapters(weights):
                 return self._call(prompt, settings, seed)
-        every = int(settings.get("switch_every", 5))
+        every = settings.switch_every
         self.pipe.set_adapters([active[0]], [weights[active[0]]])
 
         def rotate(pipe, step, timestep, kwargs):
@@ -190,16 +153,16 @@ class Composer:
         if len(active) <= 1:
             with self.adapters(weights):
                 return self._call(prompt, settings, seed)
-        pipe, guidance = self.pipe, settings["guidance_scale"]
+        pipe, guidance = self.pipe, settings.guidance_scale
         embeds = {}
         for name in active:  # each LoRA may also change the text encoder
             with self.adapters({name: weights[name]}):
-                cond, uncond = pipe.encode_prompt(prompt, "cpu", 1, True, settings.get("negative_prompt") or None)
+                cond, uncond = pipe.encode_prompt(prompt, "cpu", 1, True, settings.negative_prompt or None)
                 embeds[name] = torch.cat([uncond, cond])
         scheduler = pipe.scheduler
-        scheduler.set_timesteps(settings["steps"])
+        scheduler.set_timesteps(settings.steps)
         generator = torch.Generator().manual_seed(seed)
-        latents = pipe.prepare_latents(1, pipe.unet.config.in_channels, settings["height"], settings["width"],
+        latents = pipe.prepare_latents(1, pipe.unet.config.in_channels, settings.height, settings.width,
                                        embeds[active[0]].dtype, torch.device("cpu"), generator)
         for t in scheduler.timesteps:
             model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
@@ -211,15 +174,3 @@ class Composer:
             latents = scheduler.step(torch.stack(guided).mean(0), t, latents).prev_sample
         image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
         return ((image[0].permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy()
-
-
-def fill_template(template: str, triggers: dict[str, str]) -> str:
-    """`{character} running in {background}` with each LoRA's trigger phrase; a slot without a LoRA goes."""
-    text = template
-    for slot in re.findall(r"\{(\w+)\}", template):
-        text = text.replace("{" + slot + "}", triggers.get(slot, ""))
-    return re.sub(r"\s+", " ", re.sub(r"\s+,", ",", text)).strip(" ,")
-
-
-def token_count(tokenizer, prompt: str) -> int:
-    return len(tokenizer(prompt, truncation=False).input_ids)

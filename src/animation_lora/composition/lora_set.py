@@ -1,0 +1,40 @@
+"""The LoRAs one composition run composes: the trained ones and the extra ones from the catalog, each with its
+weight, trigger phrase and source (what an error or the report names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..lora_format import LoraFile
+from .prompts import check_weight
+
+DEFAULT_WEIGHT = 1.0  # a loaded LoRA that `composition.weights` does not name
+
+
+@dataclass
+class LoraSet:
+    loras: dict[str, LoraFile]
+    sources: dict[str, str]  # name -> where it came from
+    weights: dict[str, float]
+    triggers: dict[str, str]  # name -> trigger phrase (the name when the file has none)
+
+
+def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: dict[str, float]) -> LoraSet:
+    """The trained LoRAs plus the extra ones (`<name>.safetensors` in the `extra_loras` folder). A weight
+    outside [-2, 2], a weight for a LoRA that is not loaded, or an extra LoRA named like a trained one is an
+    error naming it."""
+    clash = sorted(set(trained) & set(extra))
+    if clash:
+        raise ValueError(f"Extra LoRA file(s) {[f'{n}.safetensors' for n in clash]} in `extra_loras` have "
+                         f"the name of a trained LoRA; rename them")
+    loras = {**trained, **extra}
+    unloaded = sorted(set(weights) - set(loras))
+    if unloaded:
+        raise ValueError(f"`composition.weights` names LoRA(s) {unloaded} that are not loaded; loaded: "
+                         f"{sorted(loras)} (an extra LoRA is `<name>.safetensors` in the `extra_loras` "
+                         f"folder)")
+    sources = {**{n: f"{n}.lora (training pipeline)" for n in trained},
+               **{n: f"{n}.safetensors (extra_loras)" for n in extra}}
+    return LoraSet(loras=loras, sources=sources,
+                   weights={n: check_weight(n, float(weights.get(n, DEFAULT_WEIGHT))) for n in loras},
+                   triggers={n: lora.trigger or n for n, lora in loras.items()})
