@@ -36,8 +36,12 @@ def time_nodes(film_path: Path) -> dict:
     frames, index = nodes.deduplicate(frames, index, p["dedup"])
     frames, index = nodes.filter_quality(frames, index, p["quality"])
     seconds = time.perf_counter() - t0
-    return {"source_frames": len(log), "kept": len(frames), "seconds": round(seconds, 2),
-            "source_fps": round(len(log) / seconds, 1)}
+    return {
+        "source_frames": len(log),
+        "kept": len(frames),
+        "seconds": round(seconds, 2),
+        "source_fps": round(len(log) / seconds, 1),
+    }
 
 
 def time_kedro_runs(film_path: Path, work: Path) -> dict:
@@ -50,7 +54,8 @@ def time_kedro_runs(film_path: Path, work: Path) -> dict:
         shutil.copy(ROOT / name, project / name)
     shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
     (project / "conf" / "local" / "globals.yml").write_text(
-        f"film_path: {film_path}\ndemo_dir: {film_path.parent}\n")
+        f"film_path: {film_path}\ndemo_dir: {film_path.parent}\n"
+    )
     import os
 
     os.chdir(project)
@@ -60,20 +65,30 @@ def time_kedro_runs(film_path: Path, work: Path) -> dict:
     t0 = time.perf_counter()
     run_session(project, "preprocessing", only_missing_outputs=True)
     second = time.perf_counter() - t0
-    return {"first_run_s": round(first, 2), "only_missing_outputs_s": round(second, 2),
-            "ratio_vs_first_run": round(second / first, 3)}
+    return {
+        "first_run_s": round(first, 2),
+        "only_missing_outputs_s": round(second, 2),
+        "ratio_vs_first_run": round(second / first, 3),
+    }
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--hd-shots", type=int, default=12, help="shots of the 1280x720 film (12 = the default script)")
+    ap.add_argument(
+        "--hd-shots", type=int, default=12, help="shots of the 1280x720 film (12 = the default script)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         default = render_demo_film(tmp / "default" / "demo_film", preset="default")
-        hd = render_demo_film(tmp / "hd" / "demo_film", preset="default", width=1280, height=720, n_shots=args.hd_shots)
-        result = {"default_512x288": time_nodes(default), "hd_1280x720": time_nodes(hd),
-                  "rerun": time_kedro_runs(default, tmp)}
+        hd = render_demo_film(
+            tmp / "hd" / "demo_film", preset="default", width=1280, height=720, n_shots=args.hd_shots
+        )
+        result = {
+            "default_512x288": time_nodes(default),
+            "hd_1280x720": time_nodes(hd),
+            "rerun": time_kedro_runs(default, tmp),
+        }
     print(json.dumps(result, indent=2))
     r = result["rerun"]["ratio_vs_first_run"]
     print(f"--only-missing-outputs rerun / first run = {r:.3f} (goal <= 0.10)")

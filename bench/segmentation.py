@@ -46,7 +46,9 @@ def main():
     ap.add_argument("--film-dir", help="an already rendered default demo film folder (else one is rendered)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        film = Path(args.film_dir) / "film.mp4" if args.film_dir else render_demo_film(Path(tmp) / "demo_film")
+        film = (
+            Path(args.film_dir) / "film.mp4" if args.film_dir else render_demo_film(Path(tmp) / "demo_film")
+        )
         gt = GroundTruth(film.parent / "ground_truth")
         _ = gt.labels  # read before the temporary folder goes
         with av.open(str(film)) as c:
@@ -69,7 +71,9 @@ def main():
     if args.sam2:
         from sam2.build_sam import build_sam2_video_predictor
 
-        predictor = build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu")
+        predictor = build_sam2_video_predictor(
+            "configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu"
+        )
         _, fps = run(Sam2Segmenter(predictor, MediaPipeSegmenter()), shots[:2])
         results["sam2 hiera_t (random weights, speed only)"] = {"frames_per_s": round(fps, 2)}
     base = results["baseline: mediapipe one pass"]["frames_per_s"]

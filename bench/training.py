@@ -23,8 +23,15 @@ def dataset(n=24):
     rng = np.random.default_rng(0)
     images = {f"img{k:02d}": rng.integers(0, 255, (96, 64, 3), dtype=np.uint8) for k in range(n)}
     captions = {k: "marco, 3d animated character, pixar style" for k in images}
-    return build_lora_dataset("bench", "marco", images, captions, {k: 1.0 for k in images}, None,
-                              {"target_size": n, "resolution": 64, "batch_size": 4})
+    return build_lora_dataset(
+        "bench",
+        "marco",
+        images,
+        captions,
+        {k: 1.0 for k in images},
+        None,
+        {"target_size": n, "resolution": 64, "batch_size": 4},
+    )
 
 
 def run(variant: str, epochs: int, queue) -> None:
@@ -33,14 +40,28 @@ def run(variant: str, epochs: int, queue) -> None:
 
     base = make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
     cached = variant == "ours"
-    cfg = TrainConfig(network_dim=4, network_alpha=4, learning_rate=1e-3, max_train_epochs=epochs,
-                      resolution=64, train_batch_size=4, validate_every_n_steps=0, validation_split=0.0,
-                      cache_latents=cached, cache_text_encoder_outputs=cached)
+    cfg = TrainConfig(
+        network_dim=4,
+        network_alpha=4,
+        learning_rate=1e-3,
+        max_train_epochs=epochs,
+        resolution=64,
+        train_batch_size=4,
+        validate_every_n_steps=0,
+        validation_split=0.0,
+        cache_latents=cached,
+        cache_text_encoder_outputs=cached,
+    )
     start = time.perf_counter()
     result = train_lora(base, dataset(), cfg)
     seconds = time.perf_counter() - start
-    queue.put({"steps": result.steps, "steps_per_s": result.steps / seconds,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put(
+        {
+            "steps": result.steps,
+            "steps_per_s": result.steps / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
 
 
 def measure(variant: str, epochs: int) -> dict:
@@ -65,20 +86,40 @@ def pruning(trials: int) -> dict:
         used: list[int] = []
 
         def objective(params, report, used=used):
-            cfg = TrainConfig(**{"network_dim": 4, "network_alpha": 4, "max_train_epochs": 3,
-                                 "resolution": 64, "train_batch_size": 2, "validate_every_n_steps": 3,
-                                 **params})
+            cfg = TrainConfig(
+                **{
+                    "network_dim": 4,
+                    "network_alpha": 4,
+                    "max_train_epochs": 3,
+                    "resolution": 64,
+                    "train_batch_size": 2,
+                    "validate_every_n_steps": 3,
+                    **params,
+                }
+            )
             result = train_lora(base, data, cfg, should_stop=report)
             used.append(result.steps)
             return float(result.history.val_loss.dropna().iloc[-1])
 
         with tempfile.TemporaryDirectory() as tmp:
-            run_search(objective, {"n_trials": trials, "study_name": pruner, "storage": f"sqlite:///{tmp}/o.db",
-                                   "pruner": pruner, "seed": 0, "space": space,
-                                   "convergence": {"patience": 100, "rel_tol": 0.0}})
+            run_search(
+                objective,
+                {
+                    "n_trials": trials,
+                    "study_name": pruner,
+                    "storage": f"sqlite:///{tmp}/o.db",
+                    "pruner": pruner,
+                    "seed": 0,
+                    "space": space,
+                    "convergence": {"patience": 100, "rel_tol": 0.0},
+                },
+            )
         steps[pruner] = sum(used)
-    return {"trial_steps_without_pruner": steps["none"], "trial_steps_with_median_pruner": steps["median"],
-            "share_saved": round(1 - steps["median"] / steps["none"], 3)}
+    return {
+        "trial_steps_without_pruner": steps["none"],
+        "trial_steps_with_median_pruner": steps["median"],
+        "share_saved": round(1 - steps["median"] / steps["none"], 3),
+    }
 
 
 def main():
@@ -88,11 +129,13 @@ def main():
     args = ap.parse_args()
     baseline = measure("baseline", args.epochs)
     ours = measure("ours", args.epochs)
-    result = {"baseline (encode every batch, like train_text_to_image_lora.py)": baseline,
-              "ours (cached latents + text-encoder outputs)": ours,
-              "steps_per_s_ratio": round(ours["steps_per_s"] / baseline["steps_per_s"], 3),
-              "peak_rss_ratio": round(ours["peak_rss_mb"] / baseline["peak_rss_mb"], 3),
-              "pruning": pruning(args.trials)}
+    result = {
+        "baseline (encode every batch, like train_text_to_image_lora.py)": baseline,
+        "ours (cached latents + text-encoder outputs)": ours,
+        "steps_per_s_ratio": round(ours["steps_per_s"] / baseline["steps_per_s"], 3),
+        "peak_rss_ratio": round(ours["peak_rss_mb"] / baseline["peak_rss_mb"], 3),
+        "pruning": pruning(args.trials),
+    }
     print(json.dumps(result, indent=2))
 
 

@@ -42,19 +42,29 @@ def kedro_project(tmp_path, tiny_film, monkeypatch) -> Path:
     film_dir = root / "data" / "01_raw" / "demo_film"
     shutil.copytree(tiny_film.parent, film_dir)
     (root / "conf" / "local" / "globals.yml").write_text(
-        f"film_path: {film_dir / 'film.mp4'}\ndemo_dir: {film_dir}\n")
+        f"film_path: {film_dir / 'film.mp4'}\ndemo_dir: {film_dir}\n"
+    )
     monkeypatch.chdir(root)  # the SQLite MLflow store is relative to the working directory
     return root
 
 
 # The tiny film has ~10 instances per character: the seed's min_cluster_size 15 is for real films.
-TINY_PARAMS = {"preprocessing": {"character_clustering": {"min_cluster_size": 4, "min_samples": 2},
-                                 "character_dataset": {"target_size": 8}},
-               "background": {"scene_clustering": {"min_cluster_size": 3, "min_samples": 2},
-                              "scene_dataset": {"target_size": 6}},
-               "training": {"search": {"n_trials": 3}, "args": {"max_train_epochs": 1}},
-               "composition": {"num_samples": 1, "sampling": {"steps": 4},
-                               "weight_search": {"n_trials": 2, "seeds": [0]}}}
+TINY_PARAMS = {
+    "preprocessing": {
+        "character_clustering": {"min_cluster_size": 4, "min_samples": 2},
+        "character_dataset": {"target_size": 8},
+    },
+    "background": {
+        "scene_clustering": {"min_cluster_size": 3, "min_samples": 2},
+        "scene_dataset": {"target_size": 6},
+    },
+    "training": {"search": {"n_trials": 3}, "args": {"max_train_epochs": 1}},
+    "composition": {
+        "num_samples": 1,
+        "sampling": {"steps": 4},
+        "weight_search": {"n_trials": 2, "seeds": [0]},
+    },
+}
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

@@ -3,10 +3,21 @@ diffusers converts on load (its converter turns these keys back into the origina
 
 import re
 
-RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
-          "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
-RENAMED = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
-           "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "time_emb_proj": "emb_layers.1",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "conv_shortcut": "skip_connection",
+}
+RENAMED = {
+    "time_embedding.linear_1": "time_embed.0",
+    "time_embedding.linear_2": "time_embed.2",
+    "conv_in": "input_blocks.0.0",
+    "conv_norm_out": "out.0",
+    "conv_out": "out.2",
+}
 
 
 def resnet(rest: str) -> str:
@@ -52,10 +63,16 @@ def vae_to_ldm(sd, n_blocks):
         n = k
         n = re.sub(r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)", r"encoder.down.\1.block.\2", n)
         n = re.sub(r"encoder\.down_blocks\.(\d+)\.downsamplers\.0", r"encoder.down.\1.downsample", n)
-        n = re.sub(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)",
-                   lambda m: f"decoder.up.{n_blocks - 1 - int(m[1])}.block.{m[2]}", n)
-        n = re.sub(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0",
-                   lambda m: f"decoder.up.{n_blocks - 1 - int(m[1])}.upsample", n)
+        n = re.sub(
+            r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)",
+            lambda m: f"decoder.up.{n_blocks - 1 - int(m[1])}.block.{m[2]}",
+            n,
+        )
+        n = re.sub(
+            r"decoder\.up_blocks\.(\d+)\.upsamplers\.0",
+            lambda m: f"decoder.up.{n_blocks - 1 - int(m[1])}.upsample",
+            n,
+        )
         n = re.sub(r"mid_block\.resnets\.(\d)", lambda m: f"mid.block_{int(m[1]) + 1}", n)
         n = n.replace("conv_shortcut", "nin_shortcut").replace("conv_norm_out", "norm_out")
         if "mid_block.attentions.0." in n:

@@ -18,14 +18,21 @@ def blobs(seed=0):
 def test_clusters_are_named_by_size_and_near_noise_joins_by_similarity():
     x = blobs()
     ids = [f"i{k}" for k in range(len(x))]
-    out = cluster_embeddings(ids, x, "scene", ClusteringParams(min_cluster_size=10, min_samples=3, similarity_threshold=0.75))
+    out = cluster_embeddings(
+        ids, x, "scene", ClusteringParams(min_cluster_size=10, min_samples=3, similarity_threshold=0.75)
+    )
     sizes = out[out.assigned_by == "hdbscan"].cluster.value_counts()
     assert list(sizes.index) == ["scene_0", "scene_1", "scene_2"] and list(sizes) == [30, 20, 12]
     far = out.iloc[-1]
     assert far.cluster == NOISE and far.assigned_by == NOISE and far.similarity < 0.75
     # a noise point joins the cluster it is most similar to once its similarity is above the threshold
-    loose = cluster_embeddings(ids, x, "scene", ClusteringParams(10, 3, similarity_threshold=far.similarity - 0.01))
-    centroids = {c: x[(loose.cluster == c).to_numpy()[:-1].nonzero()[0]].mean(0) for c in ("scene_0", "scene_1", "scene_2")}
+    loose = cluster_embeddings(
+        ids, x, "scene", ClusteringParams(10, 3, similarity_threshold=far.similarity - 0.01)
+    )
+    centroids = {
+        c: x[(loose.cluster == c).to_numpy()[:-1].nonzero()[0]].mean(0)
+        for c in ("scene_0", "scene_1", "scene_2")
+    }
     best = max(centroids, key=lambda c: x[-1] @ centroids[c] / np.linalg.norm(centroids[c]))
     assert loose.iloc[-1].cluster == best and loose.iloc[-1].assigned_by == "similarity"
 

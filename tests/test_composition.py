@@ -31,12 +31,26 @@ TOL = 1e-5  # float32 on CPU: the strategies agree to the last few bits
 def small_lora(base, seed: int, trigger: str) -> LoraFile:
     rng = np.random.default_rng(seed)
     images = {f"i{k}": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for k in range(4)}
-    data = build_lora_dataset(trigger, trigger, images, {k: f"{trigger}, pixar style" for k in images},
-                              {k: 1.0 for k in images}, None,
-                              {"target_size": 4, "resolution": 64, "batch_size": 2})
-    cfg = TrainConfig(network_dim=4, network_alpha=4, learning_rate=2e-2, text_encoder_lr=1e-2,
-                      max_train_epochs=2, resolution=64, validation_split=0, validate_every_n_steps=0,
-                      seed=seed)
+    data = build_lora_dataset(
+        trigger,
+        trigger,
+        images,
+        {k: f"{trigger}, pixar style" for k in images},
+        {k: 1.0 for k in images},
+        None,
+        {"target_size": 4, "resolution": 64, "batch_size": 2},
+    )
+    cfg = TrainConfig(
+        network_dim=4,
+        network_alpha=4,
+        learning_rate=2e-2,
+        text_encoder_lr=1e-2,
+        max_train_epochs=2,
+        resolution=64,
+        validation_split=0,
+        validate_every_n_steps=0,
+        seed=seed,
+    )
     result = train_lora(base, data, cfg)
     tensors = to_kohya(result.unet, result.text_encoder, alpha=4)
     return LoraFile(tensors, {"modelspec.trigger_phrase": trigger})
@@ -117,12 +131,18 @@ def test_a1111_tags_set_weights_and_unknown_names_are_errors():
 
 def test_an_extra_lora_for_another_architecture_names_the_file_and_module(base, tmp_path):
     module = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"  # SDXL's naming
-    sdxl = {f"{module}.lora_down.weight": torch.zeros(4, 640),
-            f"{module}.lora_up.weight": torch.zeros(640, 4), f"{module}.alpha": torch.tensor(4.0)}
+    sdxl = {
+        f"{module}.lora_down.weight": torch.zeros(4, 640),
+        f"{module}.lora_up.weight": torch.zeros(640, 4),
+        f"{module}.alpha": torch.tensor(4.0),
+    }
     save_file(sdxl, str(tmp_path / "sdxl_style.safetensors"))
     lora_set = gather({}, LoraInputFolderDataset(str(tmp_path)).load(), {})
-    with pytest.raises(ValueError, match=r"sdxl_style\.safetensors \(extra_loras\)' does not fit.*"
-                                         r"'lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q'"):
+    with pytest.raises(
+        ValueError,
+        match=r"sdxl_style\.safetensors \(extra_loras\)' does not fit.*"
+        r"'lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q'",
+    ):
         Composer(base, lora_set.loras, lora_set.sources)
     with pytest.raises(FileNotFoundError, match="LoRA file not found: '/no/lora.safetensors'"):
         read_lora("/no/lora.safetensors")
@@ -130,8 +150,9 @@ def test_an_extra_lora_for_another_architecture_names_the_file_and_module(base, 
 
 def test_a_long_prompt_is_truncated_with_a_warning(caplog, base):
     with caplog.at_level(logging.WARNING):
-        build_requests(["marco " + "very " * 100], [], {"character": 1.0}, {"character": "marco"},
-                       base.tokenizer)
+        build_requests(
+            ["marco " + "very " * 100], [], {"character": 1.0}, {"character": "marco"}, base.tokenizer
+        )
     assert "tokens; CLIP reads 77, the rest is truncated" in caplog.text
 
 

@@ -38,16 +38,25 @@ def test_the_base_parameters_parse_into_typed_blocks():
     assert params.scoring.thresholds.character == 0.6
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"sampling__stepz": 4}, r"`composition\.sampling\.stepz`: unknown key; known keys: .*\bsteps\b"),
-    ({"negative_prompt": "blurry"}, r"`composition\.negative_prompt`: unknown key"),
-    ({"extra_loras": {}}, r"`composition\.extra_loras`: unknown key"),
-    ({"strategies": ["merge", "mix"]}, r"`composition\.strategies\.1`: Input should be 'base', 'solo'"),
-    ({"sampling__scheduler": "plms"}, r"`composition\.sampling\.scheduler`: Input should be 'ddim'"),
-    ({"sampling__steps": "10"}, r"`composition\.sampling\.steps`: Input should be a valid integer"),
-    ({"weight_search__ranges": {"background": [0.7]}}, r"`composition\.weight_search\.ranges\.background`"),
-    ({"scoring__thresholds": {"character": 0.6}}, r"`composition\.scoring\.thresholds\.background`: missing"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"sampling__stepz": 4}, r"`composition\.sampling\.stepz`: unknown key; known keys: .*\bsteps\b"),
+        ({"negative_prompt": "blurry"}, r"`composition\.negative_prompt`: unknown key"),
+        ({"extra_loras": {}}, r"`composition\.extra_loras`: unknown key"),
+        ({"strategies": ["merge", "mix"]}, r"`composition\.strategies\.1`: Input should be 'base', 'solo'"),
+        ({"sampling__scheduler": "plms"}, r"`composition\.sampling\.scheduler`: Input should be 'ddim'"),
+        ({"sampling__steps": "10"}, r"`composition\.sampling\.steps`: Input should be a valid integer"),
+        (
+            {"weight_search__ranges": {"background": [0.7]}},
+            r"`composition\.weight_search\.ranges\.background`",
+        ),
+        (
+            {"scoring__thresholds": {"character": 0.6}},
+            r"`composition\.scoring\.thresholds\.background`: missing",
+        ),
+    ],
+)
 def test_a_bad_parameter_names_its_yaml_path(changes, message):
     with pytest.raises(ValueError, match=message):
         composition_params(edited(**changes))
@@ -75,8 +84,11 @@ def test_a_bad_file_in_the_extra_loras_folder_is_an_error_naming_it(tmp_path):
 
 
 def test_the_extra_loras_folder_reads_each_file_by_name(tmp_path):
-    save_file({"lora_unet_x.alpha": torch.tensor(4.0)}, str(tmp_path / "pose.safetensors"),
-              metadata={"modelspec.trigger_phrase": "running"})
+    save_file(
+        {"lora_unet_x.alpha": torch.tensor(4.0)},
+        str(tmp_path / "pose.safetensors"),
+        metadata={"modelspec.trigger_phrase": "running"},
+    )
     loras = LoraInputFolderDataset(str(tmp_path)).load()
     assert list(loras) == ["pose"] and loras["pose"].trigger == "running"
     with pytest.raises(DatasetError, match="read-only"):

@@ -9,15 +9,24 @@ import pytest
 
 from animation_lora.hpo import best_hyperparameters, convergence_plot, network_alpha, run_search, trials_table
 
-SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-         "network_dim": {"type": "categorical", "choices": [2, 4, 8]},
-         "network_alpha_ratio": {"type": "categorical", "choices": [0.5, 1.0]}}
+SPACE = {
+    "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "network_dim": {"type": "categorical", "choices": [2, 4, 8]},
+    "network_alpha_ratio": {"type": "categorical", "choices": [0.5, 1.0]},
+}
 
 
 def search(tmp_path, n_trials, **extra):
-    return {"n_trials": n_trials, "study_name": "s", "storage": f"sqlite:///{tmp_path}/optuna.db",
-            "pruner": "median",
-            "seed": 0, "convergence": {"patience": 100, "rel_tol": 0.0}, "space": SPACE, **extra}
+    return {
+        "n_trials": n_trials,
+        "study_name": "s",
+        "storage": f"sqlite:///{tmp_path}/optuna.db",
+        "pruner": "median",
+        "seed": 0,
+        "convergence": {"patience": 100, "rel_tol": 0.0},
+        "space": SPACE,
+        **extra,
+    }
 
 
 def quadratic(params, report):
@@ -52,8 +61,15 @@ def test_a_killed_search_resumes_to_the_requested_total(tmp_path):
     study, _ = run_search(quadratic, search(tmp_path, 7))
     assert len(study.trials) == 7 and len(trials_table(study)) == 7
     best = best_hyperparameters(study, {"network_dim": 4, "max_train_epochs": 1})
-    assert set(best) == {"learning_rate", "network_dim", "network_alpha", "optimizer_type", "lr_scheduler",
-                         "gradient_accumulation_steps", "max_train_epochs"}
+    assert set(best) == {
+        "learning_rate",
+        "network_dim",
+        "network_alpha",
+        "optimizer_type",
+        "lr_scheduler",
+        "gradient_accumulation_steps",
+        "max_train_epochs",
+    }
     assert best["network_alpha"] in (best["network_dim"] * 0.5, best["network_dim"] * 1.0)
     assert convergence_plot(study).size == (600, 350)
 
@@ -85,15 +101,20 @@ def test_an_unreachable_database_is_a_clear_error_not_a_hang(tmp_path):
 
 def test_network_alpha_ratio_is_relative_to_the_searched_or_trained_dim():
     assert network_alpha({"network_alpha_ratio": 0.5, "network_dim": 8}, {"network_dim": 32}) == {
-        "network_dim": 8, "network_alpha": 4.0}
+        "network_dim": 8,
+        "network_alpha": 4.0,
+    }
     assert network_alpha({"network_alpha_ratio": 0.5}, {"network_dim": 32}) == {"network_alpha": 16.0}
     assert network_alpha({"network_alpha_ratio": 1.0}, {}) == {"network_alpha": 4.0}  # TrainConfig's dim
     assert network_alpha({"learning_rate": 0.1}, {}) == {"learning_rate": 0.1}
 
 
 def test_bad_search_parameters_are_named(tmp_path):
-    with pytest.raises(ValueError, match=r"`training\.search\.pruner`: Input should be 'median', 'hyperband' "
-                                         r"or 'none' \(got 'hyper'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`training\.search\.pruner`: Input should be 'median', 'hyperband' "
+        r"or 'none' \(got 'hyper'\)",
+    ):
         run_search(quadratic, search(tmp_path, 1, pruner="hyper"))
     with pytest.raises(ValueError, match=r"`training\.search\.space\.learning_rate\.type`: Input should be"):
         run_search(quadratic, search(tmp_path, 1, space={"learning_rate": {"type": "loguniform"}}))

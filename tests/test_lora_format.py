@@ -20,8 +20,9 @@ def test_module_names_cover_every_linear_and_conv_in_kohya_naming(base):
     te_paths = [p for p, m in base.text_encoder.named_modules() if isinstance(m, torch.nn.Linear)]
     assert {kohya_name("lora_te_", p) for p in te_paths} <= names  # and as the model names it
     unet = [p for p, m in base.unet.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
-    assert len(names) == len(unet) + len({kohya_name("lora_te_", q) for p in te_paths
-                                          for q in (p, text_model_path(p))})
+    assert len(names) == len(unet) + len(
+        {kohya_name("lora_te_", q) for p in te_paths for q in (p, text_model_path(p))}
+    )
 
 
 def test_every_exported_module_is_a_module_of_the_base(base):

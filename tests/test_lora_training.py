@@ -10,8 +10,16 @@ from animation_lora.training import LatentCache, TrainConfig, dataset_settings, 
 from animation_lora.training_set import build_lora_dataset
 
 TINY = {"backend": "tiny", "tiny": {"seed": 0}}
-FAST = dict(network_dim=4, network_alpha=4, learning_rate=1e-3, max_train_epochs=1, resolution=64,
-            train_batch_size=2, validate_every_n_steps=2, min_snr_gamma=5.0)
+FAST = dict(
+    network_dim=4,
+    network_alpha=4,
+    learning_rate=1e-3,
+    max_train_epochs=1,
+    resolution=64,
+    train_batch_size=2,
+    validate_every_n_steps=2,
+    min_snr_gamma=5.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +73,25 @@ def test_tokenizer_files_are_written_once_to_the_user_cache(tmp_path, monkeypatc
 
 
 def test_bad_parameters_are_named():
-    with pytest.raises(ValueError, match=r"`training\.args\.optimizer_type`: Input should be 'AdamW', "
-                                         r"'AdamW8bit', 'Lion'.*\(got 'Adam'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`training\.args\.optimizer_type`: Input should be 'AdamW', "
+        r"'AdamW8bit', 'Lion'.*\(got 'Adam'\)",
+    ):
         TrainConfig.from_params({"optimizer_type": "Adam"})
-    with pytest.raises(ValueError, match=r"`training\.args\.learning_rat`: unknown key; known keys: "
-                                         r".*learning_rate"):
+    with pytest.raises(
+        ValueError,
+        match=r"`training\.args\.learning_rat`: unknown key; known keys: "
+        r".*learning_rate",
+    ):
         TrainConfig.from_params({"learning_rat": 1.0})
     with pytest.raises(ValueError, match=r"`training\.args\.foo`: unknown key; known keys: .*network_dim"):
         TrainConfig.from_params({"foo": 1})
-    with pytest.raises(ValueError, match=r"`training\.args\.network_dim`: Input should be a valid "
-                                         r"integer.*'8'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`training\.args\.network_dim`: Input should be a valid "
+        r"integer.*'8'",
+    ):
         TrainConfig.from_params({"network_dim": "8"})
     assert TrainConfig.from_params({"network_alpha": 4, "resolution": None}).network_alpha == 4.0
 
@@ -82,8 +99,11 @@ def test_bad_parameters_are_named():
 def test_dataset_toml_with_an_unknown_key_is_refused(dataset):
     toml = {"general": {"caption_ext": ".txt"}, "datasets": dataset.toml["datasets"]}
     bad = type(dataset)(**{**dataset.__dict__, "toml": toml})
-    with pytest.raises(ValueError, match=r"Dataset TOML of 'marco': .*`general\.caption_ext`: unknown key; "
-                                         r"known keys: .*caption_extension"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dataset TOML of 'marco': .*`general\.caption_ext`: unknown key; "
+        r"known keys: .*caption_extension",
+    ):
         dataset_settings(bad)
 
 
@@ -91,11 +111,16 @@ def test_dataset_toml_values_are_typed_and_resolved_subset_over_dataset_over_gen
     subsets = [{**dataset.toml["datasets"][0]["subsets"][0], "keep_tokens": "3"}]
     toml = {"datasets": [{**dataset.toml["datasets"][0], "subsets": subsets}]}
     bad = type(dataset)(**{**dataset.__dict__, "toml": toml})
-    with pytest.raises(ValueError, match=r"Dataset TOML of 'marco': .*`datasets\.0\.subsets\.0\."
-                                         r"keep_tokens`: Input should be a valid integer \(got '3'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dataset TOML of 'marco': .*`datasets\.0\.subsets\.0\."
+        r"keep_tokens`: Input should be a valid integer \(got '3'\)",
+    ):
         dataset_settings(bad)
-    layered = {"general": {"keep_tokens": 1, "flip_aug": True, "batch_size": 8},
-               "datasets": [{"batch_size": 2, "keep_tokens": 2, "subsets": [{"keep_tokens": 3}]}]}
+    layered = {
+        "general": {"keep_tokens": 1, "flip_aug": True, "batch_size": 8},
+        "datasets": [{"batch_size": 2, "keep_tokens": 2, "subsets": [{"keep_tokens": 3}]}],
+    }
     settings = dataset_settings(type(dataset)(**{**dataset.__dict__, "toml": layered}))
     resolved = (settings.keep_tokens, settings.batch_size, settings.flip_aug, settings.num_repeats)
     assert resolved == (3, 2, True, 1)
@@ -134,13 +159,27 @@ def test_kohya_export_loads_in_diffusers_as_the_trained_adapter(base, dataset, t
 
     def render(pipe):
         pipe.set_progress_bar_config(disable=True)
-        return pipe("marco, 3d animated character", num_inference_steps=4, height=64, width=64,
-                    generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+        return pipe(
+            "marco, 3d animated character",
+            num_inference_steps=4,
+            height=64,
+            width=64,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+        ).images[0]
 
-    trained = render(StableDiffusionPipeline(vae=base.vae, text_encoder=result.text_encoder,
-                                             tokenizer=base.tokenizer, unet=result.unet,
-                                             scheduler=base.sample_scheduler, safety_checker=None,
-                                             feature_extractor=None, requires_safety_checker=False))
+    trained = render(
+        StableDiffusionPipeline(
+            vae=base.vae,
+            text_encoder=result.text_encoder,
+            tokenizer=base.tokenizer,
+            unet=result.unet,
+            scheduler=base.sample_scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    )
     plain = render(base.pipeline())
     loaded_pipe = base.pipeline()
     loaded_pipe.load_lora_weights(str(path))
@@ -172,10 +211,22 @@ def test_resume_after_a_kill_ends_at_the_same_weights(base, dataset, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error(base, dataset, tmp_path):
-    cfg = TrainConfig(**{**FAST, "optimizer_type": "SGD", "learning_rate": 1e30, "max_train_epochs": 3,
-                         "min_snr_gamma": None}, cache_dir=str(tmp_path), checkpoint_every_n_steps=1)
-    with pytest.raises(FloatingPointError, match=r"Loss became (nan|inf).*last good checkpoint is "
-                                                 r".*last\.pt"):
+    cfg = TrainConfig(
+        **{
+            **FAST,
+            "optimizer_type": "SGD",
+            "learning_rate": 1e30,
+            "max_train_epochs": 3,
+            "min_snr_gamma": None,
+        },
+        cache_dir=str(tmp_path),
+        checkpoint_every_n_steps=1,
+    )
+    with pytest.raises(
+        FloatingPointError,
+        match=r"Loss became (nan|inf).*last good checkpoint is "
+        r".*last\.pt",
+    ):
         train_lora(base, dataset, cfg)
 
 
@@ -209,9 +260,12 @@ def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tm
 def test_save_every_n_epochs_writes_kohya_style_saves_and_samples_per_epoch(dataset):
     from animation_lora.pipelines.training.nodes import train
 
-    training = {"args": {**FAST, "max_train_epochs": 3, "save_every_n_epochs": 1},
-                "text_encoder_lr_ratio": None, "sample_prompts": ["{trigger}", "{trigger}, running"],
-                "sampling": {"steps": 2, "size": 64, "seed": 0}}
+    training = {
+        "args": {**FAST, "max_train_epochs": 3, "save_every_n_epochs": 1},
+        "text_encoder_lr_ratio": None,
+        "sample_prompts": ["{trigger}", "{trigger}, running"],
+        "sampling": {"steps": 2, "size": 64, "seed": 0},
+    }
     lora, epochs, history, metrics, samples = train(dataset, {}, training, TINY)
     assert sorted(epochs) == ["marco-000001", "marco-000002"]
     assert epochs["marco-000001"].metadata["ss_epoch"] == "1" and lora.metadata["ss_epoch"] == "3"
@@ -262,17 +316,37 @@ def test_sd15_single_file_in_the_ldm_layout_loads_offline(tmp_path):
     from tests.ldm_layout import unet_to_ldm, vae_to_ldm
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(sample_size=8, block_out_channels=(32, 64), layers_per_block=1,
-                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=64,
-                                attention_head_dim=8)
-    vae = AutoencoderKL(block_out_channels=(32,) * 4, down_block_types=("DownEncoderBlock2D",) * 4,
-                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, sample_size=64)
-    text = CLIPTextModel(CLIPTextConfig(hidden_size=64, intermediate_size=128, num_attention_heads=1,
-                                        num_hidden_layers=2, max_position_embeddings=77,
-                                        hidden_act="quick_gelu"))
-    tensors = {**unet_to_ldm(unet.state_dict(), 1, 2, {0}), **vae_to_ldm(vae.state_dict(), 4),
-               **{f"cond_stage_model.transformer.text_model.{k}": v for k, v in text.state_dict().items()}}
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=64,
+        attention_head_dim=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(32,) * 4,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        sample_size=64,
+    )
+    text = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=1,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+        )
+    )
+    tensors = {
+        **unet_to_ldm(unet.state_dict(), 1, 2, {0}),
+        **vae_to_ldm(vae.state_dict(), 4),
+        **{f"cond_stage_model.transformer.text_model.{k}": v for k, v in text.state_dict().items()},
+    }
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp_path / "tiny-sd1.safetensors"))
     (tmp_path / "tiny-sd1.yaml").write_text(TINY_LDM_YAML)  # found beside the checkpoint
     loaded = sd15(str(tmp_path / "tiny-sd1.safetensors"))

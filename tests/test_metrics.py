@@ -15,4 +15,4 @@ def test_ssim_is_one_for_equal_images_and_lower_for_noise():
 def test_psnr_of_8_bit_images_from_their_mean_squared_error():
     assert psnr_from_mse(100.0) == pytest.approx(28.1308, abs=1e-4)
     assert psnr_from_mse(0.0) == float("inf")
-    assert psnr_from_mse(255.0 ** 2) == pytest.approx(0.0)
+    assert psnr_from_mse(255.0**2) == pytest.approx(0.0)

@@ -29,16 +29,19 @@ def test_a_good_block_parses_with_defaults_and_ints_as_floats():
     assert parse(Outer, None, "x") == Outer()
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"rat": 1}, r"`training.search.rat`: unknown key; known keys: rate, mode, names, limit, inner"),
-    ({"inner": {"patienc": 1}}, r"`training.search.inner.patienc`: unknown key; known keys: patience"),
-    ({"rate": "0.1"}, r"`training.search.rate`: Input should be a valid number \(got '0.1'\)"),
-    ({"mode": "medium"}, r"`training.search.mode`: Input should be 'fast' or 'slow'"),
-    ({"inner": {"patience": 2.5}}, r"`training.search.inner.patience`: Input should be a valid integer"),
-    ({"limit": True}, r"`training.search.limit`: Input should be a valid integer"),
-    ({"names": "a, b"}, r"`training.search.names`: Input should be a valid list"),
-    ([1, 2], r"`training.search` must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"rat": 1}, r"`training.search.rat`: unknown key; known keys: rate, mode, names, limit, inner"),
+        ({"inner": {"patienc": 1}}, r"`training.search.inner.patienc`: unknown key; known keys: patience"),
+        ({"rate": "0.1"}, r"`training.search.rate`: Input should be a valid number \(got '0.1'\)"),
+        ({"mode": "medium"}, r"`training.search.mode`: Input should be 'fast' or 'slow'"),
+        ({"inner": {"patience": 2.5}}, r"`training.search.inner.patience`: Input should be a valid integer"),
+        ({"limit": True}, r"`training.search.limit`: Input should be a valid integer"),
+        ({"names": "a, b"}, r"`training.search.names`: Input should be a valid list"),
+        ([1, 2], r"`training.search` must be a mapping"),
+    ],
+)
 def test_mistakes_name_the_yaml_path(values, message):
     with pytest.raises(ValueError, match=message):
         parse(Outer, values, "training.search")
@@ -52,7 +55,9 @@ class Widget:
 def test_backend_arguments_name_capability_backend_key():
     make = backend_factory("segmentation", {"widget": Widget})
     assert make({"backend": "widget", "widget": {"size": 5}}).size == 5
-    with pytest.raises(ValueError, match=r"`segmentation.widget.sise`: unknown key; known keys: size, device"):
+    with pytest.raises(
+        ValueError, match=r"`segmentation.widget.sise`: unknown key; known keys: size, device"
+    ):
         make({"backend": "widget", "widget": {"sise": 5}})
     with pytest.raises(ValueError, match=r"`segmentation.widget.size`: Input should be a valid integer"):
         make({"backend": "widget", "widget": {"size": "5"}})

@@ -12,15 +12,40 @@ from animation_lora.datasets import KohyaDatasetFolder
 from animation_lora.training_set import build_lora_dataset, select_images
 
 # sd-scripts ConfigSanitizer, DreamBooth-style subsets with caption dropout support (facts, re-typed here)
-SUBSET_KEYS = {"color_aug": bool, "face_crop_aug_range": list, "flip_aug": bool, "num_repeats": int,
-               "random_crop": bool, "shuffle_caption": bool, "keep_tokens": int, "keep_tokens_separator": str,
-               "secondary_separator": str, "enable_wildcard": bool, "token_warmup_min": int,
-               "token_warmup_step": (int, float), "caption_prefix": str, "caption_suffix": str,
-               "caption_dropout_every_n_epochs": int, "caption_dropout_rate": (int, float),
-               "caption_tag_dropout_rate": (int, float), "caption_extension": str, "class_tokens": str,
-               "cache_info": bool, "image_dir": str, "is_reg": bool}
-DATASET_KEYS = {"batch_size": int, "bucket_no_upscale": bool, "bucket_reso_steps": int, "enable_bucket": bool,
-                "max_bucket_reso": int, "min_bucket_reso": int, "resolution": (int, list), "network_multiplier": float}
+SUBSET_KEYS = {
+    "color_aug": bool,
+    "face_crop_aug_range": list,
+    "flip_aug": bool,
+    "num_repeats": int,
+    "random_crop": bool,
+    "shuffle_caption": bool,
+    "keep_tokens": int,
+    "keep_tokens_separator": str,
+    "secondary_separator": str,
+    "enable_wildcard": bool,
+    "token_warmup_min": int,
+    "token_warmup_step": (int, float),
+    "caption_prefix": str,
+    "caption_suffix": str,
+    "caption_dropout_every_n_epochs": int,
+    "caption_dropout_rate": (int, float),
+    "caption_tag_dropout_rate": (int, float),
+    "caption_extension": str,
+    "class_tokens": str,
+    "cache_info": bool,
+    "image_dir": str,
+    "is_reg": bool,
+}
+DATASET_KEYS = {
+    "batch_size": int,
+    "bucket_no_upscale": bool,
+    "bucket_reso_steps": int,
+    "enable_bucket": bool,
+    "max_bucket_reso": int,
+    "min_bucket_reso": int,
+    "resolution": (int, list),
+    "network_multiplier": float,
+}
 GENERAL_KEYS = {**DATASET_KEYS, **{k: v for k, v in SUBSET_KEYS.items() if k not in ("image_dir", "is_reg")}}
 
 
@@ -49,8 +74,15 @@ def test_the_schema_check_catches_what_sd_scripts_refuses():
         check_kohya_schema({"datasets": [{"subsets": [{"image_dir": "x", "keep_tokens": "3"}]}]})
 
 
-PARAMS = {"target_size": 4, "resolution": 256, "batch_size": 1, "shuffle_caption": True, "keep_tokens": 3,
-          "color_aug": False, "flip_aug": False}
+PARAMS = {
+    "target_size": 4,
+    "resolution": 256,
+    "batch_size": 1,
+    "shuffle_caption": True,
+    "keep_tokens": 3,
+    "color_aug": False,
+    "flip_aug": False,
+}
 
 
 def test_selection_takes_the_sharpest_then_the_most_different():
@@ -65,7 +97,9 @@ def test_selection_takes_the_sharpest_then_the_most_different():
 
 def test_kohya_folder_round_trip_and_toml(tmp_path):
     images = {f"img{k}": np.full((40, 30, 3), 20 * k, np.uint8) for k in range(3)}
-    captions = {k: join_caption("marco", "3d animated character, pixar style", ["standing"], []) for k in images}
+    captions = {
+        k: join_caption("marco", "3d animated character, pixar style", ["standing"], []) for k in images
+    }
     ds = build_lora_dataset("character_0", "marco", images, captions, {k: 1.0 for k in images}, None, PARAMS)
     assert ds.toml["datasets"][0]["subsets"][0]["num_repeats"] == 2  # 3 images for a target of 4
     assert ds.report.note.iloc[0].startswith("only 3 images")
@@ -77,21 +111,34 @@ def test_kohya_folder_round_trip_and_toml(tmp_path):
     check_kohya_schema(config)
     subset = config["datasets"][0]["subsets"][0]
     assert subset["image_dir"] == str((root / "images").resolve())
-    assert subset["caption_extension"] == ".txt" and subset["keep_tokens"] == 3 and subset["shuffle_caption"] is True
+    assert (
+        subset["caption_extension"] == ".txt"
+        and subset["keep_tokens"] == 3
+        and subset["shuffle_caption"] is True
+    )
     assert config["datasets"][0]["min_bucket_reso"] <= 64  # low-resolution sets need it below sd-scripts' 256
     for k in images:
         assert (root / "images" / f"{k}.png").exists()
-        assert (root / "images" / f"{k}.txt").read_text().strip() == "marco, 3d animated character, pixar style, standing"
+        assert (
+            root / "images" / f"{k}.txt"
+        ).read_text().strip() == "marco, 3d animated character, pixar style, standing"
     loaded = folder.load()  # the LoRA's own name, not the folder's (it lands in ss_output_name)
-    assert (loaded.name, loaded.trigger) == ("character_0", "marco") and sorted(loaded.images) == sorted(images)
+    assert (loaded.name, loaded.trigger) == ("character_0", "marco") and sorted(loaded.images) == sorted(
+        images
+    )
     assert loaded.captions == ds.captions and loaded.toml["datasets"][0]["resolution"] == 256
     assert loaded.images["img2"]().tolist() == images["img2"].tolist()
 
 
 def test_captions_start_with_trigger_and_prefix_and_never_say_excluded_words():
-    cap = TemplateCaptioner()([None, None], [{"scene": "beach", "who": "marco waving"}, {"scene": "room"}],
-                              "beach_bg", "3d animated background, pixar style", exclude=["marco"],
-                              labels=[[("seashore, coast", 0.8), ("sombrero", 0.1)], []])
+    cap = TemplateCaptioner()(
+        [None, None],
+        [{"scene": "beach", "who": "marco waving"}, {"scene": "room"}],
+        "beach_bg",
+        "3d animated background, pixar style",
+        exclude=["marco"],
+        labels=[[("seashore, coast", 0.8), ("sombrero", 0.1)], []],
+    )
     assert cap[0] == "beach_bg, 3d animated background, pixar style, beach, seashore"
     assert cap[1] == "beach_bg, 3d animated background, pixar style, room"
     assert [t.strip() for t in cap[0].split(",")][:3] == ["beach_bg", "3d animated background", "pixar style"]
@@ -109,8 +156,22 @@ def test_round_trip_keeps_a_trigger_with_quotes_and_commas(tmp_path):
 
 def test_dataset_params_are_typed_and_name_the_key():
     with pytest.raises(ValueError, match=r"`dataset.keep_tokens`: Input should be a valid integer"):
-        build_lora_dataset("x", "x", {"a": np.zeros((8, 8, 3), np.uint8)}, {"a": "x"}, {}, None,
-                           {**PARAMS, "keep_tokens": "3"})
+        build_lora_dataset(
+            "x",
+            "x",
+            {"a": np.zeros((8, 8, 3), np.uint8)},
+            {"a": "x"},
+            {},
+            None,
+            {**PARAMS, "keep_tokens": "3"},
+        )
     with pytest.raises(ValueError, match=r"`dataset.caption_ext`: unknown key; known keys: .*caption_prefix"):
-        build_lora_dataset("x", "x", {"a": np.zeros((8, 8, 3), np.uint8)}, {"a": "x"}, {}, None,
-                           {**PARAMS, "caption_ext": ".txt"})
+        build_lora_dataset(
+            "x",
+            "x",
+            {"a": np.zeros((8, 8, 3), np.uint8)},
+            {"a": "x"},
+            {},
+            None,
+            {**PARAMS, "caption_ext": ".txt"},
+        )

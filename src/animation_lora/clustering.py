@@ -28,21 +28,31 @@ class ClusteringParams:
     use_face_detection: bool = False  # characters: cluster only the instances with a detected face
 
 
-def embed_images(images: dict[str, Any], embedding: dict[str, Any], id_column: str,
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def embed_images(
+    images: dict[str, Any],
+    embedding: dict[str, Any],
+    id_column: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Embeddings and top-3 labels of every readable image, and the skipped ones (`id_column`, reason)."""
     embedder = make_embedder(embedding)
     loaded, skipped = map_images({i: images[i] for i in sorted(images)}, lambda im: im, "load images")
     ids = list(loaded)
     vectors = embedder([loaded[i] for i in ids])
     labels = embedder.labels([loaded[i] for i in ids], top_k=3)
-    table = pd.DataFrame({id_column: ids, "embedding": [v.astype(np.float32) for v in vectors],
-                          "labels": [[n for n, _ in lab] for lab in labels],
-                          "label_probs": [[float(p) for _, p in lab] for lab in labels]})
+    table = pd.DataFrame(
+        {
+            id_column: ids,
+            "embedding": [v.astype(np.float32) for v in vectors],
+            "labels": [[n for n, _ in lab] for lab in labels],
+            "label_probs": [[float(p) for _, p in lab] for lab in labels],
+        }
+    )
     return table, skip_table(skipped, id_column)
 
 
-def cluster_embeddings(ids: list[str], vectors: np.ndarray, prefix: str, params: ClusteringParams) -> pd.DataFrame:
+def cluster_embeddings(
+    ids: list[str], vectors: np.ndarray, prefix: str, params: ClusteringParams
+) -> pd.DataFrame:
     """Cluster L2-normalised vectors; clusters are named `<prefix>_0, _1 …` by decreasing size, then renamed
     by `params.names`. A noise point joins the cluster whose centroid it is most similar to (cosine) when
     that similarity is above `similarity_threshold`. Returns id, cluster, similarity (to its cluster's
@@ -50,8 +60,9 @@ def cluster_embeddings(ids: list[str], vectors: np.ndarray, prefix: str, params:
     n = len(ids)
     raw = np.full(n, -1)
     if n >= max(params.min_cluster_size, params.min_samples, 2):
-        raw = HDBSCAN(min_cluster_size=params.min_cluster_size, min_samples=params.min_samples,
-                      copy=True).fit_predict(vectors)
+        raw = HDBSCAN(
+            min_cluster_size=params.min_cluster_size, min_samples=params.min_samples, copy=True
+        ).fit_predict(vectors)
     sizes = pd.Series(raw[raw >= 0]).value_counts()
     rename = {old: f"{prefix}_{new}" for new, old in enumerate(sizes.index)}
     names = np.array([rename.get(r, NOISE) for r in raw], dtype=object)
@@ -78,7 +89,9 @@ def apply_names(clusters: pd.DataFrame, names: dict[str, str] | None) -> pd.Data
     known = sorted(set(clusters.cluster) - {NOISE})
     unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(f"Cluster names refer to clusters that do not exist: {unknown}; the clusters are {known}")
+        raise ValueError(
+            f"Cluster names refer to clusters that do not exist: {unknown}; the clusters are {known}"
+        )
     out = clusters.copy()
     out["cluster"] = out.cluster.map(lambda c: names.get(c, c))
     return out
@@ -96,8 +109,9 @@ def select_cluster(clusters: pd.DataFrame, wanted: str | None, what: str) -> str
     return wanted
 
 
-def contact_sheets(images: dict[str, Any], clusters: pd.DataFrame, id_column: str, what: str,
-                   max_per_sheet: int = 40) -> dict[str, Image.Image]:
+def contact_sheets(
+    images: dict[str, Any], clusters: pd.DataFrame, id_column: str, what: str, max_per_sheet: int = 40
+) -> dict[str, Image.Image]:
     """One sheet per cluster (and noise): its members most similar to the centroid first."""
     sheets = {}
     for cluster, group in clusters.groupby("cluster"):

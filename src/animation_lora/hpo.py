@@ -22,8 +22,15 @@ from .training import TrainConfig
 
 log = logging.getLogger(__name__)
 
-BEST_KEYS = ("learning_rate", "network_dim", "network_alpha", "optimizer_type", "lr_scheduler",
-             "gradient_accumulation_steps", "max_train_epochs")
+BEST_KEYS = (
+    "learning_rate",
+    "network_dim",
+    "network_alpha",
+    "optimizer_type",
+    "lr_scheduler",
+    "gradient_accumulation_steps",
+    "max_train_epochs",
+)
 
 
 @block
@@ -71,7 +78,7 @@ def open_study(search: Search) -> optuna.Study:
     """The study in its storage, created or resumed; an unreachable database is a clear error, not a hang."""
     url = search.storage
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith(("postgresql", "mysql")):
         engine = {"connect_args": {"connect_timeout": 5}}
     else:  # SQLite: a worker waits for another's write lock instead of failing at once
@@ -79,13 +86,22 @@ def open_study(search: Search) -> optuna.Study:
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as err:  # sqlalchemy / driver errors differ per database
-        raise ConnectionError(f"Optuna storage '{url}' (training.search.storage) cannot be reached: "
-                              f"{err}") from err
-    pruners = {"median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
-               "hyperband": optuna.pruners.HyperbandPruner(), "none": optuna.pruners.NopPruner()}
-    return optuna.create_study(study_name=search.study_name, storage=storage, direction="minimize",
-                               load_if_exists=True, pruner=pruners[search.pruner],
-                               sampler=optuna.samplers.TPESampler(seed=search.seed))
+        raise ConnectionError(
+            f"Optuna storage '{url}' (training.search.storage) cannot be reached: {err}"
+        ) from err
+    pruners = {
+        "median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+        "hyperband": optuna.pruners.HyperbandPruner(),
+        "none": optuna.pruners.NopPruner(),
+    }
+    return optuna.create_study(
+        study_name=search.study_name,
+        storage=storage,
+        direction="minimize",
+        load_if_exists=True,
+        pruner=pruners[search.pruner],
+        sampler=optuna.samplers.TPESampler(seed=search.seed),
+    )
 
 
 def suggest(trial: optuna.Trial, space: dict[str, Dimension], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,20 +133,24 @@ class ConvergenceMonitor:
         best_now = min(values)
         if best_before - best_now <= self.rel_tol * abs(best_before):
             self.stopped_at = trial.number
-            log.info("Search converged: no improvement over %.1f%% in %d trials", 100 * self.rel_tol,
-                     self.patience)
+            log.info(
+                "Search converged: no improvement over %.1f%% in %d trials", 100 * self.rel_tol, self.patience
+            )
             study.stop()
 
 
-def run_search(objective: Callable[[dict[str, Any], Callable[[int, float], bool]], float],
-               search: Search | Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
-               ) -> tuple[optuna.Study, ConvergenceMonitor]:
+def run_search(
+    objective: Callable[[dict[str, Any], Callable[[int, float], bool]], float],
+    search: Search | Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+) -> tuple[optuna.Study, ConvergenceMonitor]:
     """Run until `n_trials` trials have finished in the study (across all workers) or it converges.
     `objective(params, report)` trains and returns the validation loss; `report(step, value)` tells it
     whether the pruner stops the trial. `defaults`: the training args the trials start from."""
     search = parse(Search, search, "training.search")
-    space = {name: parse(Dimension, spec, f"training.search.space.{name}")
-             for name, spec in search.space.items()}
+    space = {
+        name: parse(Dimension, spec, f"training.search.space.{name}") for name, spec in search.space.items()
+    }
     study = open_study(search)
     monitor = ConvergenceMonitor(search.convergence.patience, search.convergence.rel_tol)
 
@@ -149,8 +169,11 @@ def run_search(objective: Callable[[dict[str, Any], Callable[[int, float], bool]
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(states=finished))
     if done < search.n_trials:
-        study.optimize(wrapped, n_trials=search.n_trials - done, callbacks=[
-            optuna.study.MaxTrialsCallback(search.n_trials, states=finished), monitor])
+        study.optimize(
+            wrapped,
+            n_trials=search.n_trials - done,
+            callbacks=[optuna.study.MaxTrialsCallback(search.n_trials, states=finished), monitor],
+        )
     return study, monitor
 
 
@@ -163,11 +186,17 @@ def best_hyperparameters(study: optuna.Study, defaults: Mapping[str, Any]) -> di
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for t in study.trials:
-        rows.append({"number": t.number, "state": t.state.name, "value": t.value,
-                     "steps_reported": len(t.intermediate_values),
-                     "last_step": max(t.intermediate_values) if t.intermediate_values else 0,
-                     "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
-                     **{f"param_{k}": v for k, v in t.params.items()}})
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "steps_reported": len(t.intermediate_values),
+                "last_step": max(t.intermediate_values) if t.intermediate_values else 0,
+                "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+                **{f"param_{k}": v for k, v in t.params.items()},
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -11,7 +11,11 @@ def to_rgb_array(image) -> np.ndarray:
     if isinstance(image, Image.Image):
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             image = np.asarray(image)
-        elif image.mode == "RGBA" or (image.mode in ("LA", "P") and "transparency" in image.info) or image.mode == "LA":
+        elif (
+            image.mode == "RGBA"
+            or (image.mode in ("LA", "P") and "transparency" in image.info)
+            or image.mode == "LA"
+        ):
             rgba = image.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
@@ -31,8 +35,9 @@ def to_rgb_array(image) -> np.ndarray:
     return a
 
 
-def contact_sheet(images: list, captions: list[str] | None = None, thumb: int = 160, cols: int = 8,
-                  title: str | None = None) -> np.ndarray:
+def contact_sheet(
+    images: list, captions: list[str] | None = None, thumb: int = 160, cols: int = 8, title: str | None = None
+) -> np.ndarray:
     """A grid of thumbnails `thumb` wide (height from the images' median aspect, letterboxed), with an
     optional caption under each."""
     images = [to_rgb_array(im) for im in images]
@@ -47,8 +52,11 @@ def contact_sheet(images: list, captions: list[str] | None = None, thumb: int = 
     if title:
         draw.text((4, 3), title, fill=(255, 255, 255))
     for i, (img, cap) in enumerate(zip(images, captions)):
-        tile = ImageOps.contain(Image.fromarray(img), (thumb, tile_h),  # small images are enlarged too
-                                Image.NEAREST if max(img.shape[:2]) < thumb // 2 else Image.BICUBIC)
+        tile = ImageOps.contain(
+            Image.fromarray(img),
+            (thumb, tile_h),  # small images are enlarged too
+            Image.NEAREST if max(img.shape[:2]) < thumb // 2 else Image.BICUBIC,
+        )
         x, y = (i % cols) * thumb, top + (i // cols) * (tile_h + cap_h)
         sheet.paste(tile, (x + (thumb - tile.width) // 2, y + (tile_h - tile.height) // 2))
         if cap:

@@ -5,7 +5,8 @@ as a row in its report table. Any other exception is a bug and ends the run."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -44,8 +45,13 @@ def skip_table(skipped: list[dict[str, str]], id_column: str = "id") -> pd.DataF
     return pd.DataFrame(skipped, columns=["id", "reason"]).rename(columns={"id": id_column})
 
 
-def map_images(items: dict[str, Any] | Iterable[tuple[str, Any]], fn: Callable[..., T], desc: str,
-               unit: str = "img", keyed: bool = False) -> tuple[dict[str, T], list[dict[str, str]]]:
+def map_images(
+    items: dict[str, Any] | Iterable[tuple[str, Any]],
+    fn: Callable[..., T],
+    desc: str,
+    unit: str = "img",
+    keyed: bool = False,
+) -> tuple[dict[str, T], list[dict[str, str]]]:
     """Apply fn to each (id, image) (loaders are loaded first; a tuple of images or loaders is loaded item
     by item), as `fn(image)` or, when `keyed`, `fn(id, image)`; return ({id: result}, [{id, reason}] of the
     skipped items, for the node's report)."""

@@ -61,8 +61,12 @@ def _modules(module, prefix: str, te: bool, alpha: float, dtype) -> dict[str, to
     return out
 
 
-def to_kohya(unet, text_encoder=None, alpha: float = 1.0, save_precision: str = "float",
-             ) -> dict[str, torch.Tensor]:
+def to_kohya(
+    unet,
+    text_encoder=None,
+    alpha: float = 1.0,
+    save_precision: str = "float",
+) -> dict[str, torch.Tensor]:
     """The LoRA layers of a peft-adapted U-Net (and text encoder), or of their saved LoRA states, as a kohya
     state dict."""
     if save_precision not in PRECISIONS:
@@ -94,23 +98,37 @@ def describe(result: TrainResult, dataset: TrainingSet, base: BaseModel) -> dict
     """kohya's ss_* metadata (strings) plus modelspec.* for the exported file."""
     cfg = result.config
     return {
-        "ss_network_module": "networks.lora", "ss_network_dim": str(cfg.network_dim),
-        "ss_network_alpha": str(float(cfg.network_alpha)), "ss_learning_rate": str(cfg.learning_rate),
-        "ss_unet_lr": str(cfg.learning_rate), "ss_text_encoder_lr": str(cfg.text_encoder_lr),
-        "ss_num_epochs": str(result.epochs), "ss_epoch": str(result.epochs),
-        "ss_max_train_steps": str(result.steps), "ss_steps": str(result.steps),
-        "ss_optimizer": cfg.optimizer_type, "ss_lr_scheduler": cfg.lr_scheduler,
-        "ss_seed": str(cfg.seed), "ss_clip_skip": str(cfg.clip_skip),
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(cfg.network_dim),
+        "ss_network_alpha": str(float(cfg.network_alpha)),
+        "ss_learning_rate": str(cfg.learning_rate),
+        "ss_unet_lr": str(cfg.learning_rate),
+        "ss_text_encoder_lr": str(cfg.text_encoder_lr),
+        "ss_num_epochs": str(result.epochs),
+        "ss_epoch": str(result.epochs),
+        "ss_max_train_steps": str(result.steps),
+        "ss_steps": str(result.steps),
+        "ss_optimizer": cfg.optimizer_type,
+        "ss_lr_scheduler": cfg.lr_scheduler,
+        "ss_seed": str(cfg.seed),
+        "ss_clip_skip": str(cfg.clip_skip),
         "ss_min_snr_gamma": str(cfg.min_snr_gamma),
-        "ss_noise_offset": str(cfg.noise_offset), "ss_mixed_precision": cfg.mixed_precision,
+        "ss_noise_offset": str(cfg.noise_offset),
+        "ss_mixed_precision": cfg.mixed_precision,
         "ss_save_precision": cfg.save_precision,
         "ss_gradient_accumulation_steps": str(cfg.gradient_accumulation_steps),
         "ss_tag_frequency": json.dumps({dataset.name: result.tag_frequency}),
-        "ss_dataset_dirs": json.dumps({dataset.name: {"n_repeats": result.settings.num_repeats,
-                                                      "img_count": len(dataset.images)}}),
-        "ss_sd_model_name": base.name, "ss_sd_model_hash": base.model_hash,
+        "ss_dataset_dirs": json.dumps(
+            {dataset.name: {"n_repeats": result.settings.num_repeats, "img_count": len(dataset.images)}}
+        ),
+        "ss_sd_model_name": base.name,
+        "ss_sd_model_hash": base.model_hash,
         "sshs_model_hash": base.model_hash,
-        "ss_base_model_version": "sd_v1", "ss_v2": "False", "ss_output_name": dataset.name,
-        "modelspec.architecture": "stable-diffusion-v1/lora", "modelspec.implementation": "diffusers",
-        "modelspec.title": dataset.name, "modelspec.trigger_phrase": dataset.trigger,
+        "ss_base_model_version": "sd_v1",
+        "ss_v2": "False",
+        "ss_output_name": dataset.name,
+        "modelspec.architecture": "stable-diffusion-v1/lora",
+        "modelspec.implementation": "diffusers",
+        "modelspec.title": dataset.name,
+        "modelspec.trigger_phrase": dataset.trigger,
     }

@@ -13,7 +13,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def psnr_from_mse(mse: float) -> float:
     """PSNR in dB of 8-bit images from their mean squared error; inf when equal."""
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, Mapping, TypeVar, get_type_hints
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, get_type_hints
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
@@ -32,8 +33,9 @@ def _build(cls: type[T], values: Any, path: str) -> T:
     if isinstance(values, cls):
         return values
     if values is not None and not isinstance(values, Mapping):
-        raise ValueError(f"Invalid parameters: `{path}` must be a mapping of keys to values, "
-                         f"not {type(values).__name__}")
+        raise ValueError(
+            f"Invalid parameters: `{path}` must be a mapping of keys to values, not {type(values).__name__}"
+        )
     values, hints = dict(values or {}), get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(known))
@@ -42,8 +44,13 @@ def _build(cls: type[T], values: Any, path: str) -> T:
     for key, value in values.items():
         if dataclasses.is_dataclass(hints[key]) and isinstance(value, Mapping):
             values[key] = _build(hints[key], value, f"{path}.{key}")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise ValueError(f"Invalid parameters: `{path}.{missing[0]}`: missing")
     return cls(**values)
@@ -71,8 +78,11 @@ def check_arguments(builder: Callable[..., Any], kwargs: Mapping[str, Any], path
     the wrong type names `capability.backend.key`."""
     function = builder.__init__ if inspect.isclass(builder) else builder
     signature = inspect.signature(function)
-    known = [n for n, p in signature.parameters.items()
-             if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    known = [
+        n
+        for n, p in signature.parameters.items()
+        if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         raise _unknown_key(path, unknown[0], known)

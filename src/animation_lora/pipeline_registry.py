@@ -11,8 +11,12 @@ from kedro.pipeline import Pipeline
 
 from .pipelines import background, composition, preprocessing, training
 
-PIPELINES = {"preprocessing": preprocessing, "background": background, "training": training,
-             "composition": composition}
+PIPELINES = {
+    "preprocessing": preprocessing,
+    "background": background,
+    "training": training,
+    "composition": composition,
+}
 
 
 @lru_cache(maxsize=1)

@@ -26,8 +26,11 @@ def camera_path(images: list[np.ndarray], holes: list[np.ndarray], max_step: flo
     do not pull the correlation; consecutive frames keep shifts small, which avoids the ambiguity of periodic
     textures (wallpaper); a step longer than `max_step` x the width (a character's jump taken for a pan)
     is replaced by the median step."""
+
     def smooth_grey(image, hole):
-        filled = cv2.inpaint(image, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA) if hole.any() else image
+        filled = (
+            cv2.inpaint(image, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA) if hole.any() else image
+        )
         return cv2.cvtColor(filled, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
     greys = [smooth_grey(i, h) for i, h in zip(images, holes)]
@@ -57,13 +60,16 @@ def _neighbour_views(images, holes, path, i, order, edge_margin):
     return np.stack(stack).astype(np.float32), np.stack(seen), np.stack(inside)
 
 
-def fill_frame(images: list[np.ndarray], holes: list[np.ndarray], path: np.ndarray, i: int,
-               params: TemporalFillParams) -> tuple[np.ndarray, np.ndarray]:
+def fill_frame(
+    images: list[np.ndarray], holes: list[np.ndarray], path: np.ndarray, i: int, params: TemporalFillParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Frame i of a shot with the hole pixels its neighbours see filled; returns (image, hole left)."""
     out, hole = images[i].copy(), holes[i].copy()
     if not (params.enabled and hole.any() and len(images) > 1):
         return out, hole
-    order = sorted((j for j in range(len(images)) if j != i), key=lambda j: abs(j - i))[: params.max_neighbours]
+    order = sorted((j for j in range(len(images)) if j != i), key=lambda j: abs(j - i))[
+        : params.max_neighbours
+    ]
     stack, seen, inside = _neighbour_views(images, holes, path, i, order, params.edge_margin)
     count = seen.sum(0)
     # seen by only a few of the frames that cover it: more likely those frames' segmentation missed a
@@ -76,8 +82,11 @@ def fill_frame(images: list[np.ndarray], holes: list[np.ndarray], path: np.ndarr
     return out, hole & ~fillable
 
 
-def fill_shot(images: list[np.ndarray], holes: list[np.ndarray], params: TemporalFillParams,
-              ) -> list[tuple[np.ndarray, np.ndarray]]:
+def fill_shot(
+    images: list[np.ndarray],
+    holes: list[np.ndarray],
+    params: TemporalFillParams,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every frame of one shot (in time order) filled from the others: [(image, hole left)]."""
     path = camera_path(images, holes, params.max_step)
     return [fill_frame(images, holes, path, i, params) for i in range(len(images))]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainingSet:
-    """What `KohyaDatasetFolder` writes: images + captions + the dataset TOML (image_dir filled in on save)."""
+    """What `KohyaDatasetFolder` writes: images + captions + the dataset TOML (image_dir set on save)."""
 
     name: str
     trigger: str
@@ -34,8 +35,12 @@ class TrainingSet:
     report: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def select_images(ids: list[str], quality: np.ndarray, vectors: np.ndarray | None, target: int,
-                  ) -> tuple[list[str], int, str]:
+def select_images(
+    ids: list[str],
+    quality: np.ndarray,
+    vectors: np.ndarray | None,
+    target: int,
+) -> tuple[list[str], int, str]:
     """Up to `target` images: the sharpest first, then each next one the farthest (in embedding space)
     from those already chosen, so near-identical frames do not crowd out variety. Fewer images than the
     target are all kept and repeated (kohya's num_repeats) up to about the target."""
@@ -43,7 +48,11 @@ def select_images(ids: list[str], quality: np.ndarray, vectors: np.ndarray | Non
         raise ValueError("No images to build a LoRA dataset from")
     if len(ids) <= target:
         repeats = max(1, math.ceil(target / len(ids)))
-        note = f"only {len(ids)} images for a target of {target}: all kept, num_repeats={repeats}" if repeats > 1 else "all kept"
+        note = (
+            f"only {len(ids)} images for a target of {target}: all kept, num_repeats={repeats}"
+            if repeats > 1
+            else "all kept"
+        )
         return list(ids), repeats, note
     order = [int(np.argmax(quality))]
     if vectors is None:
@@ -54,7 +63,11 @@ def select_images(ids: list[str], quality: np.ndarray, vectors: np.ndarray | Non
             nxt = int(np.argmax(dist + 1e-6 * quality / max(quality.max(), 1e-9)))  # ties go to the sharper
             order.append(nxt)
             dist = np.minimum(dist, np.linalg.norm(vectors - vectors[nxt], axis=1))
-    return [ids[i] for i in sorted(order)], 1, f"selected {target} of {len(ids)} (sharpness + embedding diversity)"
+    return (
+        [ids[i] for i in sorted(order)],
+        1,
+        f"selected {target} of {len(ids)} (sharpness + embedding diversity)",
+    )
 
 
 @block
@@ -81,9 +94,14 @@ class DatasetParams:
 def kohya_toml(params: DatasetParams, num_repeats: int) -> dict[str, Any]:
     """The dataset config as sd-scripts validates it: [general], [[datasets]], [[datasets.subsets]]
     (image_dir is added when the folder is written)."""
-    subset = {"num_repeats": int(num_repeats), "shuffle_caption": params.shuffle_caption,
-              "keep_tokens": params.keep_tokens, "caption_extension": ".txt", "color_aug": params.color_aug,
-              "flip_aug": params.flip_aug}
+    subset = {
+        "num_repeats": int(num_repeats),
+        "shuffle_caption": params.shuffle_caption,
+        "keep_tokens": params.keep_tokens,
+        "caption_extension": ".txt",
+        "color_aug": params.color_aug,
+        "flip_aug": params.flip_aug,
+    }
     resolution = params.resolution
     dataset = {
         "resolution": resolution,
@@ -99,9 +117,15 @@ def kohya_toml(params: DatasetParams, num_repeats: int) -> dict[str, Any]:
     return {"general": {}, "datasets": [dataset]}
 
 
-def build_lora_dataset(name: str, trigger: str, images: dict[str, Any], captions: dict[str, str],
-                       quality: dict[str, float], vectors: dict[str, np.ndarray] | None,
-                       params: DatasetParams | dict[str, Any]) -> TrainingSet:
+def build_lora_dataset(
+    name: str,
+    trigger: str,
+    images: dict[str, Any],
+    captions: dict[str, str],
+    quality: dict[str, float],
+    vectors: dict[str, np.ndarray] | None,
+    params: DatasetParams | dict[str, Any],
+) -> TrainingSet:
     """Select `params.target_size` images and describe the kohya dataset. Images may be arrays or loaders."""
     params = parse(DatasetParams, params, "dataset")
     ids = sorted(images)
@@ -110,22 +134,43 @@ def build_lora_dataset(name: str, trigger: str, images: dict[str, Any], captions
     chosen, repeats, note = select_images(ids, q, v, params.target_size)
     if repeats > 1:
         log.warning("LoRA dataset '%s': %s", name, note)
-    report = pd.DataFrame({"id": ids, "selected": [i in set(chosen) for i in ids],
-                           "quality": q, "caption": [captions.get(i, "") for i in ids]})
+    report = pd.DataFrame(
+        {
+            "id": ids,
+            "selected": [i in set(chosen) for i in ids],
+            "quality": q,
+            "caption": [captions.get(i, "") for i in ids],
+        }
+    )
     report.attrs["note"] = note
-    return TrainingSet(name=name, trigger=trigger, images={i: images[i] for i in chosen},
-                       captions={i: captions[i] for i in chosen}, toml=kohya_toml(params, repeats),
-                       report=report.assign(note=note, num_repeats=repeats))
+    return TrainingSet(
+        name=name,
+        trigger=trigger,
+        images={i: images[i] for i in chosen},
+        captions={i: captions[i] for i in chosen},
+        toml=kohya_toml(params, repeats),
+        report=report.assign(note=note, num_repeats=repeats),
+    )
 
 
-def dataset_from_cluster(clusters: pd.DataFrame, embeddings: pd.DataFrame, id_column: str, images: dict[str, Any],
-                         quality: dict[str, float], wanted: str | None, what: str, params: DatasetParams,
-                         captioning: dict[str, Any], facts: Callable[[str], dict[str, str]] | None = None,
-                         exclude: list[str] | None = None, prepare: Callable[[Any], np.ndarray] = materialise,
-                         ) -> TrainingSet:
+def dataset_from_cluster(
+    clusters: pd.DataFrame,
+    embeddings: pd.DataFrame,
+    id_column: str,
+    images: dict[str, Any],
+    quality: dict[str, float],
+    wanted: str | None,
+    what: str,
+    params: DatasetParams,
+    captioning: dict[str, Any],
+    facts: Callable[[str], dict[str, str]] | None = None,
+    exclude: list[str] | None = None,
+    prepare: Callable[[Any], np.ndarray] = materialise,
+) -> TrainingSet:
     """The LoRA dataset of one cluster (named by `wanted`, or the largest, logged): its members' images
-    (`prepare` turns an item of `images` into the RGB array trained on), captioned `<trigger>, <prefix>, …` with `facts(name)` and the embedding's labels,
-    never with a word of `params.exclude_words` or `exclude`; then the shared selection."""
+    (`prepare` turns an item of `images` into the RGB array trained on), captioned `<trigger>, <prefix>, …`
+    with `facts(name)` and the embedding's labels, never with a word of `params.exclude_words` or
+    `exclude`; then the shared selection."""
     name = select_cluster(clusters, wanted, what)
     if wanted is None:
         log.info("No %s named in parameters: using the largest %s cluster, '%s'", what, what, name)
@@ -134,8 +179,20 @@ def dataset_from_cluster(clusters: pd.DataFrame, embeddings: pd.DataFrame, id_co
     trigger = params.trigger_template.format(name=name)
     labels = [list(zip(n, p)) for n, p in zip(emb["labels"], emb["label_probs"])]
     pictures = {i: prepare(images[i]) for i in members}
-    captions = make_captioner(captioning)(list(pictures.values()), [facts(name) if facts else {} for _ in members],
-                                          trigger, params.caption_prefix, [*params.exclude_words, *(exclude or [])],
-                                          labels=labels)
-    return build_lora_dataset(name, trigger, pictures, dict(zip(members, captions)),
-                              {i: quality.get(i, 0.0) for i in members}, dict(zip(emb.index, emb.embedding)), params)
+    captions = make_captioner(captioning)(
+        list(pictures.values()),
+        [facts(name) if facts else {} for _ in members],
+        trigger,
+        params.caption_prefix,
+        [*params.exclude_words, *(exclude or [])],
+        labels=labels,
+    )
+    return build_lora_dataset(
+        name,
+        trigger,
+        pictures,
+        dict(zip(members, captions)),
+        {i: quality.get(i, 0.0) for i in members},
+        dict(zip(emb.index, emb.embedding)),
+        params,
+    )

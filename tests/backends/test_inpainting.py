@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from animation_lora.backends.inpainting import LamaInpainter, OpenCVInpainter, PatchMatchInpainter, make_inpainter
+from animation_lora.backends.inpainting import (
+    LamaInpainter,
+    OpenCVInpainter,
+    PatchMatchInpainter,
+    make_inpainter,
+)
 
 
 def scene():
@@ -16,8 +21,15 @@ def scene():
     return img, hole
 
 
-@pytest.mark.parametrize("inpainter", [OpenCVInpainter("telea"), OpenCVInpainter("ns"), PatchMatchInpainter(),
-                                       OpenCVInpainter("telea", working_size=32)])
+@pytest.mark.parametrize(
+    "inpainter",
+    [
+        OpenCVInpainter("telea"),
+        OpenCVInpainter("ns"),
+        PatchMatchInpainter(),
+        OpenCVInpainter("telea", working_size=32),
+    ],
+)
 def test_only_the_hole_changes(inpainter):
     img, hole = scene()
     broken = img.copy()
@@ -25,7 +37,9 @@ def test_only_the_hole_changes(inpainter):
     out = inpainter(broken, hole)
     assert out.shape == img.shape and out.dtype == np.uint8
     assert np.array_equal(out[~hole], broken[~hole])
-    assert np.abs(out[hole].astype(int) - img[hole]).mean() < np.abs(broken[hole].astype(int) - img[hole]).mean()
+    assert (
+        np.abs(out[hole].astype(int) - img[hole]).mean() < np.abs(broken[hole].astype(int) - img[hole]).mean()
+    )
 
 
 class MeanFill(torch.nn.Module):

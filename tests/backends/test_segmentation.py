@@ -4,8 +4,15 @@ import av
 import numpy as np
 import pytest
 
-from animation_lora.backends.segmentation import (GrabCutSegmenter, MediaPipeSegmenter, Sam2Segmenter, clean_mask,
-                                                  hole_mask, make_segmenter, split_instances)
+from animation_lora.backends.segmentation import (
+    GrabCutSegmenter,
+    MediaPipeSegmenter,
+    Sam2Segmenter,
+    clean_mask,
+    hole_mask,
+    make_segmenter,
+    split_instances,
+)
 from animation_lora.metrics import iou
 
 
@@ -72,8 +79,12 @@ def test_grabcut_baseline_sees_what_moves_and_misses_what_stands(tiny_film, tiny
     found = GrabCutSegmenter().segment_shot(frames_of(tiny_film, set(shot)))
 
     def mean_iou(character):
-        return np.mean([max((iou(tiny_truth.mask(i, character), f.mask) for f in fr), default=0.0)
-                        for i, fr in zip(shot, found)])
+        return np.mean(
+            [
+                max((iou(tiny_truth.mask(i, character), f.mask) for f in fr), default=0.0)
+                for i, fr in zip(shot, found)
+            ]
+        )
 
     assert mean_iou("marco") > 0.3
     assert mean_iou("nina") < 0.1
@@ -82,7 +93,9 @@ def test_grabcut_baseline_sees_what_moves_and_misses_what_stands(tiny_film, tiny
 def test_sam2_needs_its_checkpoint():
     with pytest.raises(FileNotFoundError, match=r"segmentation\.sam2\.checkpoint.*/no/sam2\.pt"):
         make_segmenter({"backend": "sam2", "sam2": {"checkpoint": "/no/sam2.pt"}})
-    with pytest.raises(ValueError, match="Unknown segmentation backend .sam3.; choose one of mediapipe, grabcut, sam2"):
+    with pytest.raises(
+        ValueError, match="Unknown segmentation backend .sam3.; choose one of mediapipe, grabcut, sam2"
+    ):
         make_segmenter({"backend": "sam3"})
 
 

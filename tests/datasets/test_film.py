@@ -16,7 +16,7 @@ def frames_folder(tmp_path):
     Image.fromarray(rgb).save(d / "frame_1.png")
     Image.fromarray(rgb[..., 0]).save(d / "frame_2.png")  # greyscale
     Image.fromarray(rgb).convert("CMYK").save(d / "frame_3.jpg")
-    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(d / "frame_4.png")  # 16-bit
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(d / "frame_4.png")  # 16-bit
     Image.fromarray(np.dstack([rgb, np.full((40, 60), 255, np.uint8)])).save(d / "frame_5.png")  # RGBA
     (d / "frame_6.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # corrupt
     (d / "frame_7.png").write_bytes(b"")  # zero bytes
@@ -31,7 +31,14 @@ def test_frames_folder_decodes_every_mode_and_skips_bad_files_with_reasons(frame
     names = [f.name for f in frames]
     assert names[:8] == [f"frame_{i}.{'jpg' if i == 3 else 'png'}" for i in (1, 2, 3, 4, 5, 6, 7, 10)]
     good = {f.name: f.image for f in frames if f.image is not None}
-    assert set(good) == {"frame_1.png", "frame_2.png", "frame_3.jpg", "frame_4.png", "frame_5.png", "frame_10.png"}
+    assert set(good) == {
+        "frame_1.png",
+        "frame_2.png",
+        "frame_3.jpg",
+        "frame_4.png",
+        "frame_5.png",
+        "frame_10.png",
+    }
     assert all(im.dtype == np.uint8 and im.shape == (40, 60, 3) for im in good.values())
     assert np.array_equal(good["frame_5.png"], good["frame_1.png"])  # opaque alpha dropped
     assert np.array_equal(good["frame_4.png"][..., 0], good["frame_2.png"][..., 0])  # 16-bit scaled to 8
@@ -80,7 +87,9 @@ def test_truncated_video_keeps_the_decodable_prefix_with_a_reason(tiny_film, tmp
     frames = list(FilmDataset(str(cut)).load().frames())
     decoded = [f for f in frames if f.image is not None]
     assert 0 < len(decoded) < 36
-    assert frames[-1].image is None and frames[-1].problem.startswith(f"truncated video: {len(decoded)} of 36")
+    assert frames[-1].image is None and frames[-1].problem.startswith(
+        f"truncated video: {len(decoded)} of 36"
+    )
 
 
 def test_truncated_mp4_without_its_index_is_a_clear_error(tiny_film, tmp_path):

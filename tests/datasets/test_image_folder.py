@@ -43,7 +43,9 @@ def test_existing_version_is_never_overwritten(tmp_path):
 
 def test_unsafe_ids_are_refused(tmp_path):
     with pytest.raises(DatasetError, match="file-name safe"):
-        ImageFolderDataset(str(tmp_path / "f"), version=Version(None, None)).save({"../escape": images(1)["rgb"]})
+        ImageFolderDataset(str(tmp_path / "f"), version=Version(None, None)).save(
+            {"../escape": images(1)["rgb"]}
+        )
 
 
 def test_preview_is_a_png_contact_sheet(tmp_path):
@@ -52,4 +54,6 @@ def test_preview_is_a_png_contact_sheet(tmp_path):
     preview = ds.preview(count=3)
     sheet = Image.open(io.BytesIO(base64.b64decode(preview)))
     assert sheet.format == "PNG" and sheet.width == 3 * 128  # three thumbnails in a row
-    assert type(ds).preview.__annotations__["return"].__name__ == "ImagePreview"  # what kedro-viz dispatches on
+    assert (
+        type(ds).preview.__annotations__["return"].__name__ == "ImagePreview"
+    )  # what kedro-viz dispatches on

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from animation_lora.demo import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, make_film_spec, render_demo_film
-from animation_lora.demo.render import render_frame
 from animation_lora.demo.backgrounds import paint_location
+from animation_lora.demo.render import render_frame
 
 
 def decode(film):
@@ -87,15 +87,19 @@ def test_embedded_mediapipe_models_find_the_characters(tiny_film, tiny_truth):
     import mediapipe as mp
 
     frames, _ = decode(tiny_film)
-    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose, \
-            mp.solutions.face_detection.FaceDetection(model_selection=0) as faces, \
-            mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+    with (
+        mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose,
+        mp.solutions.face_detection.FaceDetection(model_selection=0) as faces,
+        mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg,
+    ):
         found = [pose.process(f).pose_landmarks is not None for f in frames]
         crops = []
         for row in tiny_truth.instances.itertuples():
             x0, y0, x1, y1 = row.box
             m = (x1 - x0) // 6
-            crops.append(np.ascontiguousarray(frames[row.frame][max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m]))
+            crops.append(
+                np.ascontiguousarray(frames[row.frame][max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m])
+            )
         face_found = [faces.process(c).detections is not None for c in crops]
         ious = []
         for i, f in enumerate(frames):

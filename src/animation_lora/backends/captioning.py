@@ -33,8 +33,14 @@ def join_caption(trigger: str, prefix: str, parts: list[str], exclude: list[str]
 
 
 class Captioner(Protocol):
-    def __call__(self, images: list[np.ndarray], facts: list[dict[str, str]], trigger: str, prefix: str,
-                 exclude: list[str]) -> list[str]: ...
+    def __call__(
+        self,
+        images: list[np.ndarray],
+        facts: list[dict[str, str]],
+        trigger: str,
+        prefix: str,
+        exclude: list[str],
+    ) -> list[str]: ...
 
 
 class TemplateCaptioner:
@@ -58,13 +64,20 @@ class TemplateCaptioner:
 class Qwen2VLCaptioner:
     name = "qwen2_vl"
 
-    def __init__(self, model_path: str | None, prompt: str = "Describe this image in one short sentence.",
-                 max_new_tokens: int = 40, device: str = "cpu"):
+    def __init__(
+        self,
+        model_path: str | None,
+        prompt: str = "Describe this image in one short sentence.",
+        max_new_tokens: int = 40,
+        device: str = "cpu",
+    ):
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
         path = checkpoint_path(model_path, "captioning.qwen2_vl.model_path")
         self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        self.model = Qwen2VLForConditionalGeneration.from_pretrained(path, local_files_only=True).to(device).eval()
+        self.model = (
+            Qwen2VLForConditionalGeneration.from_pretrained(path, local_files_only=True).to(device).eval()
+        )
         self.prompt, self.max_new_tokens, self.device = prompt, max_new_tokens, device
 
     def __call__(self, images, facts, trigger, prefix, exclude, labels=None):
@@ -73,12 +86,18 @@ class Qwen2VLCaptioner:
 
         out = []
         for image in images:
-            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]}]
+            messages = [
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]}
+            ]
             text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-            inputs = self.processor(text=[text], images=[Image.fromarray(flatten_rgba(image, 255))], return_tensors="pt").to(self.device)
+            inputs = self.processor(
+                text=[text], images=[Image.fromarray(flatten_rgba(image, 255))], return_tensors="pt"
+            ).to(self.device)
             with torch.inference_mode():
                 ids = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
-            sentence = self.processor.batch_decode(ids[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+            sentence = self.processor.batch_decode(
+                ids[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+            )[0]
             for word in exclude:  # never describe what this LoRA must not learn
                 sentence = re.split(re.escape(word), sentence, flags=re.IGNORECASE)[0] if word else sentence
             out.append(join_caption(trigger, prefix, [sentence], exclude))

@@ -38,12 +38,20 @@ class BaseModel:
     sample_scheduler: Any  # DDIM: inference
     model_hash: str  # identifies the base in the LoRA's metadata (ss_sd_model_hash)
 
-    def pipeline(self):
+    def pipeline(self, unet=None, text_encoder=None):
+        """A sampling pipeline of this base, or of LoRA-adapted copies of its U-Net and text encoder."""
         from diffusers import StableDiffusionPipeline
 
-        return StableDiffusionPipeline(vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
-                                       unet=self.unet, scheduler=self.sample_scheduler, safety_checker=None,
-                                       feature_extractor=None, requires_safety_checker=False)
+        return StableDiffusionPipeline(
+            vae=self.vae,
+            text_encoder=self.text_encoder if text_encoder is None else text_encoder,
+            tokenizer=self.tokenizer,
+            unet=self.unet if unet is None else unet,
+            scheduler=self.sample_scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
 
 
 def cache_folder(name: str) -> Path:
@@ -54,8 +62,9 @@ def cache_folder(name: str) -> Path:
 def write_atomically(path: Path, text: str) -> None:
     """Whole or not at all: processes building the same file at once never read a half-written one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name, suffix=".tmp",
-                                     delete=False) as f:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False
+    ) as f:
         f.write(text)
     os.replace(f.name, path)
 
@@ -71,7 +80,7 @@ def clip_tokenizer_files() -> tuple[str, str]:
     vocab_file, merges_file = folder / "vocab.json", folder / "merges.txt"
     if not (vocab_file.exists() and merges_file.exists()):
         lines = gzip.decompress(packed).decode("utf-8").split("\n")
-        merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
+        merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]
         vocab = list(bytes_to_unicode().values())
         vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
         vocab += ["<|startoftext|>", "<|endoftext|>"]
@@ -90,8 +99,13 @@ def clip_tokenizer():
 def _schedulers():
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    kwargs = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                  steps_offset=1)
+    kwargs = dict(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+    )
     return DDPMScheduler(**kwargs), DDIMScheduler(**kwargs, clip_sample=False, set_alpha_to_one=False)
 
 
@@ -104,15 +118,27 @@ def _state_hash(*modules) -> str:
     return h.hexdigest()[:16]
 
 
-def tiny(seed: int = 0, widths: tuple[int, ...] = (32, 64), text_width: int = 32, text_layers: int = 2,
-         ) -> BaseModel:
+def tiny(
+    seed: int = 0,
+    widths: tuple[int, ...] = (32, 64),
+    text_width: int = 32,
+    text_layers: int = 2,
+) -> BaseModel:
     """An SD-1.5-shaped model small enough to train on 2 CPU cores; same seed, same weights."""
     with torch.random.fork_rng(devices=[]):  # seeded construction; the caller's global RNG is left as it was
         torch.manual_seed(seed)
         unet, vae, text_encoder = _tiny_modules(widths, text_width, text_layers)
     noise, sample = _schedulers()
-    return BaseModel(f"tiny-seed{seed}", clip_tokenizer(), text_encoder, vae, unet, noise, sample,
-                     _state_hash(unet, text_encoder))
+    return BaseModel(
+        f"tiny-seed{seed}",
+        clip_tokenizer(),
+        text_encoder,
+        vae,
+        unet,
+        noise,
+        sample,
+        _state_hash(unet, text_encoder),
+    )
 
 
 def _tiny_modules(widths: tuple[int, ...], text_width: int, text_layers: int) -> tuple[Any, Any, Any]:
@@ -120,18 +146,40 @@ def _tiny_modules(widths: tuple[int, ...], text_width: int, text_layers: int) ->
     from transformers import CLIPTextConfig, CLIPTextModel
 
     unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=tuple(widths),
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=tuple(widths),
         down_block_types=("CrossAttnDownBlock2D",) + ("DownBlock2D",) * (len(widths) - 1),
         up_block_types=("UpBlock2D",) * (len(widths) - 1) + ("CrossAttnUpBlock2D",),
-        cross_attention_dim=text_width, attention_head_dim=8, norm_num_groups=8)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16, 16, 16),
-                        down_block_types=("DownEncoderBlock2D",) * 4,
-                        up_block_types=("UpDecoderBlock2D",) * 4,
-                        norm_num_groups=8, sample_size=64)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=49408, hidden_size=text_width, intermediate_size=2 * text_width, num_attention_heads=4,
-        num_hidden_layers=text_layers, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
-        pad_token_id=49407))
+        cross_attention_dim=text_width,
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(8, 16, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=8,
+        sample_size=64,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=text_width,
+            intermediate_size=2 * text_width,
+            num_attention_heads=4,
+            num_hidden_layers=text_layers,
+            max_position_embeddings=77,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+        )
+    )
     return unet.eval(), vae.eval(), text_encoder.eval()
 
 
@@ -142,20 +190,32 @@ def sd15(path: str | None, original_config: str | None = None, dtype: str = "flo
     source = checkpoint_path(path, "diffusion.sd15.path")
     torch_dtype = getattr(torch, dtype)
     if source.is_dir():
-        pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True, torch_dtype=torch_dtype,
-                                                       safety_checker=None, requires_safety_checker=False)
+        pipe = StableDiffusionPipeline.from_pretrained(
+            source,
+            local_files_only=True,
+            torch_dtype=torch_dtype,
+            safety_checker=None,
+            requires_safety_checker=False,
+        )
     else:
         config = Path(original_config) if original_config else source.with_suffix(".yaml")
         config = checkpoint_path(str(config), "diffusion.sd15.original_config")
         # diffusers would fetch the CLIP text config and tokenizer from the hub: build both here instead
         pipe = StableDiffusionPipeline.from_single_file(
-            str(source), original_config=str(config), local_files_only=True, torch_dtype=torch_dtype,
-            text_encoder=text_encoder_from_single_file(source).to(torch_dtype), tokenizer=clip_tokenizer(),
-            safety_checker=None, requires_safety_checker=False)
+            str(source),
+            original_config=str(config),
+            local_files_only=True,
+            torch_dtype=torch_dtype,
+            text_encoder=text_encoder_from_single_file(source).to(torch_dtype),
+            tokenizer=clip_tokenizer(),
+            safety_checker=None,
+            requires_safety_checker=False,
+        )
     noise, sample = _schedulers()
     digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
-    return BaseModel(f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise,
-                     sample, digest)
+    return BaseModel(
+        f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise, sample, digest
+    )
 
 
 def text_encoder_from_single_file(path: Path):
@@ -166,24 +226,31 @@ def text_encoder_from_single_file(path: Path):
 
     prefix = "cond_stage_model.transformer.text_model."
     with safe_open(str(path), framework="pt") as f:
-        state = {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
     if not state:
         raise ValueError(f"'{path}' has no SD 1.x text encoder ({prefix}…): is it an SD 1.5 checkpoint?")
     hidden = state["embeddings.token_embedding.weight"].shape[1]
     layers = len({k.split(".")[2] for k in state if k.startswith("encoder.layers.")})
-    config = CLIPTextConfig(vocab_size=state["embeddings.token_embedding.weight"].shape[0],
-                            hidden_size=hidden,
-                            intermediate_size=state["encoder.layers.0.mlp.fc1.weight"].shape[0],
-                            num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
-                            max_position_embeddings=state["embeddings.position_embedding.weight"].shape[0],
-                            hidden_act="quick_gelu", projection_dim=hidden, bos_token_id=49406,
-                            eos_token_id=49407,
-                            pad_token_id=49407)
+    config = CLIPTextConfig(
+        vocab_size=state["embeddings.token_embedding.weight"].shape[0],
+        hidden_size=hidden,
+        intermediate_size=state["encoder.layers.0.mlp.fc1.weight"].shape[0],
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 64),
+        max_position_embeddings=state["embeddings.position_embedding.weight"].shape[0],
+        hidden_act="quick_gelu",
+        projection_dim=hidden,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
     model = CLIPTextModel(config)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or [k for k in unexpected if not k.endswith("position_ids")]:
-        raise ValueError(f"Text encoder of '{path}' does not match CLIP's layout: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
+        raise ValueError(
+            f"Text encoder of '{path}' does not match CLIP's layout: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
+        )
     return model.eval()
 
 

@@ -60,14 +60,19 @@ class MobileNetV2Embedder:
         self.batch_size, self.size = batch_size, size
 
     def _tensor(self, images: list[np.ndarray]) -> torch.Tensor:
-        x = torch.from_numpy(np.stack([letterbox(im, self.size) for im in images])).permute(0, 3, 1, 2).float() / 255
+        x = (
+            torch.from_numpy(np.stack([letterbox(im, self.size) for im in images]))
+            .permute(0, 3, 1, 2)
+            .float()
+            / 255
+        )
         return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
 
     @torch.inference_mode()
     def _run(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         feats, logits = [], []
         for i in range(0, len(images), self.batch_size):
-            f = self.model.features(self._tensor(images[i:i + self.batch_size])).mean(dim=(2, 3))
+            f = self.model.features(self._tensor(images[i : i + self.batch_size])).mean(dim=(2, 3))
             feats.append(f)
             logits.append(self.model.classifier(f))
         return torch.cat(feats).numpy(), torch.cat(logits).softmax(-1).numpy()
@@ -88,11 +93,15 @@ class MobileNetV2Embedder:
 class ClipEmbedder:
     name = "clip"
 
-    def __init__(self, checkpoint: str | None, model_name: str = "ViT-B-32", batch_size: int = 32, device: str = "cpu"):
+    def __init__(
+        self, checkpoint: str | None, model_name: str = "ViT-B-32", batch_size: int = 32, device: str = "cpu"
+    ):
         import open_clip
 
         path = checkpoint_path(checkpoint, "embedding.clip.checkpoint")
-        self.model, _, self.preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(path), device=device)
+        self.model, _, self.preprocess = open_clip.create_model_and_transforms(
+            model_name, pretrained=str(path), device=device
+        )
         self.model.eval()
         self.batch_size, self.device = batch_size, device
 
@@ -100,7 +109,9 @@ class ClipEmbedder:
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         out = []
         for i in range(0, len(images), self.batch_size):
-            batch = torch.stack([self.preprocess(Image.fromarray(flatten_rgba(im))) for im in images[i:i + self.batch_size]])
+            batch = torch.stack(
+                [self.preprocess(Image.fromarray(flatten_rgba(im))) for im in images[i : i + self.batch_size]]
+            )
             out.append(self.model.encode_image(batch.to(self.device)).float().cpu())
         f = torch.cat(out).numpy() if out else np.zeros((0, 512), np.float32)
         return f / np.linalg.norm(f, axis=1, keepdims=True).clip(1e-8)

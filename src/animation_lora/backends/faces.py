@@ -22,8 +22,9 @@ class MediaPipeFaceDetector:
     def __init__(self, model_selection: int = 0, min_confidence: float = 0.5):
         import mediapipe as mp
 
-        self._detector = mp.solutions.face_detection.FaceDetection(model_selection=model_selection,
-                                                                   min_detection_confidence=min_confidence)
+        self._detector = mp.solutions.face_detection.FaceDetection(
+            model_selection=model_selection, min_detection_confidence=min_confidence
+        )
 
     def __call__(self, image: np.ndarray) -> list[Face]:
         rgb = np.ascontiguousarray(flatten_rgba(image))
@@ -31,7 +32,12 @@ class MediaPipeFaceDetector:
         faces = []
         for d in self._detector.process(rgb).detections or []:
             b = d.location_data.relative_bounding_box
-            faces.append(Face((b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h), float(d.score[0])))
+            faces.append(
+                Face(
+                    (b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h),
+                    float(d.score[0]),
+                )
+            )
         return sorted(faces, key=lambda f: -f.score)
 
 

@@ -8,8 +8,9 @@ of the parts it changes, never on the shared object."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..params import check_arguments
 
@@ -35,8 +36,10 @@ def backend_factory(capability: str, builders: dict[str, Callable[..., T]]) -> C
             raise ValueError(f"Unknown {capability} backend '{backend}'; choose one of {', '.join(builders)}")
         unknown = sorted(set(params) - {"backend", *builders})
         if unknown:
-            raise ValueError(f"Invalid parameters: `{capability}.{unknown[0]}`: unknown key; known keys: "
-                             f"backend, {', '.join(builders)}")
+            raise ValueError(
+                f"Invalid parameters: `{capability}.{unknown[0]}`: unknown key; known keys: "
+                f"backend, {', '.join(builders)}"
+            )
         kwargs = params.get(backend) or {}
         check_arguments(builders[backend], kwargs, f"{capability}.{backend}")
         return builders[backend](**kwargs)

@@ -12,7 +12,8 @@ result is pasted back inside the hole: pixels outside the hole stay bit-identica
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -28,8 +29,13 @@ class Inpainter(Protocol):
         """uint8 RGB of the same size; only pixels where hole is True may differ."""
 
 
-def fill_inside_hole(image: np.ndarray, hole: np.ndarray, fill: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     working_size: int, context: float = 0.5) -> np.ndarray:
+def fill_inside_hole(
+    image: np.ndarray,
+    hole: np.ndarray,
+    fill: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    working_size: int,
+    context: float = 0.5,
+) -> np.ndarray:
     """Run `fill` on the hole's box grown by `context` (a fraction of its size), at most `working_size` px
     on its long side, and paste the result back only inside the hole."""
     if not hole.any():
@@ -46,7 +52,9 @@ def fill_inside_hole(image: np.ndarray, hole: np.ndarray, fill: Callable[[np.nda
         small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         small_hole = cv2.resize(crop_hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         small_hole |= cv2.resize(crop_hole.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
-        filled = cv2.resize(fill(small, small_hole), (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_CUBIC)
+        filled = cv2.resize(
+            fill(small, small_hole), (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_CUBIC
+        )
     else:
         filled = fill(crop, crop_hole)
     out = image.copy()
@@ -110,8 +118,10 @@ class LamaInpainter:
         img = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect").astype(np.float32) / 255
         msk = np.pad(hole, ((0, ph), (0, pw)), mode="constant").astype(np.float32)
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device),
-                             torch.from_numpy(msk)[None, None].to(self.device))
+            out = self.model(
+                torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device),
+                torch.from_numpy(msk)[None, None].to(self.device),
+            )
         res = out[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()[:h, :w]
         return (res * 255 + 0.5).astype(np.uint8)
 
@@ -119,5 +129,7 @@ class LamaInpainter:
         return fill_inside_hole(image, hole, self._fill, self.working_size)
 
 
-make_inpainter = backend_factory("inpainting", {"opencv": OpenCVInpainter, "patchmatch": PatchMatchInpainter,
-                                                "lama": LamaInpainter.from_path})
+make_inpainter = backend_factory(
+    "inpainting",
+    {"opencv": OpenCVInpainter, "patchmatch": PatchMatchInpainter, "lama": LamaInpainter.from_path},
+)

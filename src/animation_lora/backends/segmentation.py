@@ -52,6 +52,7 @@ def characters_in(segmenter: Segmenter, image: np.ndarray, min_pixels: int) -> l
 
 # ---- mask post-processing shared by every backend ------------------------------------------------
 
+
 def clean_mask(mask: np.ndarray, min_area: int) -> np.ndarray:
     """Fill holes and drop connected components smaller than min_area pixels."""
     filled = ndimage.binary_fill_holes(mask)
@@ -67,7 +68,12 @@ def hole_mask(masks: list[np.ndarray], shape: tuple[int, int], margin: int) -> n
     for m in masks:
         union |= m
     if margin > 0 and union.any():
-        union = cv2.dilate(union.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)) > 0
+        union = (
+            cv2.dilate(
+                union.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)
+            )
+            > 0
+        )
     return union
 
 
@@ -92,13 +98,17 @@ def split_instances(mask: np.ndarray, faces: list[tuple[float, float]], min_area
     out = []
     for k in range(1, n):
         comp = labels == k
-        inside = [(x, y) for x, y in faces if comp[int(min(y, mask.shape[0] - 1)), int(min(x, mask.shape[1] - 1))]]
+        inside = [
+            (x, y) for x, y in faces if comp[int(min(y, mask.shape[0] - 1)), int(min(x, mask.shape[1] - 1))]
+        ]
         if len(inside) < 2:
             out.append(comp)
             continue
         ys, xs = np.nonzero(comp)
         centres = np.array(inside)
-        nearest = np.argmin(np.abs(xs[:, None] - centres[None, :, 0]), axis=1)  # upright characters: split by x
+        nearest = np.argmin(
+            np.abs(xs[:, None] - centres[None, :, 0]), axis=1
+        )  # upright characters: split by x
         for j in range(len(inside)):
             part = np.zeros_like(comp)
             part[ys[nearest == j], xs[nearest == j]] = True
@@ -108,22 +118,33 @@ def split_instances(mask: np.ndarray, faces: list[tuple[float, float]], min_area
 
 # ---- backends -------------------------------------------------------------------------------------
 
+
 class MediaPipeSegmenter:
     name = "mediapipe"
 
-    def __init__(self, threshold: float = 0.5, crop_scale: float = 1.3, refine: bool = True, min_area: float = 0.002,
-                 flip_average: bool = True):
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        crop_scale: float = 1.3,
+        refine: bool = True,
+        min_area: float = 0.002,
+        flip_average: bool = True,
+    ):
         import mediapipe as mp
 
         self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        self._faces = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        self._faces = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=0.5
+        )
         self.threshold, self.crop_scale, self.refine, self.min_area = threshold, crop_scale, refine, min_area
         self.flip_average = flip_average  # average with the mirrored crop: steadier edges
 
     def _selfie_mask(self, image: np.ndarray) -> np.ndarray:
         mask = self._selfie.process(np.ascontiguousarray(image)).segmentation_mask
         if self.flip_average:
-            mask = (mask + self._selfie.process(np.ascontiguousarray(image[:, ::-1])).segmentation_mask[:, ::-1]) / 2
+            mask = (
+                mask + self._selfie.process(np.ascontiguousarray(image[:, ::-1])).segmentation_mask[:, ::-1]
+            ) / 2
         return mask
 
     def probability(self, image: np.ndarray) -> np.ndarray:
@@ -142,7 +163,12 @@ class MediaPipeSegmenter:
                 continue
             side = int(max(bw, bh) * self.crop_scale)
             cx, cy = x + bw // 2, y + bh // 2
-            x0, y0, x1, y1 = max(0, cx - side // 2), max(0, cy - side // 2), min(w, cx + side // 2), min(h, cy + side // 2)
+            x0, y0, x1, y1 = (
+                max(0, cx - side // 2),
+                max(0, cy - side // 2),
+                min(w, cx + side // 2),
+                min(h, cy + side // 2),
+            )
             fine = self._selfie_mask(image[y0:y1, x0:x1])
             prob[y0:y1, x0:x1] = np.maximum(prob[y0:y1, x0:x1], fine)
         return prob
@@ -161,7 +187,9 @@ class MediaPipeSegmenter:
         if self.refine:
             mask = clean_mask(grabcut_refine(image, mask), min_area)
         parts = split_instances(mask, self.face_centres(image), min_area)
-        return [Instance(m, float(prob[m].mean())) for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())]
+        return [
+            Instance(m, float(prob[m].mean())) for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())
+        ]
 
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
         return [self.segment(f) for f in frames]
@@ -179,16 +207,33 @@ class GrabCutSegmenter:
         h, w = frames[0].shape[:2]
         result = []
         for i, frame in enumerate(frames):
-            aligned = [cv2.warpAffine(f, np.float32([[1, 0, s[0] - shifts[i][0]], [0, 1, s[1] - shifts[i][1]]]),
-                                      (w, h), borderMode=cv2.BORDER_REPLICATE) for f, s in zip(frames, shifts)]
+            aligned = [
+                cv2.warpAffine(
+                    f,
+                    np.float32([[1, 0, s[0] - shifts[i][0]], [0, 1, s[1] - shifts[i][1]]]),
+                    (w, h),
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+                for f, s in zip(frames, shifts)
+            ]
             background = np.median(np.stack(aligned), axis=0)
             diff = np.abs(frame.astype(np.float32) - background).max(axis=2)
             min_area = int(self.min_area * h * w)
-            mask = clean_mask(cv2.morphologyEx((diff > self.diff_threshold).astype(np.uint8), cv2.MORPH_OPEN,
-                                               np.ones((3, 3), np.uint8)) > 0, min_area)
+            mask = clean_mask(
+                cv2.morphologyEx(
+                    (diff > self.diff_threshold).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)
+                )
+                > 0,
+                min_area,
+            )
             mask = clean_mask(grabcut_refine(frame, mask), min_area) if len(frames) > 2 else mask
             parts = split_instances(mask, [], min_area)
-            result.append([Instance(m, float(diff[m].mean() / 255)) for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())])
+            result.append(
+                [
+                    Instance(m, float(diff[m].mean() / 255))
+                    for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())
+                ]
+            )
         return result
 
 
@@ -199,20 +244,29 @@ class Sam2Segmenter:
         self.predictor, self.prompter = predictor, prompter
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | None, config: str = "configs/sam2.1/sam2.1_hiera_t.yaml",
-                        device: str = "cpu", prompter: dict[str, Any] | None = None):
+    def from_checkpoint(
+        cls,
+        checkpoint: str | None,
+        config: str = "configs/sam2.1/sam2.1_hiera_t.yaml",
+        device: str = "cpu",
+        prompter: dict[str, Any] | None = None,
+    ):
         """`config` is one bundled with the sam2 package; `prompter` are MediaPipeSegmenter arguments."""
         path = checkpoint_path(checkpoint, "segmentation.sam2.checkpoint")
         from sam2.build_sam import build_sam2_video_predictor
 
-        return cls(build_sam2_video_predictor(config, ckpt_path=str(path), device=device),
-                   MediaPipeSegmenter(**(prompter or {})))
+        return cls(
+            build_sam2_video_predictor(config, ckpt_path=str(path), device=device),
+            MediaPipeSegmenter(**(prompter or {})),
+        )
 
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
         import torch
 
         h, w = frames[0].shape[:2]
-        start, prompts = next(((i, p) for i, f in enumerate(frames) if (p := self.prompter.segment(f))), (0, []))
+        start, prompts = next(
+            ((i, p) for i, f in enumerate(frames) if (p := self.prompter.segment(f))), (0, [])
+        )
         if not prompts:
             return [[] for _ in frames]
         masks: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(frames))}
@@ -223,18 +277,30 @@ class Sam2Segmenter:
                 Image.fromarray(f).save(Path(tmp) / f"{i:05d}.jpg", quality=95)
             state = self.predictor.init_state(video_path=tmp, offload_video_to_cpu=True)
             for obj, inst in enumerate(prompts):
-                self.predictor.add_new_points_or_box(state, frame_idx=start, obj_id=obj, box=np.array(inst.box, np.float32))
+                self.predictor.add_new_points_or_box(
+                    state, frame_idx=start, obj_id=obj, box=np.array(inst.box, np.float32)
+                )
                 scores[obj] = inst.score
             for reverse in (False, True):
                 if reverse and start == 0:
                     break
-                for idx, obj_ids, logits in self.predictor.propagate_in_video(state, start_frame_idx=start, reverse=reverse):
+                for idx, obj_ids, logits in self.predictor.propagate_in_video(
+                    state, start_frame_idx=start, reverse=reverse
+                ):
                     for obj, lg in zip(obj_ids, logits):
                         masks[idx][obj] = (lg[0] > 0).cpu().numpy()[:h, :w]
         min_area = int(self.prompter.min_area * h * w)
-        return [[Instance(clean_mask(m, min_area), scores[o]) for o, m in sorted(masks[i].items()) if m.sum() >= min_area]
-                for i in range(len(frames))]
+        return [
+            [
+                Instance(clean_mask(m, min_area), scores[o])
+                for o, m in sorted(masks[i].items())
+                if m.sum() >= min_area
+            ]
+            for i in range(len(frames))
+        ]
 
 
-make_segmenter = backend_factory("segmentation", {"mediapipe": MediaPipeSegmenter, "grabcut": GrabCutSegmenter,
-                                                  "sam2": Sam2Segmenter.from_checkpoint})
+make_segmenter = backend_factory(
+    "segmentation",
+    {"mediapipe": MediaPipeSegmenter, "grabcut": GrabCutSegmenter, "sam2": Sam2Segmenter.from_checkpoint},
+)

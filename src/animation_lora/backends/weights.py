@@ -11,8 +11,10 @@ def package_file(package: str, relative: str) -> Path:
     packages import tensorflow at import time)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"Package '{package}' is not installed; run `make install` "
-                                f"(it comes from requirements-nodeps.txt)")
+        raise FileNotFoundError(
+            f"Package '{package}' is not installed; run `make install` "
+            f"(it comes from requirements-nodeps.txt)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / relative
     if not path.is_file():
         raise FileNotFoundError(f"'{relative}' is missing from package '{package}' at {path}")

@@ -28,8 +28,9 @@ def variants(strategy: str, request: Request) -> list[tuple[str, Request]]:
     """(label, request) pairs of one strategy: `solo` gives each LoRA of the request alone at its weight."""
     if strategy != "solo":
         return [(strategy, request)]
-    return [(variant_label(strategy, n), Request(request.prompt, {n: w}))
-            for n, w in request.weights.items() if w]
+    return [
+        (variant_label(strategy, n), Request(request.prompt, {n: w})) for n, w in request.weights.items() if w
+    ]
 
 
 def image_id(prompt_index: int, label: str, sample: int) -> str:
@@ -41,8 +42,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (image * 255).round().astype(np.uint8)
 
 
-def generate_all(composer: Composer, requests: list[Request], strategies: list[str], settings: Sampling,
-                 num_samples: int) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def generate_all(
+    composer: Composer, requests: list[Request], strategies: list[str], settings: Sampling, num_samples: int
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Images by id, and the table: prompt, strategy label, weights used and requested, seed, seconds."""
     images, rows = {}, []
     for p, request in enumerate(requests):
@@ -55,7 +57,17 @@ def generate_all(composer: Composer, requests: list[Request], strategies: list[s
                     images[key] = to_uint8(image)
                     used = {} if strategy == "base" else req.weights  # what this image ran with
                     seconds = time.perf_counter() - start
-                    rows.append(dict(image_id=key, prompt_index=p, prompt=req.prompt, strategy=label,
-                                     sample=sample, seed=seed, weights=json.dumps(used),
-                                     requested=json.dumps(request.weights), seconds=seconds))
+                    rows.append(
+                        dict(
+                            image_id=key,
+                            prompt_index=p,
+                            prompt=req.prompt,
+                            strategy=label,
+                            sample=sample,
+                            seed=seed,
+                            weights=json.dumps(used),
+                            requested=json.dumps(request.weights),
+                            seconds=seconds,
+                        )
+                    )
     return images, pd.DataFrame(rows)

@@ -36,8 +36,10 @@ def check_compatible(lora: LoraFile, base, source: str, known: set[str] | None =
         return  # diffusers/peft layout: diffusers validates it when loading
     for module in kohya:
         if module not in known:
-            raise ValueError(f"LoRA '{source}' does not fit the base model '{base.name}': module '{module}' "
-                             f"has no counterpart (a LoRA for another architecture?)")
+            raise ValueError(
+                f"LoRA '{source}' does not fit the base model '{base.name}': module '{module}' "
+                f"has no counterpart (a LoRA for another architecture?)"
+            )
 
 
 class Composer:
@@ -46,8 +48,9 @@ class Composer:
     def __init__(self, base, loras: dict[str, LoraFile], sources: dict[str, str] | None = None):
         known = module_names(base)
         # adapters go into private copies: the cached base is shared (contract: backends/factory.py)
-        self.base = dataclasses.replace(base, unet=private_copy(base.unet),
-                                        text_encoder=private_copy(base.text_encoder))
+        self.base = dataclasses.replace(
+            base, unet=private_copy(base.unet), text_encoder=private_copy(base.text_encoder)
+        )
         self.pipe = self.base.pipeline()
         self.pipe.set_progress_bar_config(disable=True)
         self.names = list(loras)
@@ -78,17 +81,28 @@ class Composer:
             EulerDiscreteScheduler,
         )
 
-        kinds = {"ddim": DDIMScheduler, "euler": EulerDiscreteScheduler,
-                 "euler_a": EulerAncestralDiscreteScheduler, "dpm": DPMSolverMultistepScheduler}
+        kinds = {
+            "ddim": DDIMScheduler,
+            "euler": EulerDiscreteScheduler,
+            "euler_a": EulerAncestralDiscreteScheduler,
+            "dpm": DPMSolverMultistepScheduler,
+        }
         if name not in kinds:
             raise ValueError(f"Unknown scheduler '{name}'; choose one of {', '.join(kinds)}")
         self.pipe.scheduler = kinds[name].from_config(self.base.sample_scheduler.config)
 
     def _call(self, prompt: str, settings: Sampling, seed: int, **extra) -> np.ndarray:
-        return self.pipe(prompt, negative_prompt=settings.negative_prompt or None,
-                         num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
-                         height=settings.height, width=settings.width,
-                         generator=torch.Generator().manual_seed(seed), output_type="np", **extra).images[0]
+        return self.pipe(
+            prompt,
+            negative_prompt=settings.negative_prompt or None,
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance_scale,
+            height=settings.height,
+            width=settings.width,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="np",
+            **extra,
+        ).images[0]
 
     def generate(self, strategy: str, request: Request, settings: Sampling, seed: int) -> np.ndarray:
         if strategy not in STRATEGIES:
@@ -162,8 +176,15 @@ class Composer:
         scheduler = pipe.scheduler
         scheduler.set_timesteps(settings.steps)
         generator = torch.Generator().manual_seed(seed)
-        latents = pipe.prepare_latents(1, pipe.unet.config.in_channels, settings.height, settings.width,
-                                       embeds[active[0]].dtype, torch.device("cpu"), generator)
+        latents = pipe.prepare_latents(
+            1,
+            pipe.unet.config.in_channels,
+            settings.height,
+            settings.width,
+            embeds[active[0]].dtype,
+            torch.device("cpu"),
+            generator,
+        )
         for t in scheduler.timesteps:
             model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
             guided = []

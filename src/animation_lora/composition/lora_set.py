@@ -25,16 +25,25 @@ def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: di
     error naming it."""
     clash = sorted(set(trained) & set(extra))
     if clash:
-        raise ValueError(f"Extra LoRA file(s) {[f'{n}.safetensors' for n in clash]} in `extra_loras` have "
-                         f"the name of a trained LoRA; rename them")
+        raise ValueError(
+            f"Extra LoRA file(s) {[f'{n}.safetensors' for n in clash]} in `extra_loras` have "
+            f"the name of a trained LoRA; rename them"
+        )
     loras = {**trained, **extra}
     unloaded = sorted(set(weights) - set(loras))
     if unloaded:
-        raise ValueError(f"`composition.weights` names LoRA(s) {unloaded} that are not loaded; loaded: "
-                         f"{sorted(loras)} (an extra LoRA is `<name>.safetensors` in the `extra_loras` "
-                         f"folder)")
-    sources = {**{n: f"{n}.lora (training pipeline)" for n in trained},
-               **{n: f"{n}.safetensors (extra_loras)" for n in extra}}
-    return LoraSet(loras=loras, sources=sources,
-                   weights={n: check_weight(n, float(weights.get(n, DEFAULT_WEIGHT))) for n in loras},
-                   triggers={n: lora.trigger or n for n, lora in loras.items()})
+        raise ValueError(
+            f"`composition.weights` names LoRA(s) {unloaded} that are not loaded; loaded: "
+            f"{sorted(loras)} (an extra LoRA is `<name>.safetensors` in the `extra_loras` "
+            f"folder)"
+        )
+    sources = {
+        **{n: f"{n}.lora (training pipeline)" for n in trained},
+        **{n: f"{n}.safetensors (extra_loras)" for n in extra},
+    }
+    return LoraSet(
+        loras=loras,
+        sources=sources,
+        weights={n: check_weight(n, float(weights.get(n, DEFAULT_WEIGHT))) for n in loras},
+        triggers={n: lora.trigger or n for n, lora in loras.items()},
+    )

@@ -50,8 +50,9 @@ def token_count(tokenizer, prompt: str) -> int:
     return len(tokenizer(prompt, truncation=False).input_ids)
 
 
-def build_requests(prompts: list[str], templates: list[str], weights: dict[str, float],
-                   triggers: dict[str, str], tokenizer) -> list[Request]:
+def build_requests(
+    prompts: list[str], templates: list[str], weights: dict[str, float], triggers: dict[str, str], tokenizer
+) -> list[Request]:
     """The prompts (with optional <lora:name:w> tags), or else the templates filled from the triggers.
     A prompt over 77 tokens is truncated by the tokenizer, as diffusers does, with a warning."""
     requests = [parse_prompt(p, weights) for p in prompts or [fill_template(t, triggers) for t in templates]]

@@ -60,8 +60,9 @@ class ConceptScorer:
     def __init__(self, centroids: dict[str, np.ndarray], segmenter, embedder, scoring: Scoring):
         self.segmenter, self.embedder, self.centroid = segmenter, embedder, centroids
         self.thresholds = dataclasses.asdict(scoring.thresholds)
-        self.clip = (ClipScore(scoring.clip_checkpoint, scoring.clip_model)
-                     if scoring.clip_checkpoint else None)
+        self.clip = (
+            ClipScore(scoring.clip_checkpoint, scoring.clip_model) if scoring.clip_checkpoint else None
+        )
 
     def __call__(self, image: np.ndarray, requested: dict[str, float], prompt: str = "") -> dict[str, Any]:
         instances = self.segmenter.segment_shot([image])[0]
@@ -70,7 +71,7 @@ class ConceptScorer:
             biggest = max(instances, key=lambda i: i.mask.sum())
             ys, xs = np.nonzero(biggest.mask)
             rgba = np.dstack([image, biggest.mask.astype(np.uint8) * 255])
-            crop = rgba[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            crop = rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
             scores["character_similarity"] = float(self.embedder([crop])[0] @ self.centroid["character"])
         else:
             scores["character_similarity"] = None
@@ -78,8 +79,10 @@ class ConceptScorer:
         for inst in instances:
             plate[inst.mask] = 128
         scores["background_similarity"] = float(self.embedder([plate])[0] @ self.centroid["background"])
-        present = {"character": (scores["character_similarity"] or -1) >= self.thresholds["character"],
-                   "background": scores["background_similarity"] >= self.thresholds["background"]}
+        present = {
+            "character": (scores["character_similarity"] or -1) >= self.thresholds["character"],
+            "background": scores["background_similarity"] >= self.thresholds["background"],
+        }
         wanted = [c for c in present if requested.get(c, 0) > 0]
         scores.update({f"{c}_present": present[c] for c in present})
         scores["composition_score"] = float(np.mean([present[c] for c in wanted])) if wanted else None
@@ -87,8 +90,11 @@ class ConceptScorer:
         return scores
 
 
-def score_table(scorer: ConceptScorer, images: dict[str, Any], table: pd.DataFrame,
-                ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def score_table(
+    scorer: ConceptScorer,
+    images: dict[str, Any],
+    table: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table with each image's scores, and the means per strategy label."""
     rows = []
     for r in table.itertuples():
@@ -97,10 +103,16 @@ def score_table(scorer: ConceptScorer, images: dict[str, Any], table: pd.DataFra
         rows.append({"image_id": r.image_id, **scorer(image, json.loads(r.requested), r.prompt)})
     scores = table.merge(pd.DataFrame(rows), on="image_id")
     per_strategy = scores.groupby("strategy").agg(
-        composition_score=("composition_score", "mean"), character_present=("character_present", "mean"),
-        background_present=("background_present", "mean"), seconds_per_image=("seconds", "mean"))
+        composition_score=("composition_score", "mean"),
+        character_present=("character_present", "mean"),
+        background_present=("background_present", "mean"),
+        seconds_per_image=("seconds", "mean"),
+    )
     if scores.clip_t.notna().any():
         per_strategy["clip_t"] = scores.groupby("strategy").clip_t.mean()
-    metrics = {"per_strategy": json.loads(per_strategy.to_json(orient="index")), "images": int(len(scores)),
-               "not_scored": NOT_SCORED}
+    metrics = {
+        "per_strategy": json.loads(per_strategy.to_json(orient="index")),
+        "images": int(len(scores)),
+        "not_scored": NOT_SCORED,
+    }
     return scores, metrics

@@ -24,9 +24,14 @@ def search_ranges(defaults: dict[str, float], search: WeightSearch) -> dict[str,
     return {n: tuple(search.ranges.get(n, [w, w])) for n, w in defaults.items()}
 
 
-def search_weights(composer: Composer, scorer: Callable[..., dict[str, Any]], prompt: str,
-                   defaults: dict[str, float], search: WeightSearch, settings: Sampling,
-                   ) -> tuple[dict[str, Any], Image.Image]:
+def search_weights(
+    composer: Composer,
+    scorer: Callable[..., dict[str, Any]],
+    prompt: str,
+    defaults: dict[str, float],
+    search: WeightSearch,
+    settings: Sampling,
+) -> tuple[dict[str, Any], Image.Image]:
     """The best weights with the evidence (every candidate's weights and score, the defaults' and the best's
     score re-measured), and a before/after grid of the images."""
     ranges = search_ranges(defaults, search)
@@ -46,11 +51,24 @@ def search_weights(composer: Composer, scorer: Callable[..., dict[str, Any]], pr
     best = {n: round(float(study.best_params.get(n, defaults[n])), 3) for n in defaults}
     after_score, after = evaluate(best)
     captions = [f"before {before_score:.2f}"] * len(before) + [f"after {after_score:.2f}"] * len(after)
-    grid = contact_sheet(before + after, captions, thumb=max(128, settings.width), cols=len(before),
-                         title=f"weights: {defaults} -> {best}")
-    evaluated = [{"weights": {n: float(t.params.get(n, defaults[n])) for n in defaults}, "score": t.value}
-                 for t in study.trials]
-    tuned = {"prompt": prompt, "default_weights": defaults, "best_weights": best,
-             "default_score": before_score, "best_score": after_score, "trials": len(study.trials),
-             "evaluated": evaluated}
+    grid = contact_sheet(
+        before + after,
+        captions,
+        thumb=max(128, settings.width),
+        cols=len(before),
+        title=f"weights: {defaults} -> {best}",
+    )
+    evaluated = [
+        {"weights": {n: float(t.params.get(n, defaults[n])) for n in defaults}, "score": t.value}
+        for t in study.trials
+    ]
+    tuned = {
+        "prompt": prompt,
+        "default_weights": defaults,
+        "best_weights": best,
+        "default_score": before_score,
+        "best_score": after_score,
+        "trials": len(study.trials),
+        "evaluated": evaluated,
+    }
     return tuned, Image.fromarray(grid)

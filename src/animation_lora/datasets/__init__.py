@@ -7,5 +7,14 @@ from .image_folder import ImageFolderDataset
 from .kohya import KohyaDatasetFolder
 from .lora_file import LoraFileDataset, LoraFolderDataset, LoraInputFolderDataset, read_lora
 
-__all__ = ["Film", "FilmDataset", "GroundTruthDataset", "ImageFolderDataset", "KohyaDatasetFolder",
-           "LoraFileDataset", "LoraFolderDataset", "LoraInputFolderDataset", "read_lora"]
+__all__ = [
+    "Film",
+    "FilmDataset",
+    "GroundTruthDataset",
+    "ImageFolderDataset",
+    "KohyaDatasetFolder",
+    "LoraFileDataset",
+    "LoraFolderDataset",
+    "LoraInputFolderDataset",
+    "read_lora",
+]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import av
 import numpy as np
@@ -56,7 +57,9 @@ class Film:
                     t = float(frame.time) if frame.time is not None else index / self.fps
                     yield DecodedFrame(index, t, frame.to_ndarray(format="rgb24"))
                     index += 1
-                problem = f"truncated video: {index} of {expected} frames decodable" if index < expected - 1 else ""
+                problem = (
+                    f"truncated video: {index} of {expected} frames decodable" if index < expected - 1 else ""
+                )
             except (av.error.FFmpegError, ValueError) as err:  # corrupt data mid-stream
                 problem = f"corrupt video after frame {index}: {err}"
             if index == 0:
@@ -66,12 +69,16 @@ class Film:
                 yield DecodedFrame(index, index / self.fps, None, problem=problem)
 
     def _folder_frames(self) -> Iterator[DecodedFrame]:
-        files = sorted((p for p in self.path.iterdir() if not p.name.startswith(".") and p.is_file()),
-                       key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+        files = sorted(
+            (p for p in self.path.iterdir() if not p.name.startswith(".") and p.is_file()),
+            key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)],
+        )
         for index, file in enumerate(files):
             t = index / self.fps
             if file.suffix.lower() not in IMAGE_SUFFIXES:
-                yield DecodedFrame(index, t, None, file.name, f"not an image file ({file.suffix or 'no suffix'})")
+                yield DecodedFrame(
+                    index, t, None, file.name, f"not an image file ({file.suffix or 'no suffix'})"
+                )
                 continue
             try:
                 with Image.open(file) as im:
@@ -96,8 +103,10 @@ def _open_video(path: Path):
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as err:
-        raise DatasetError(f"Film '{path}' is not a readable video (corrupt, truncated before its index, "
-                           f"or not a video): {err}") from err
+        raise DatasetError(
+            f"Film '{path}' is not a readable video (corrupt, truncated before its index, "
+            f"or not a video): {err}"
+        ) from err
     if not container.streams.video:
         container.close()
         raise DatasetError(f"Film '{path}' has no video stream")
@@ -116,8 +125,13 @@ class FilmDataset(AbstractDataset[None, Film]):
             ``animation_lora.demo.render_demo_film`` (preset, seed, …).
     """
 
-    def __init__(self, filepath: str, fps: float = 24.0, demo: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        filepath: str,
+        fps: float = 24.0,
+        demo: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         self._path = Path(filepath)
         self._fps = fps
         self._demo = demo
@@ -130,7 +144,8 @@ class FilmDataset(AbstractDataset[None, Film]):
             if demo_path is None or Path(demo_path).resolve() != self._path.resolve():
                 raise DatasetError(
                     f"Film not found at '{self._path}' (parameter `film_path`: run "
-                    f"`kedro run --params film_path=/path/to/film.mp4` or set it in conf/<env>/globals.yml)")
+                    f"`kedro run --params film_path=/path/to/film.mp4` or set it in conf/<env>/globals.yml)"
+                )
             from ..demo import render_demo_film  # only the demo needs the renderer
 
             render_demo_film(self._path.parent, **demo)

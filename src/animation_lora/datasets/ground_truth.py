@@ -22,7 +22,9 @@ class GroundTruthDataset(AbstractDataset[None, "GroundTruth | None"]):
         if self._path is None:
             return None
         if not (self._path / "meta.json").exists():
-            raise DatasetError(f"No demo ground truth in '{self._path}': render the demo film first (`kedro run`)")
+            raise DatasetError(
+                f"No demo ground truth in '{self._path}': render the demo film first (`kedro run`)"
+            )
         return GroundTruth(self._path)
 
     def save(self, data: None) -> None:

@@ -3,9 +3,10 @@
 import base64
 import io
 import re
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from kedro.io import DatasetError

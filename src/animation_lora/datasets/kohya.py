@@ -18,7 +18,6 @@ from ..training_set import TrainingSet
 from .image_folder import ImageFolderDataset, _as_pil, _read_png
 from .versioned import VersionedLocalDataset
 
-
 SIDECAR = "lora.json"
 
 
@@ -35,7 +34,8 @@ class KohyaDatasetFolder(VersionedLocalDataset):
         for d in toml["datasets"]:  # image_dir: where the images will be once the folder is in place
             d["subsets"] = [{"image_dir": str((folder / "images").resolve()), **s} for s in d["subsets"]]
         (partial_dir / "dataset.toml").write_text(
-            "# kohya sd-scripts: train_network.py --dataset_config dataset.toml\n" + tomli_w.dumps(toml))
+            "# kohya sd-scripts: train_network.py --dataset_config dataset.toml\n" + tomli_w.dumps(toml)
+        )
         (partial_dir / SIDECAR).write_text(json.dumps({"name": data.name, "trigger": data.trigger}, indent=2))
         data.report.to_csv(partial_dir / "report.csv", index=False)
         partial_dir.rename(folder)
@@ -46,15 +46,20 @@ class KohyaDatasetFolder(VersionedLocalDataset):
             raise DatasetError(f"No kohya dataset at '{folder}'")
         toml = tomllib.loads((folder / "dataset.toml").read_text())
         if not (folder / SIDECAR).exists():
-            raise DatasetError(f"Kohya dataset '{folder}' has no {SIDECAR} (the LoRA's name and trigger): it was "
-                               f"written by an older version; rerun the pipeline that builds it")
+            raise DatasetError(
+                f"Kohya dataset '{folder}' has no {SIDECAR} (the LoRA's name and trigger): it was "
+                f"written by an older version; rerun the pipeline that builds it"
+            )
         identity = json.loads((folder / SIDECAR).read_text())
         pngs = sorted((folder / "images").glob("*.png"))
         return TrainingSet(
-            name=identity["name"], trigger=identity["trigger"],
+            name=identity["name"],
+            trigger=identity["trigger"],
             images={p.stem: partial(_read_png, p) for p in pngs},
             captions={p.stem: p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in pngs},
-            toml=toml, report=pd.read_csv(folder / "report.csv"))
+            toml=toml,
+            report=pd.read_csv(folder / "report.csv"),
+        )
 
     def _present(self, path: Path) -> bool:
         return (path / "dataset.toml").exists()

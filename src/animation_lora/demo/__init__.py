@@ -4,5 +4,13 @@ from .ground_truth import GroundTruth
 from .render import render_demo_film
 from .script import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, PRESETS, make_film_spec
 
-__all__ = ["ACTIONS", "CAST", "EXPRESSIONS", "LOCATIONS", "PRESETS", "GroundTruth", "make_film_spec",
-           "render_demo_film"]
+__all__ = [
+    "ACTIONS",
+    "CAST",
+    "EXPRESSIONS",
+    "LOCATIONS",
+    "PRESETS",
+    "GroundTruth",
+    "make_film_spec",
+    "render_demo_film",
+]

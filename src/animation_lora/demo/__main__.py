@@ -1,7 +1,7 @@
 """Render the demo film, or draw a contact sheet of one with its ground truth.
 
-    python -m animation_lora.demo render OUT_DIR [--preset tiny] [--seed 0] [--width W --height H]
-    python -m animation_lora.demo sheet FILM_DIR OUT.png [--every 12]
+python -m animation_lora.demo render OUT_DIR [--preset tiny] [--seed 0] [--width W --height H]
+python -m animation_lora.demo sheet FILM_DIR OUT.png [--every 12]
 """
 
 import argparse
@@ -22,7 +22,9 @@ def sheet(film_dir: str, out: str, every: int) -> None:
             if i % every == every // 2:
                 rows = gt.instances[gt.instances.frame == i]
                 images.append(frame.to_ndarray(format="rgb24"))
-                captions.append(" ".join(f"{r.character}:{r.action[:4]}/{r.expression[:4]}" for r in rows.itertuples()))
+                captions.append(
+                    " ".join(f"{r.character}:{r.action[:4]}/{r.expression[:4]}" for r in rows.itertuples())
+                )
     title = f"demo film: {len(gt.frames)} frames, {gt.frames.shot.nunique()} shots (every {every}th frame)"
     Image.fromarray(contact_sheet(images, captions, thumb=256, cols=4, title=title)).save(out)
 

@@ -10,7 +10,9 @@ PLATE_WIDTH = 1.7  # in frame widths: room for the camera start range plus its d
 
 def _vgradient(h: int, w: int, top, bottom) -> np.ndarray:
     t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-    return np.broadcast_to((1 - t) * np.asarray(top, np.float32) + t * np.asarray(bottom, np.float32), (h, w, 3)).copy()
+    return np.broadcast_to(
+        (1 - t) * np.asarray(top, np.float32) + t * np.asarray(bottom, np.float32), (h, w, 3)
+    ).copy()
 
 
 def _hshade(img: np.ndarray, x0: int, x1: int, y0: int, y1: int, strength: float = 0.18):
@@ -22,15 +24,22 @@ def _hshade(img: np.ndarray, x0: int, x1: int, y0: int, y1: int, strength: float
 def seaside_town(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     img = _vgradient(h, w, (105, 165, 230), (205, 228, 245))
     street = int(0.78 * h)
-    palette = [(226, 160, 80), (232, 130, 110), (240, 208, 120), (120, 180, 170), (215, 110, 70), (245, 225, 190)]
+    palette = [
+        (226, 160, 80),
+        (232, 130, 110),
+        (240, 208, 120),
+        (120, 180, 170),
+        (215, 110, 70),
+        (245, 225, 190),
+    ]
     x = 0
     while x < w:
         fw = int(rng.uniform(0.22, 0.34) * h)
         top = int(rng.uniform(0.12, 0.35) * h)
         colour = palette[rng.integers(len(palette))]
-        img[top:street, x:x + fw] = colour
+        img[top:street, x : x + fw] = colour
         _hshade(img, x, min(x + fw, w), top, street)
-        img[top:top + max(3, h // 60), x:x + fw] = (170, 80, 50)  # roof ledge
+        img[top : top + max(3, h // 60), x : x + fw] = (170, 80, 50)  # roof ledge
         rows, cols = int(rng.integers(2, 4)), int(rng.integers(2, 4))
         wh, ww = int(0.09 * h), max(4, int(fw / (2 * cols + 1)))
         for i in range(rows):
@@ -39,13 +48,17 @@ def seaside_town(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
                 wx = x + int((2 * j + 1) * fw / (2 * cols + 1))
                 cv2.rectangle(img, (wx - 2, wy - 2), (wx + ww + 1, wy + wh + 1), (250, 245, 235), -1)
                 cv2.rectangle(img, (wx, wy), (wx + ww - 1, wy + wh - 1), (50, 70, 95), -1)
-                cv2.rectangle(img, (wx - ww // 2 - 2, wy), (wx - 3, wy + wh - 1), (60, 130, 80), -1)  # shutter
+                cv2.rectangle(
+                    img, (wx - ww // 2 - 2, wy), (wx - 3, wy + wh - 1), (60, 130, 80), -1
+                )  # shutter
         door_x = x + fw // 2 - int(0.05 * h)
-        cv2.rectangle(img, (door_x, street - int(0.16 * h)), (door_x + int(0.1 * h), street), (95, 60, 40), -1)
+        cv2.rectangle(
+            img, (door_x, street - int(0.16 * h)), (door_x + int(0.1 * h), street), (95, 60, 40), -1
+        )
         x += fw
     img[street:] = _vgradient(h - street, w, (170, 160, 150), (120, 112, 105))
     for y in range(street + 4, h, max(4, h // 30)):  # cobble rows
-        img[y:y + 1] *= 0.85
+        img[y : y + 1] *= 0.85
     return img
 
 
@@ -65,7 +78,9 @@ def beach(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     cv2.line(img, (ux, int(0.5 * h)), (ux, int(0.75 * h)), (90, 70, 60), max(2, h // 120))
     for k in range(6):
         colour = (215, 50, 50) if k % 2 else (245, 245, 245)
-        cv2.ellipse(img, (ux, int(0.5 * h)), (int(0.16 * h), int(0.07 * h)), 0, 180 + 30 * k, 210 + 30 * k, colour, -1)
+        cv2.ellipse(
+            img, (ux, int(0.5 * h)), (int(0.16 * h), int(0.07 * h)), 0, 180 + 30 * k, 210 + 30 * k, colour, -1
+        )
     return img
 
 
@@ -75,17 +90,26 @@ def room(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     floor = int(0.7 * h)
     img[floor:] = _vgradient(h - floor, w, (150, 100, 60), (110, 70, 40))
     for y in range(floor, h, max(5, h // 18)):
-        img[y:y + 1] *= 0.8
-    img[floor - max(3, h // 40):floor] = (245, 240, 230)  # skirting board
+        img[y : y + 1] *= 0.8
+    img[floor - max(3, h // 40) : floor] = (245, 240, 230)  # skirting board
     for k in range(3):  # windows with sky, a picture, a shelf, spread along the wall
         x = int((k + rng.uniform(0.1, 0.4)) * w / 3)
         if k != 1:
-            cv2.rectangle(img, (x - 4, int(0.12 * h) - 4), (x + int(0.22 * h) + 4, int(0.45 * h) + 4), (250, 250, 245), -1)
-            img[int(0.12 * h):int(0.45 * h), x:x + int(0.22 * h)] = _vgradient(
-                int(0.45 * h) - int(0.12 * h), int(0.22 * h), (110, 170, 230), (200, 225, 240))
+            cv2.rectangle(
+                img,
+                (x - 4, int(0.12 * h) - 4),
+                (x + int(0.22 * h) + 4, int(0.45 * h) + 4),
+                (250, 250, 245),
+                -1,
+            )
+            img[int(0.12 * h) : int(0.45 * h), x : x + int(0.22 * h)] = _vgradient(
+                int(0.45 * h) - int(0.12 * h), int(0.22 * h), (110, 170, 230), (200, 225, 240)
+            )
         else:
             cv2.rectangle(img, (x, int(0.18 * h)), (x + int(0.2 * h), int(0.34 * h)), (120, 80, 40), -1)
-            cv2.rectangle(img, (x + 5, int(0.18 * h) + 5), (x + int(0.2 * h) - 5, int(0.34 * h) - 5), (70, 130, 90), -1)
+            cv2.rectangle(
+                img, (x + 5, int(0.18 * h) + 5), (x + int(0.2 * h) - 5, int(0.34 * h) - 5), (70, 130, 90), -1
+            )
             cv2.rectangle(img, (x - int(0.1 * h), int(0.5 * h)), (x + int(0.3 * h), floor), (140, 90, 50), -1)
             _hshade(img, x - int(0.1 * h), x + int(0.3 * h), int(0.5 * h), floor, 0.3)
     return img

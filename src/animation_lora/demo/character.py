@@ -35,7 +35,9 @@ class Canvas:
         on = mask > 0
         if not on.any():
             return
-        colour = np.broadcast_to(np.asarray(color, np.float32), self.rgb.shape) if texture is None else texture
+        colour = (
+            np.broadcast_to(np.asarray(color, np.float32), self.rgb.shape) if texture is None else texture
+        )
         if shaded:
             dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
             radius = max(float(dist.max()), 1.0)
@@ -81,8 +83,9 @@ def _stripes(c: Canvas, base, stripe, period: float) -> np.ndarray:
     return tex
 
 
-def paint_character(ch: Character, sk: Skeleton, expression: str, direction: int,
-                    frame_w: int, frame_h: int) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
+def paint_character(
+    ch: Character, sk: Skeleton, expression: str, direction: int, frame_w: int, frame_h: int
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
     """Return (box, rgb float32, alpha in [0, 1]) of the character, cropped to its box."""
     box = character_box(sk, frame_w, frame_h)
     c = Canvas(box)
@@ -107,8 +110,11 @@ def paint_character(ch: Character, sk: Skeleton, expression: str, direction: int
     c.paint(_capsule(c, p["neck"], p["head"] * 0.5 + p["neck"] * 0.5, limb * 1.1), ch.skin)
     # arms: sleeve, forearm, hand
     for side in ("left", "right"):
-        c.paint(_capsule(c, p[f"{side}_shoulder"], p[f"{side}_elbow"], limb * 1.05), ch.shirt,
-                texture=_stripes(c, ch.shirt, ch.stripes, r * 0.3) if ch.stripes else None)
+        c.paint(
+            _capsule(c, p[f"{side}_shoulder"], p[f"{side}_elbow"], limb * 1.05),
+            ch.shirt,
+            texture=_stripes(c, ch.shirt, ch.stripes, r * 0.3) if ch.stripes else None,
+        )
         c.paint(_capsule(c, p[f"{side}_elbow"], p[f"{side}_wrist"], limb * 0.85), ch.skin)
         c.paint(_ellipse(c, p[f"{side}_wrist"], (r * 0.2, r * 0.2)), ch.skin)
     _paint_head(c, ch, p["head"], r, expression)
@@ -133,7 +139,9 @@ def _paint_face(c: Canvas, h: np.ndarray, r: float, expression: str):
     """Eyes, brows, nose and mouth; geometry per expression, drawn flat (no shading) like ink."""
     ink, white, mouth_dark = (35, 25, 25), (250, 250, 250), (120, 30, 40)
     eye_y = -0.05 * r
-    eye_w, eye_h, pupil = {"surprised": (0.2, 0.27, 0.08), "happy": (0.17, 0.15, 0.09)}.get(expression, (0.16, 0.19, 0.09))
+    eye_w, eye_h, pupil = {"surprised": (0.2, 0.27, 0.08), "happy": (0.17, 0.15, 0.09)}.get(
+        expression, (0.16, 0.19, 0.09)
+    )
     brow_lift = {"surprised": 0.5, "happy": 0.36, "sad": 0.34, "neutral": 0.3}.get(expression, 0.3)
     for s in (-1, 1):
         e = h + [s * 0.38 * r, eye_y]
@@ -148,11 +156,16 @@ def _paint_face(c: Canvas, h: np.ndarray, r: float, expression: str):
     c.paint(_ellipse(c, h + [0, 0.2 * r], (0.08 * r, 0.06 * r)), (200, 120, 100), shaded=False)
     m = h + [0, 0.52 * r]
     if expression == "happy":  # open smile
-        c.paint(_ellipse(c, m + [0, -0.06 * r], (0.3 * r, 0.2 * r), start=0, end=180), mouth_dark, shaded=False)
+        c.paint(
+            _ellipse(c, m + [0, -0.06 * r], (0.3 * r, 0.2 * r), start=0, end=180), mouth_dark, shaded=False
+        )
     elif expression == "surprised":  # round open mouth
         c.paint(_ellipse(c, m, (0.12 * r, 0.16 * r)), mouth_dark, shaded=False)
     elif expression == "sad":  # frown
-        c.paint(_ellipse(c, m + [0, 0.1 * r], (0.22 * r, 0.1 * r), start=180, end=360, thickness=c.px(0.06 * r)),
-                ink, shaded=False)
+        c.paint(
+            _ellipse(c, m + [0, 0.1 * r], (0.22 * r, 0.1 * r), start=180, end=360, thickness=c.px(0.06 * r)),
+            ink,
+            shaded=False,
+        )
     else:  # neutral: a short straight mouth
         c.paint(_capsule(c, m + [-0.16 * r, 0], m + [0.16 * r, 0], 0.06 * r), ink, shaded=False)

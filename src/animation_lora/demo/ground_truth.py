@@ -29,7 +29,10 @@ class GroundTruth:
 
     @cached_property
     def _plates(self) -> dict[str, np.ndarray]:
-        return {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in sorted((self.folder / "plates").glob("*.png"))}
+        return {
+            p.stem: np.asarray(Image.open(p).convert("RGB"))
+            for p in sorted((self.folder / "plates").glob("*.png"))
+        }
 
     @property
     def size(self) -> tuple[int, int]:
@@ -42,8 +45,10 @@ class GroundTruth:
         """The clean background of a frame, exactly as it was under the characters."""
         row = self.frames.loc[frame]
         w, _ = self.size
-        return self._plates[row["location"]][:, int(row["camera_x"]):int(row["camera_x"]) + w]
+        return self._plates[row["location"]][:, int(row["camera_x"]) : int(row["camera_x"]) + w]
 
     def joints(self, frame: int, character: str) -> np.ndarray:
-        row = self.instances[(self.instances.frame == frame) & (self.instances.character == character)].iloc[0]
+        row = self.instances[(self.instances.frame == frame) & (self.instances.character == character)].iloc[
+            0
+        ]
         return np.asarray(row["joints"], np.float32).reshape(17, 3)

@@ -25,16 +25,18 @@ CAMERA_MARGIN = 0.1  # the camera window starts this far into the plate (frame w
 
 
 def render_frame(spec: FilmSpec, shot, k: int, plates: dict[str, np.ndarray]):
-    """One frame: (rgb uint8, identity label map uint8, instance records). Later actors occlude earlier ones."""
+    """One frame: (rgb uint8, identity label map uint8, instance records). Later actors hide earlier ones."""
     W, H = spec.width, spec.height
     t = k / spec.fps
     cam = int(round((CAMERA_MARGIN + shot.camera_start + shot.camera_speed * t) * W))
-    frame = plates[shot.location][:, cam:cam + W].astype(np.float32)
+    frame = plates[shot.location][:, cam : cam + W].astype(np.float32)
     labels = np.zeros((H, W), np.uint8)
     records = []
     for actor in shot.actors:
         ch = CAST[actor.character]
-        world_x = (CAMERA_MARGIN + shot.camera_start + actor.start_x + actor.direction * SPEED[actor.action] * t) * W
+        world_x = (
+            CAMERA_MARGIN + shot.camera_start + actor.start_x + actor.direction * SPEED[actor.action] * t
+        ) * W
         pose = pose_for(actor.action, t, actor.phase, actor.direction)
         sk = build_skeleton(pose, world_x - cam, GROUND_Y * H, actor.scale * H)
         (x0, y0, x1, y1), rgb, alpha = paint_character(ch, sk, actor.expression, actor.direction, W, H)
@@ -45,14 +47,23 @@ def render_frame(spec: FilmSpec, shot, k: int, plates: dict[str, np.ndarray]):
         inside = (joints[:, 0] >= 0) & (joints[:, 0] < W) & (joints[:, 1] >= 0) & (joints[:, 1] < H)
         h, r = sk.points["head"], sk.head_radius
         face = np.array([h[0] - r, h[1] - 1.05 * r, h[0] + r, h[1] + r])
-        records.append(dict(character=ch.name, action=actor.action, expression=actor.expression,
-                            direction=actor.direction,
-                            joints=np.column_stack([joints, np.where(inside, 2, 0)]).ravel().round(2).tolist(),
-                            face_box=np.clip(face, 0, [W, H, W, H]).round(2).tolist(), label=actor.character + 1))
+        records.append(
+            dict(
+                character=ch.name,
+                action=actor.action,
+                expression=actor.expression,
+                direction=actor.direction,
+                joints=np.column_stack([joints, np.where(inside, 2, 0)]).ravel().round(2).tolist(),
+                face_box=np.clip(face, 0, [W, H, W, H]).round(2).tolist(),
+                label=actor.character + 1,
+            )
+        )
     for rec in records:  # boxes of what stays visible after occlusion
         ys, xs = np.nonzero(labels == rec["label"])
         rec["area"] = int(len(xs))
-        rec["box"] = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else [0, 0, 0, 0]
+        rec["box"] = (
+            [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else [0, 0, 0, 0]
+        )
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8), labels, records, cam
 
 
@@ -84,8 +95,16 @@ def render_demo_film(out_dir: str | Path, preset: str = "default", seed: int = 0
                     rgb, labels, records, cam = render_frame(spec, shot, k, plates)
                     for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                         container.mux(packet)
-                    frames.append(dict(frame=n, timestamp=n / spec.fps, shot=shot.index, location=shot.location,
-                                       camera_x=cam, first_of_shot=k == 0))
+                    frames.append(
+                        dict(
+                            frame=n,
+                            timestamp=n / spec.fps,
+                            shot=shot.index,
+                            location=shot.location,
+                            camera_x=cam,
+                            first_of_shot=k == 0,
+                        )
+                    )
                     instances += [dict(frame=n, instance=i, **rec) for i, rec in enumerate(records)]
                     label_maps.append(labels)
                     n += 1
@@ -98,8 +117,12 @@ def render_demo_film(out_dir: str | Path, preset: str = "default", seed: int = 0
     np.savez_compressed(gt / "labels.npz", labels=np.stack(label_maps))
     for loc, plate in plates.items():
         Image.fromarray(plate).save(gt / "plates" / f"{loc}.png")
-    meta = dict(spec=spec.to_dict(), cast=[c.__dict__ for c in CAST], camera_margin=CAMERA_MARGIN,
-                label_of={c.name: i + 1 for i, c in enumerate(CAST)})
+    meta = dict(
+        spec=spec.to_dict(),
+        cast=[c.__dict__ for c in CAST],
+        camera_margin=CAMERA_MARGIN,
+        label_of={c.name: i + 1 for i, c in enumerate(CAST)},
+    )
     (gt / "meta.json").write_text(json.dumps(meta, indent=1))
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in tmp.iterdir():

@@ -24,10 +24,26 @@ class Character:
 
 
 CAST = (
-    Character("marco", skin=(222, 170, 128), hair=(58, 38, 24), shirt=(245, 245, 240),
-              stripes=(35, 75, 190), trousers=(70, 85, 60), shoes=(90, 50, 30), hair_style="short"),
-    Character("nina", skin=(250, 214, 192), hair=(205, 78, 30), shirt=(240, 196, 40),
-              stripes=None, trousers=(112, 58, 140), shoes=(200, 40, 50), hair_style="bob"),
+    Character(
+        "marco",
+        skin=(222, 170, 128),
+        hair=(58, 38, 24),
+        shirt=(245, 245, 240),
+        stripes=(35, 75, 190),
+        trousers=(70, 85, 60),
+        shoes=(90, 50, 30),
+        hair_style="short",
+    ),
+    Character(
+        "nina",
+        skin=(250, 214, 192),
+        hair=(205, 78, 30),
+        shirt=(240, 196, 40),
+        stripes=None,
+        trousers=(112, 58, 140),
+        shoes=(200, 40, 50),
+        hair_style="bob",
+    ),
 )
 
 PRESETS = {
@@ -94,18 +110,28 @@ def make_film_spec(preset: str = "default", seed: int = 0, **overrides) -> FilmS
             direction = int(rng.choice((-1, 1)))
             travel = {"standing": 0.0, "jumping": 0.05, "walking": 0.25, "running": 0.45}[action]
             centre = (slot + 1) / (len(cast) + 1) if len(cast) > 1 else 0.5
-            actors.append(Actor(
-                character=who, action=action, expression=expression,
-                start_x=centre - direction * travel / 2 + rng.uniform(-0.04, 0.04),
-                direction=direction,
-                scale=float(rng.uniform(0.66, 0.74)) if len(cast) == 1 else float(rng.uniform(0.6, 0.66)),
-                phase=float(rng.uniform(0, 1)),
-            ))
-        shots.append(Shot(
-            # (i + i // 3) decorrelates the location from the cast, which cycles with period 3
-            index=i, location=LOCATIONS[(i + i // 3) % len(LOCATIONS)], n_frames=cfg["frames_per_shot"],
-            camera_start=float(rng.uniform(0.0, 0.4)), camera_speed=float(rng.choice((-1, 1)) * rng.uniform(0.0, 0.04)),
-            actors=tuple(actors),
-        ))
-    return FilmSpec(preset=preset, seed=seed, width=cfg["width"], height=cfg["height"], fps=cfg["fps"],
-                    shots=tuple(shots))
+            actors.append(
+                Actor(
+                    character=who,
+                    action=action,
+                    expression=expression,
+                    start_x=centre - direction * travel / 2 + rng.uniform(-0.04, 0.04),
+                    direction=direction,
+                    scale=float(rng.uniform(0.66, 0.74)) if len(cast) == 1 else float(rng.uniform(0.6, 0.66)),
+                    phase=float(rng.uniform(0, 1)),
+                )
+            )
+        shots.append(
+            Shot(
+                # (i + i // 3) decorrelates the location from the cast, which cycles with period 3
+                index=i,
+                location=LOCATIONS[(i + i // 3) % len(LOCATIONS)],
+                n_frames=cfg["frames_per_shot"],
+                camera_start=float(rng.uniform(0.0, 0.4)),
+                camera_speed=float(rng.choice((-1, 1)) * rng.uniform(0.0, 0.04)),
+                actors=tuple(actors),
+            )
+        )
+    return FilmSpec(
+        preset=preset, seed=seed, width=cfg["width"], height=cfg["height"], fps=cfg["fps"], shots=tuple(shots)
+    )

@@ -101,6 +101,8 @@ def build_skeleton(pose: Pose, pelvis_x: float, ground_y: float, height_px: floa
                   f"{name}_hip": hip, f"{name}_knee": knee, f"{name}_ankle": ankle})
     r = unit * HEAD_R
     p["nose"] = head + np.array([0, 0.15 * r])
-    p["left_eye"], p["right_eye"] = head + np.array([0.38 * r, -0.08 * r]), head + np.array([-0.38 * r, -0.08 * r])
-    p["left_ear"], p["right_ear"] = head + np.array([0.92 * r, 0.05 * r]), head + np.array([-0.92 * r, 0.05 * r])
+    p["left_eye"] = head + np.array([0.38 * r, -0.08 * r])
+    p["right_eye"] = head + np.array([-0.38 * r, -0.08 * r])
+    p["left_ear"] = head + np.array([0.92 * r, 0.05 * r])
+    p["right_ear"] = head + np.array([-0.92 * r, 0.05 * r])
     return Skeleton(points=p, head_radius=r)

@@ -13,5 +13,16 @@ from .data import LatentCache
 from .loop import TrainResult, train_lora
 from .model import TEXT_TARGETS, UNET_TARGETS
 
-__all__ = ["DatasetSettings", "LatentCache", "TEXT_TARGETS", "TrainConfig", "TrainResult", "UNET_TARGETS",
-           "dataset_settings", "load_checkpoint", "lora_state", "save_checkpoint", "train_lora"]
+__all__ = [
+    "DatasetSettings",
+    "LatentCache",
+    "TEXT_TARGETS",
+    "TrainConfig",
+    "TrainResult",
+    "UNET_TARGETS",
+    "dataset_settings",
+    "load_checkpoint",
+    "lora_state",
+    "save_checkpoint",
+    "train_lora",
+]

@@ -14,14 +14,23 @@ def lora_state(module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items() if "lora_" in k}
 
 
-def save_checkpoint(path: Path, unet, text_encoder, optimizer, scheduler, rng: random.Random,
-                    state: dict) -> None:
+def save_checkpoint(
+    path: Path, unet, text_encoder, optimizer, scheduler, rng: random.Random, state: dict
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     py_state = rng.getstate()
-    torch.save({"unet": lora_state(unet), "text_encoder": lora_state(text_encoder),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(), "py_rng": [py_state[0], list(py_state[1]), py_state[2]],
-                "state": dict(state)}, str(path) + ".tmp")
+    torch.save(
+        {
+            "unet": lora_state(unet),
+            "text_encoder": lora_state(text_encoder),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "py_rng": [py_state[0], list(py_state[1]), py_state[2]],
+            "state": dict(state),
+        },
+        str(path) + ".tmp",
+    )
     Path(str(path) + ".tmp").replace(path)
 
 

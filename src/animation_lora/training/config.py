@@ -10,8 +10,9 @@ from ..params import block, parse
 from ..training_set import TrainingSet
 
 Optimizer = Literal["AdamW", "AdamW8bit", "Lion", "Adafactor", "Prodigy", "SGD"]
-Scheduler = Literal["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                    "polynomial"]
+Scheduler = Literal[
+    "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"
+]
 
 
 @block
@@ -86,8 +87,11 @@ def dataset_settings(dataset: TrainingSet) -> DatasetSettings:
     dataset's over [general]. Each level is checked on its own so an error names where the key is."""
     general = dataset.toml.get("general", {})
     first = dataset.toml["datasets"][0]
-    levels = {"general": general, "datasets.0": {k: v for k, v in first.items() if k != "subsets"},
-              "datasets.0.subsets.0": first["subsets"][0]}
+    levels = {
+        "general": general,
+        "datasets.0": {k: v for k, v in first.items() if k != "subsets"},
+        "datasets.0.subsets.0": first["subsets"][0],
+    }
     try:
         for path, values in levels.items():
             parse(DatasetSettings, values, path)

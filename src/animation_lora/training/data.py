@@ -33,16 +33,26 @@ class Example:
 def buckets(resolution: int, steps: int, min_reso: int, max_reso: int) -> list[tuple[int, int]]:
     """kohya-style buckets: (w, h) multiples of `steps` within [min, max] and area <= resolution^2."""
     sizes = range(min_reso, max_reso + 1, steps)
-    return sorted({(w, h) for w in sizes for h in sizes if w * h <= resolution * resolution
-                   and max(w, h) / min(w, h) <= 4})
+    return sorted(
+        {
+            (w, h)
+            for w in sizes
+            for h in sizes
+            if w * h <= resolution * resolution and max(w, h) / min(w, h) <= 4
+        }
+    )
 
 
 def bucket_options(settings: DatasetSettings, resolution: int) -> list[tuple[int, int]]:
     """The TOML's bucket limits, kept within [resolution / 2, 2 x resolution] when `resolution` overrides
     it."""
     steps = min(settings.bucket_reso_steps, resolution // 2)
-    return buckets(resolution, steps, max(32, min(settings.min_bucket_reso, resolution // 2)),
-                   max(resolution, min(settings.max_bucket_reso, resolution * 2)))
+    return buckets(
+        resolution,
+        steps,
+        max(32, min(settings.min_bucket_reso, resolution // 2)),
+        max(resolution, min(settings.max_bucket_reso, resolution * 2)),
+    )
 
 
 def fit_to_bucket(image: np.ndarray, options: list[tuple[int, int]]) -> np.ndarray:
@@ -88,15 +98,21 @@ def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: DatasetSe
         caption = (dataset.captions.get(key) or "").strip()
         if not caption:
             if cfg.missing_caption != "trigger":
-                raise ValueError(f"Image '{key}' of '{dataset.name}' has no caption (missing_caption: error; "
-                                 f"'trigger' trains it with the trigger word alone)")
+                raise ValueError(
+                    f"Image '{key}' of '{dataset.name}' has no caption (missing_caption: error; "
+                    f"'trigger' trains it with the trigger word alone)"
+                )
             caption = dataset.trigger
         examples.append(Example(key, fit_to_bucket(image, options), caption))
     return examples
 
 
-def bucket_batches(examples: list[Example], repeats: int, batch_size: int, rng: random.Random,
-                   ) -> list[list[Example]]:
+def bucket_batches(
+    examples: list[Example],
+    repeats: int,
+    batch_size: int,
+    rng: random.Random,
+) -> list[list[Example]]:
     """kohya: a batch holds images of one bucket size; buckets shuffled within, batches shuffled across."""
     by_size: dict[tuple, list[Example]] = {}
     for e in examples:
@@ -105,13 +121,16 @@ def bucket_batches(examples: list[Example], repeats: int, batch_size: int, rng: 
     for size in sorted(by_size):
         items = by_size[size]
         rng.shuffle(items)
-        batches += [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+        batches += [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     rng.shuffle(batches)
     return batches
 
 
-def split_validation(examples: list[Example], fraction: float, seed: int,
-                     ) -> tuple[list[Example], list[Example]]:
+def split_validation(
+    examples: list[Example],
+    fraction: float,
+    seed: int,
+) -> tuple[list[Example], list[Example]]:
     """A held-out share of the examples (at least one when there are two or more), the same for a seed."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)

@@ -108,8 +108,9 @@ def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSett
     cfg = objective.cfg
     dropout = cfg.caption_dropout_rate or settings.caption_dropout_rate
     latents = torch.stack([objective.latents(e, settings.flip_aug and rng.random() < 0.5) for e in batch])
-    captions = [make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng)
-                for e in batch]
+    captions = [
+        make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng) for e in batch
+    ]
     noise = torch.randn_like(latents)
     if cfg.noise_offset:
         noise = noise + cfg.noise_offset * torch.randn(latents.shape[0], latents.shape[1], 1, 1)
@@ -132,14 +133,23 @@ class Optimisation:
         if cfg.mixed_precision == "fp16" and not on_gpu:
             log.warning("mixed_precision fp16 needs a GPU; training in float32 on the CPU")
         precision = cfg.mixed_precision if on_gpu or cfg.mixed_precision != "fp16" else "no"
-        self.accelerator = Accelerator(mixed_precision=precision, cpu=not on_gpu,
-                                       gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+        self.accelerator = Accelerator(
+            mixed_precision=precision,
+            cpu=not on_gpu,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        )
         optimizer = make_optimizer(cfg, parameter_groups(cfg, unet, text_encoder))
-        scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
-                                  num_training_steps=total_steps, num_cycles=cfg.lr_scheduler_num_cycles,
-                                  power=cfg.lr_scheduler_power)
+        scheduler = get_scheduler(
+            cfg.lr_scheduler,
+            optimizer,
+            num_warmup_steps=cfg.lr_warmup_steps,
+            num_training_steps=total_steps,
+            num_cycles=cfg.lr_scheduler_num_cycles,
+            power=cfg.lr_scheduler_power,
+        )
         self.unet, self.text_encoder, self.optimizer, self.scheduler = self.accelerator.prepare(
-            unet, text_encoder, optimizer, scheduler)
+            unet, text_encoder, optimizer, scheduler
+        )
         self.checkpoint, self.state = checkpoint, {"step": 0, "epoch": 0}
 
     @property
@@ -156,7 +166,8 @@ class Optimisation:
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"Loss became {float(loss)} at step {self.step} of '{name}'; the last good checkpoint is "
-                    f"{self.checkpoint or 'not kept (set cache_dir)'}")
+                    f"{self.checkpoint or 'not kept (set cache_dir)'}"
+                )
             self.accelerator.backward(loss)
             self.optimizer.step()
             self.scheduler.step()
@@ -167,13 +178,15 @@ class Optimisation:
         return loss
 
     def save(self, rng: random.Random) -> None:
-        save_checkpoint(self.checkpoint, self.unet, self.text_encoder, self.optimizer, self.scheduler, rng,
-                        self.state)
+        save_checkpoint(
+            self.checkpoint, self.unet, self.text_encoder, self.optimizer, self.scheduler, rng, self.state
+        )
 
     def resume(self, rng: random.Random, name: str) -> None:
         if self.checkpoint and self.checkpoint.exists():
-            self.state = load_checkpoint(self.checkpoint, self.unet, self.text_encoder, self.optimizer,
-                                         self.scheduler, rng)
+            self.state = load_checkpoint(
+                self.checkpoint, self.unet, self.text_encoder, self.optimizer, self.scheduler, rng
+            )
             log.info("Resumed '%s' at step %d", name, self.step)
 
 
@@ -182,9 +195,13 @@ def every(n: int, count: int) -> bool:
     return bool(n) and count % n == 0
 
 
-def train_lora(base: BaseModel, dataset: TrainingSet, cfg: TrainConfig,
-               on_step: Callable[[dict[str, float]], None] | None = None,
-               should_stop: Callable[[int, float], bool] | None = None) -> TrainResult:
+def train_lora(
+    base: BaseModel,
+    dataset: TrainingSet,
+    cfg: TrainConfig,
+    on_step: Callable[[dict[str, float]], None] | None = None,
+    should_stop: Callable[[int, float], bool] | None = None,
+) -> TrainResult:
     """Train a LoRA on `dataset`. `on_step` receives {step, loss, lr[, val_loss]} (logging comes from the
     caller, e.g. MLflow); `should_stop(step, val_loss)` lets a pruner end the run early."""
     check_network_dim(base, cfg)
@@ -241,5 +258,14 @@ def train_lora(base: BaseModel, dataset: TrainingSet, cfg: TrainConfig,
         final = objective.validation_loss(val_set)
         history.append({"step": opt.step, "val_loss": final})
         epochs, extra = cfg.max_train_epochs, {"final_val_loss": final, "epoch_states": saved}
-    return TrainResult(opt.unet, opt.text_encoder, pd.DataFrame(history), opt.step, epochs,
-                       tag_frequency(examples), cfg, settings, extra)
+    return TrainResult(
+        opt.unet,
+        opt.text_encoder,
+        pd.DataFrame(history),
+        opt.step,
+        epochs,
+        tag_frequency(examples),
+        cfg,
+        settings,
+        extra,
+    )

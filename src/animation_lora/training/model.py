@@ -22,30 +22,49 @@ def add_lora(base: BaseModel, cfg: TrainConfig) -> tuple[Any, Any]:
 
     unet = private_copy(base.unet)
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=cfg.network_dim, lora_alpha=cfg.network_alpha, init_lora_weights="gaussian",
-                                target_modules=UNET_TARGETS))
+    unet.add_adapter(
+        LoraConfig(
+            r=cfg.network_dim,
+            lora_alpha=cfg.network_alpha,
+            init_lora_weights="gaussian",
+            target_modules=UNET_TARGETS,
+        )
+    )
     text_encoder = base.text_encoder
     if cfg.text_encoder_lr > 0:
         text_encoder = private_copy(base.text_encoder)
         text_encoder.requires_grad_(False)
         # transformers 5's own add_adapter wants peft >= 0.22; peft's injection works with 0.21
-        config = LoraConfig(r=cfg.network_dim, lora_alpha=cfg.network_alpha, init_lora_weights="gaussian",
-                            target_modules=TEXT_TARGETS)
+        config = LoraConfig(
+            r=cfg.network_dim,
+            lora_alpha=cfg.network_alpha,
+            init_lora_weights="gaussian",
+            target_modules=TEXT_TARGETS,
+        )
         inject_adapter_in_model(config, text_encoder)
     return unet, text_encoder
 
 
 def check_network_dim(base: BaseModel, cfg: TrainConfig) -> None:
-    smallest = min(min(m.in_features, m.out_features) for n, m in base.unet.named_modules()
-                   if isinstance(m, torch.nn.Linear) and any(n.endswith(t) for t in UNET_TARGETS))
+    smallest = min(
+        min(m.in_features, m.out_features)
+        for n, m in base.unet.named_modules()
+        if isinstance(m, torch.nn.Linear) and any(n.endswith(t) for t in UNET_TARGETS)
+    )
     if cfg.network_dim > smallest:
-        raise ValueError(f"network_dim {cfg.network_dim} is larger than the smallest targeted layer "
-                         f"({smallest})")
+        raise ValueError(
+            f"network_dim {cfg.network_dim} is larger than the smallest targeted layer ({smallest})"
+        )
 
 
 def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: int) -> torch.Tensor:
-    ids = base.tokenizer(captions, padding="max_length", max_length=base.tokenizer.model_max_length,
-                         truncation=True, return_tensors="pt").input_ids
+    ids = base.tokenizer(
+        captions,
+        padding="max_length",
+        max_length=base.tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
     out = text_encoder(ids, output_hidden_states=clip_skip > 1)
     if clip_skip > 1:  # kohya: the hidden state clip_skip layers from the end, through the final norm
         model = text_encoder.text_model if hasattr(text_encoder, "text_model") else text_encoder
@@ -55,6 +74,7 @@ def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: i
 
 def parameter_groups(cfg: TrainConfig, unet, text_encoder) -> list[dict]:
     """The trainable LoRA weights: the U-Net's at `learning_rate`, the text encoder's at `text_encoder_lr`."""
+
     def trainable(module) -> list:
         return [p for p in module.parameters() if p.requires_grad]
 
@@ -74,12 +94,15 @@ def make_optimizer(cfg: TrainConfig, groups: list[dict]):
         from transformers.optimization import Adafactor
 
         return Adafactor(groups, scale_parameter=False, relative_step=False, warmup_init=False)
-    modules = {"AdamW8bit": ("bitsandbytes", "bitsandbytes.optim", "AdamW8bit"),
-               "Lion": ("lion-pytorch", "lion_pytorch", "Lion"),
-               "Prodigy": ("prodigyopt", "prodigyopt", "Prodigy")}
+    modules = {
+        "AdamW8bit": ("bitsandbytes", "bitsandbytes.optim", "AdamW8bit"),
+        "Lion": ("lion-pytorch", "lion_pytorch", "Lion"),
+        "Prodigy": ("prodigyopt", "prodigyopt", "Prodigy"),
+    }
     package, module, cls = modules[name]
     try:
         return getattr(__import__(module, fromlist=[cls]), cls)(groups)
     except ImportError as err:
-        raise ImportError(f"optimizer_type '{name}' needs the '{package}' package: "
-                          f"pip install {package}") from err
+        raise ImportError(
+            f"optimizer_type '{name}' needs the '{package}' package: pip install {package}"
+        ) from err

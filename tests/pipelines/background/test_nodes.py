@@ -7,8 +7,14 @@ import pytest
 from animation_lora.pipelines.background.nodes import check_layers, inpaint_plates, temporal_fill
 from animation_lora.temporal_fill import camera_path
 
-FILL = {"enabled": True, "max_neighbours": 12, "min_views": 1, "edge_margin": 2, "min_visible_share": 0.5,
-        "max_step": 0.05}
+FILL = {
+    "enabled": True,
+    "max_neighbours": 12,
+    "min_views": 1,
+    "edge_margin": 2,
+    "min_visible_share": 0.5,
+    "max_step": 0.05,
+}
 
 
 def panning_shot(n=6, w=160, h=90, pan=3, square=20, speed=12, still=False):
@@ -20,15 +26,17 @@ def panning_shot(n=6, w=160, h=90, pan=3, square=20, speed=12, still=False):
     frames, holes, truths = {}, {}, {}
     for k in range(n):
         cam = k * pan
-        truth = plate[:, cam:cam + w].copy()
+        truth = plate[:, cam : cam + w].copy()
         x = 20 + (0 if still else k * speed) - cam  # the square moves in the world; the camera pans
         hole = np.zeros((h, w), bool)
-        hole[30:30 + square, max(0, x):x + square] = True
+        hole[30 : 30 + square, max(0, x) : x + square] = True
         layer = truth.copy()
         layer[hole] = 0
         fid = f"f{k:06d}"
         frames[fid], holes[fid], truths[fid] = layer, hole, truth
-    plates = pd.DataFrame({"frame_id": list(frames), "usable": True, "shot": 0, "hole_fraction": 0.1, "reason": ""})
+    plates = pd.DataFrame(
+        {"frame_id": list(frames), "usable": True, "shot": 0, "hole_fraction": 0.1, "reason": ""}
+    )
     return frames, holes, truths, plates
 
 
@@ -59,14 +67,20 @@ def test_a_character_that_stands_still_leaves_its_hole_to_inpainting():
 def test_layer_checks():
     layer, hole = np.zeros((10, 20, 3), np.uint8), np.zeros((10, 20), np.uint8)
     index = pd.DataFrame({"frame_id": ["f000001", "f000002"], "shot": [0, 0]})
-    plates = check_layers({"f000001": layer, "f000002": layer}, {"f000001": hole, "f000002": hole + 255}, index,
-                          {"max_hole_fraction": 0.98})
+    plates = check_layers(
+        {"f000001": layer, "f000002": layer},
+        {"f000001": hole, "f000002": hole + 255},
+        index,
+        {"max_hole_fraction": 0.98},
+    )
     assert list(plates.usable) == [True, False] and plates.reason.iloc[1] == "hole covers 100% of the plate"
     with pytest.raises(ValueError, match=r"frame 'f000002' is 10x5 but its background layer is 20x10"):
         check_layers({"f000002": layer}, {"f000002": hole[:5, :10]}, index, {"max_hole_fraction": 0.98})
     with pytest.raises(ValueError, match="'f000003' has no hole mask"):
         check_layers({"f000003": layer}, {}, index, {"max_hole_fraction": 0.98})
-    with pytest.raises(ValueError, match=r"`background.checks.max_hole_fractoin`: unknown key; known keys: max_hole"):
+    with pytest.raises(
+        ValueError, match=r"`background.checks.max_hole_fractoin`: unknown key; known keys: max_hole"
+    ):
         check_layers({}, {}, index, {"max_hole_fractoin": 0.98})
 
 
@@ -78,24 +92,31 @@ def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):
     layer, hole = np.full((10, 20, 3), 90, np.uint8), np.zeros((10, 20), bool)
     hole[2:5, 2:5] = True
     index = pd.DataFrame({"frame_id": ["f000001", "f000002"], "shot": [0, 0]})
-    plates = check_layers({"f000001": layer, "f000002": lambda: _read_png(broken)},
-                          {"f000001": hole, "f000002": hole}, index, {"max_hole_fraction": 0.98})
+    plates = check_layers(
+        {"f000001": layer, "f000002": lambda: _read_png(broken)},
+        {"f000001": hole, "f000002": hole},
+        index,
+        {"max_hole_fraction": 0.98},
+    )
     bad = plates.set_index("frame_id").loc["f000002"]
     assert not bad.usable and "UnidentifiedImageError" in bad.reason and "f000002.png" in bad.reason
-    plates_out, report = inpaint_plates({"f000001": layer}, {"f000001": lambda: _read_png(broken)},
-                                        {"backend": "opencv", "opencv": {}})
+    plates_out, report = inpaint_plates(
+        {"f000001": layer}, {"f000001": lambda: _read_png(broken)}, {"backend": "opencv", "opencv": {}}
+    )
     assert plates_out == {} and report.frame_id.tolist() == ["f000001"] and "f000002.png" in report.reason[0]
 
 
 def test_purity_finds_a_leaked_character_and_can_fail_the_run(tiny_film, tiny_truth):
     import av
 
-    from animation_lora.training_set import TrainingSet
     from animation_lora.pipelines.background.nodes import score_purity
+    from animation_lora.training_set import TrainingSet
 
     with av.open(str(tiny_film)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    background = TrainingSet("scene_0", "scene_0", {"f000000": frames[0], "f000001": tiny_truth.plate(1)}, {}, {})
+    background = TrainingSet(
+        "scene_0", "scene_0", {"f000000": frames[0], "f000001": tiny_truth.plate(1)}, {}, {}
+    )
     character = TrainingSet("character_0", "character_0", {"f000000_0": None, "f000014_0": None}, {}, {})
     scenes = pd.DataFrame({"frame_id": ["f000000", "f000014"], "cluster": ["scene_0", "scene_1"]})
     seg = {"backend": "mediapipe", "mediapipe": {}}

@@ -8,11 +8,15 @@ from tests.conftest import run_session
 
 
 def metrics(project, name):
-    return json.loads(next((project / "data" / "08_reporting" / f"{name}_metrics.json").glob("*/*.json")).read_text())
+    return json.loads(
+        next((project / "data" / "08_reporting" / f"{name}_metrics.json").glob("*/*.json")).read_text()
+    )
 
 
 def test_background_before_preprocessing_says_what_to_run_first(kedro_project):
-    with pytest.raises(RuntimeError, match=r"'background_layers' \(run `kedro run --pipeline=preprocessing` first\)"):
+    with pytest.raises(
+        RuntimeError, match=r"'background_layers' \(run `kedro run --pipeline=preprocessing` first\)"
+    ):
         run_session(kedro_project, "background")
 
 

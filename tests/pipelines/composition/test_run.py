@@ -28,8 +28,16 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
     shutil.copy(trained, data / "01_raw/extra_loras/twin.safetensors")
     run_session(kedro_project, "composition")
     table = pd.read_parquet(saved(data, "07_model_output/composition_table.parquet"))
-    strategies = {"base", "solo:character", "solo:background", "solo:twin", "merge", "fused", "switch",
-                  "composite"}
+    strategies = {
+        "base",
+        "solo:character",
+        "solo:background",
+        "solo:twin",
+        "merge",
+        "fused",
+        "switch",
+        "composite",
+    }
     assert set(table.strategy) == strategies and len(table) == len(strategies)  # 1 prompt x 1 sample
     assert table.prompt.iloc[0].startswith("character_") and " in scene_" in table.prompt.iloc[0]
     (images,) = (data / "07_model_output" / "compositions").glob("*/compositions")
@@ -41,8 +49,10 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
     # score re-measured to the same value
     tuned = json.loads(saved(data, "07_model_output/tuned_weights.json").read_text())
     search = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_composition.yml").read_text())
-    ranges = {**{n: [w, w] for n, w in tuned["default_weights"].items()},
-              **search["composition"]["weight_search"]["ranges"]}
+    ranges = {
+        **{n: [w, w] for n, w in tuned["default_weights"].items()},
+        **search["composition"]["weight_search"]["ranges"],
+    }
     evaluated = tuned["evaluated"]
     assert len(evaluated) == tuned["trials"] == TINY_PARAMS["composition"]["weight_search"]["n_trials"]
     assert tuned["default_weights"] == {"character": 1.0, "background": 0.8, "twin": 1.0}

@@ -18,7 +18,7 @@ def test_layers_of_real_and_empty_frames(tiny_film, tiny_truth):
     counts = dict(zip(layer_index.frame_id, layer_index.instances))
     assert counts == {"f000000": 1, "f000001": 0, "f000014": 2}  # the bare plate is background-only
     assert bool(layer_index.set_index("frame_id").background_only["f000001"])
-    for iid, rgba in instances.items():
+    for rgba in instances.values():
         assert rgba.shape[2] == 4 and rgba[..., 3].max() == 255 and rgba[..., 3].min() == 0
     hole = holes["f000000"]
     assert hole.sum() > masks["f000000_0"].sum()  # grown by the margin
@@ -34,7 +34,8 @@ def test_an_instance_below_the_size_limit_is_dropped_with_its_reason(tiny_film):
         frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
     index = pd.DataFrame({"frame_id": ["f000000"], "frame": [0], "shot": [0], "kept": [True]})
     instances, _, _, holes, inst_index, layer_index = segment_layers(
-        {"f000000": frame}, index, {**LAYERS, "min_instance_pixels": 10**6}, BACKEND)
+        {"f000000": frame}, index, {**LAYERS, "min_instance_pixels": 10**6}, BACKEND
+    )
     assert instances == {} and not holes["f000000"].any()
     assert inst_index.reason.iloc[0].startswith("too small") and not inst_index.kept.iloc[0]
     assert bool(layer_index.background_only.iloc[0])

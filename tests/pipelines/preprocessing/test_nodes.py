@@ -6,13 +6,26 @@ import pandas as pd
 import pytest
 
 from animation_lora.datasets import FilmDataset
-from animation_lora.pipelines.preprocessing.nodes import (deduplicate, filter_quality, frame_id, ingest,
-                                                          measure, sample_frames)
+from animation_lora.pipelines.preprocessing.nodes import (
+    deduplicate,
+    filter_quality,
+    frame_id,
+    ingest,
+    measure,
+    sample_frames,
+)
 
 SAMPLING = {"every_n_frames": 2, "target_fps": None, "cut_threshold": 27.0, "min_shot_frames": 2}
 DEDUP = {"hash_size": 8, "max_hamming": 2}
-QUALITY = {"min_width": 64, "min_height": 48, "min_sharpness": 5.0, "blur_ratio": 0.4, "dark_mean": 20,
-           "bright_mean": 240, "max_clipped_fraction": 0.6}
+QUALITY = {
+    "min_width": 64,
+    "min_height": 48,
+    "min_sharpness": 5.0,
+    "blur_ratio": 0.4,
+    "dark_mean": 20,
+    "bright_mean": 240,
+    "max_clipped_fraction": 0.6,
+}
 
 
 def scene(seed: int) -> np.ndarray:
@@ -23,8 +36,20 @@ def scene(seed: int) -> np.ndarray:
 
 
 def as_index(frames: dict, shots: list[int]) -> pd.DataFrame:
-    rows = [dict(frame_id=k, frame=i, shot=s, readable=True, kept=True, reason="", width=v.shape[1],
-                 height=v.shape[0], **measure(v, DEDUP["hash_size"])) for (i, (k, v)), s in zip(enumerate(frames.items()), shots)]
+    rows = [
+        dict(
+            frame_id=k,
+            frame=i,
+            shot=s,
+            readable=True,
+            kept=True,
+            reason="",
+            width=v.shape[1],
+            height=v.shape[0],
+            **measure(v, DEDUP["hash_size"]),
+        )
+        for (i, (k, v)), s in zip(enumerate(frames.items()), shots)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -33,7 +58,15 @@ def test_dedup_removes_exact_and_near_duplicates_and_keeps_distinct_shots():
     rng = np.random.default_rng(0)
     noisy = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
     soft = cv2.GaussianBlur(a, (5, 5), 1.5)
-    frames = {"a": a, "a_copy": a.copy(), "a_noisy": noisy, "a_soft": soft, "b": b, "c": c, "a_again": a.copy()}
+    frames = {
+        "a": a,
+        "a_copy": a.copy(),
+        "a_noisy": noisy,
+        "a_soft": soft,
+        "b": b,
+        "c": c,
+        "a_again": a.copy(),
+    }
     kept, index = deduplicate(frames, as_index(frames, [0, 0, 0, 0, 1, 2, 3]), DEDUP)
     # one representative of the a-group (the sharpest: the original or its exact copy), b and c
     assert len(kept) == 3 and {"b", "c"} <= set(kept)

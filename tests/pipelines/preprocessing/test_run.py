@@ -18,16 +18,27 @@ def test_preprocessing_run_scores_against_ground_truth_and_never_overwrites(kedr
     run_session(kedro_project, "preprocessing")
     data = kedro_project / "data"
     (metrics_version,) = versions(data / "08_reporting" / "preprocessing_metrics.json")
-    metrics = json.loads((data / "08_reporting" / "preprocessing_metrics.json" / metrics_version
-                          / "preprocessing_metrics.json").read_text())
+    metrics = json.loads(
+        (
+            data
+            / "08_reporting"
+            / "preprocessing_metrics.json"
+            / metrics_version
+            / "preprocessing_metrics.json"
+        ).read_text()
+    )
     assert metrics["shot_coverage"] == 1.0
     assert metrics["cut_precision"] == 1.0 and metrics["cut_recall"] == 1.0
     assert metrics["shot_id_matches_truth"]
     (frames_version,) = versions(data / "02_intermediate" / "frames")
     pngs = list((data / "02_intermediate" / "frames" / frames_version / "frames").glob("*.png"))
-    index = pd.read_parquet(data / "02_intermediate" / "frame_index.parquet" / frames_version / "frame_index.parquet")
+    index = pd.read_parquet(
+        data / "02_intermediate" / "frame_index.parquet" / frames_version / "frame_index.parquet"
+    )
     assert len(pngs) == index.kept.sum() == metrics["frames_kept"] > 6
-    assert set(index.reason) <= {"kept"} | {r for r in index.reason if r.startswith(("near-duplicate", "blurred"))}
+    assert set(index.reason) <= {"kept"} | {
+        r for r in index.reason if r.startswith(("near-duplicate", "blurred"))
+    }
     assert (data / "08_reporting" / "frames_contact_sheet.png").exists()
     # the run was tracked in the project's SQLite MLflow store
     with sqlite3.connect(kedro_project / "mlflow.db") as db:
@@ -47,11 +58,20 @@ def test_preprocessing_run_scores_against_ground_truth_and_never_overwrites(kedr
     run_session(kedro_project, "preprocessing")  # a rerun adds versions, never overwrites
     assert len(versions(data / "02_intermediate" / "frames")) == 2
     assert frames_version in versions(data / "02_intermediate" / "frames")
-    assert len(list((data / "02_intermediate" / "frames" / frames_version / "frames").glob("*.png"))) == len(pngs)
+    assert len(list((data / "02_intermediate" / "frames" / frames_version / "frames").glob("*.png"))) == len(
+        pngs
+    )
 
 
 def metrics_of(project, version):
-    path = project / "data" / "08_reporting" / "preprocessing_metrics.json" / version / "preprocessing_metrics.json"
+    path = (
+        project
+        / "data"
+        / "08_reporting"
+        / "preprocessing_metrics.json"
+        / version
+        / "preprocessing_metrics.json"
+    )
     return json.loads(path.read_text())
 
 
@@ -60,13 +80,22 @@ def test_load_versions_replays_an_old_layer(kedro_project):
     reporting = kedro_project / "data" / "08_reporting" / "preprocessing_metrics.json"
     run_session(kedro_project, "preprocessing")
     (first,) = versions(reporting)
-    run_session(kedro_project, "preprocessing",
-                runtime_params={"preprocessing": {"sampling": {"every_n_frames": 3}}})
+    run_session(
+        kedro_project, "preprocessing", runtime_params={"preprocessing": {"sampling": {"every_n_frames": 3}}}
+    )
     second = versions(reporting)[-1]
-    kept_first, kept_second = metrics_of(kedro_project, first)["frames_kept"], metrics_of(kedro_project, second)["frames_kept"]
+    kept_first, kept_second = (
+        metrics_of(kedro_project, first)["frames_kept"],
+        metrics_of(kedro_project, second)["frames_kept"],
+    )
     assert kept_second < kept_first
     old_index = versions(kedro_project / "data" / "02_intermediate" / "frame_index.parquet")[0]
-    run_session(kedro_project, "preprocessing", node_names=["score_frames_node"], load_versions={"frame_index": old_index})
+    run_session(
+        kedro_project,
+        "preprocessing",
+        node_names=["score_frames_node"],
+        load_versions={"frame_index": old_index},
+    )
     assert metrics_of(kedro_project, versions(reporting)[-1])["frames_kept"] == kept_first
 
 
@@ -78,5 +107,8 @@ def test_a_film_path_that_does_not_exist_names_the_parameter(kedro_project):
 @pytest.mark.slow
 def test_an_unknown_cluster_name_is_an_error_listing_the_clusters(kedro_project):
     with pytest.raises(ValueError, match=r"No character cluster named 'luca'.*character_0"):
-        run_session(kedro_project, "preprocessing",
-                    runtime_params={"preprocessing": {"character_dataset": {"character": "luca"}}})
+        run_session(
+            kedro_project,
+            "preprocessing",
+            runtime_params={"preprocessing": {"character_dataset": {"character": "luca"}}},
+        )

@@ -16,8 +16,11 @@ def best_complete_trial(trials: pd.DataFrame) -> dict:
     complete = trials[trials.state == "COMPLETE"]
     assert len(complete), "no trial completed"
     row = complete.loc[complete.value.idxmin()]
-    searched = {k[len("param_"):]: v.item() if hasattr(v, "item") else v
-                for k, v in row.items() if k.startswith("param_") and v == v}
+    searched = {
+        k[len("param_") :]: v.item() if hasattr(v, "item") else v
+        for k, v in row.items()
+        if k.startswith("param_") and v == v
+    }
     return network_alpha(searched, {})
 
 
@@ -44,14 +47,16 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         assert history.val_loss.notna().sum() >= 2
     with sqlite3.connect(kedro_project / "mlflow.db") as db:
         (training_run,) = db.execute("select run_uuid from runs where name = 'training'").fetchall()
-        children = db.execute("select count(*) from tags where key = 'mlflow.parentRunId' and value = ?",
-                              training_run).fetchone()[0]
+        children = db.execute(
+            "select count(*) from tags where key = 'mlflow.parentRunId' and value = ?", training_run
+        ).fetchone()[0]
         assert children == 3  # one child run per trial
         keys = db.execute("select distinct key from metrics where run_uuid = ?", training_run)
         metrics = {k for (k,) in keys}
         assert {"character.loss", "character.val_loss", "background.loss"} <= metrics
-        (artifacts_logged,) = db.execute("select artifact_uri from runs where run_uuid = ?",
-                                         training_run).fetchone()
+        (artifacts_logged,) = db.execute(
+            "select artifact_uri from runs where run_uuid = ?", training_run
+        ).fetchone()
     root = artifacts_logged.replace("file://", "")
     import pathlib
 

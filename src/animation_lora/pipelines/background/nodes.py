@@ -44,33 +44,44 @@ class PurityParams(InstanceFilter):
     max_leakage: float | None = None  # e.g. 0.0 fails the run when any background image shows a character
 
 
-def check_layers(background_layers: dict[str, Any], hole_masks: dict[str, Any], layer_index: pd.DataFrame,
-                 checks: dict[str, Any]) -> pd.DataFrame:
+def check_layers(
+    background_layers: dict[str, Any],
+    hole_masks: dict[str, Any],
+    layer_index: pd.DataFrame,
+    checks: dict[str, Any],
+) -> pd.DataFrame:
     """Every layer needs its hole mask, of the same size; a plate that is (almost) all hole, or cannot be
     read, is skipped with the reason. Output: `plates` (frame, shot, hole fraction, usable, reason)."""
     limit = parse(LayerChecks, checks, "background.checks").max_hole_fraction
     missing = sorted(set(background_layers) - set(hole_masks))
     if missing:
-        raise ValueError(f"Background layer '{missing[0]}' has no hole mask: rerun `kedro run --pipeline=preprocessing`")
+        raise ValueError(
+            f"Background layer '{missing[0]}' has no hole mask: rerun `kedro run --pipeline=preprocessing`"
+        )
 
     def hole_fraction(frame, pair):
         layer, hole = pair
         if layer.shape[:2] != hole.shape[:2]:
-            raise ValueError(f"Hole mask of frame '{frame}' is {hole.shape[1]}x{hole.shape[0]} but its background "
-                             f"layer is {layer.shape[1]}x{layer.shape[0]}")
+            raise ValueError(
+                f"Hole mask of frame '{frame}' is {hole.shape[1]}x{hole.shape[0]} but its background "
+                f"layer is {layer.shape[1]}x{layer.shape[0]}"
+            )
         return float((hole > 0).mean())
 
     pairs = {f: (background_layers[f], hole_masks[f]) for f in sorted(background_layers)}
     fractions, skipped = map_images(pairs, hole_fraction, "check layers", keyed=True)
     plates = pd.DataFrame({"frame_id": list(fractions), "hole_fraction": list(fractions.values())})
     plates["usable"] = plates.hole_fraction < limit
-    plates["reason"] = np.where(plates.usable, "", [f"hole covers {f:.0%} of the plate" for f in plates.hole_fraction])
+    plates["reason"] = np.where(
+        plates.usable, "", [f"hole covers {f:.0%} of the plate" for f in plates.hole_fraction]
+    )
     plates = pd.concat([plates, skip_table(skipped, "frame_id").assign(usable=False)], ignore_index=True)
     return plates.merge(layer_index[["frame_id", "shot"]], on="frame_id", how="left")
 
 
-def temporal_fill(background_layers: dict[str, Any], hole_masks: dict[str, Any], plates: pd.DataFrame,
-                  fill: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
+def temporal_fill(
+    background_layers: dict[str, Any], hole_masks: dict[str, Any], plates: pd.DataFrame, fill: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
     """Fill each usable plate's hole from the other frames of its shot (`animation_lora.temporal_fill`).
     Outputs: filled layers, the holes left to inpaint, and a fill report."""
     params = parse(TemporalFillParams, fill, "background.temporal_fill")
@@ -81,41 +92,73 @@ def temporal_fill(background_layers: dict[str, Any], hole_masks: dict[str, Any],
         holes = [materialise(hole_masks[i]) > 0 for i in ids]
         for fid, before, (out, left) in zip(ids, holes, fill_shot(images, holes, params)):
             filled[fid], remaining[fid] = out, left
-            rows.append(dict(frame_id=fid, hole_pixels=int(before.sum()),
-                             filled_temporally=int(before.sum() - left.sum()), left_to_inpaint=int(left.sum())))
+            rows.append(
+                dict(
+                    frame_id=fid,
+                    hole_pixels=int(before.sum()),
+                    filled_temporally=int(before.sum() - left.sum()),
+                    left_to_inpaint=int(left.sum()),
+                )
+            )
     return filled, remaining, pd.DataFrame(rows)
 
 
-def inpaint_plates(filled: dict[str, np.ndarray], remaining: dict[str, np.ndarray], inpainting: dict[str, Any],
-                   ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def inpaint_plates(
+    filled: dict[str, np.ndarray],
+    remaining: dict[str, np.ndarray],
+    inpainting: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Inpaint what temporal fill left. Outputs: inpainted plates (before the residue check) and the
     inpaint report (one row per plate: inpainted, or skipped with the reason)."""
     inpainter = make_inpainter(inpainting)
-    out, skipped = map_images({k: (filled[k], remaining[k]) for k in filled}, lambda pair: inpainter(*pair),
-                              f"inpaint ({inpainter.name})")
+    out, skipped = map_images(
+        {k: (filled[k], remaining[k]) for k in filled},
+        lambda pair: inpainter(*pair),
+        f"inpaint ({inpainter.name})",
+    )
     done = pd.DataFrame({"frame_id": list(out), "reason": f"inpainted ({inpainter.name})"})
     return out, pd.concat([done, skip_table(skipped, "frame_id")], ignore_index=True)
 
 
-def residue_check(inpainted: dict[str, np.ndarray], segmentation: dict[str, Any], residue: dict[str, Any],
-                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def residue_check(
+    inpainted: dict[str, np.ndarray],
+    segmentation: dict[str, Any],
+    residue: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Run the character segmenter on every clean plate; a plate where it still finds a character is
     dropped with the reason. Outputs: clean_backgrounds, residue_report."""
     segmenter = make_segmenter(segmentation)
     min_pixels = parse(InstanceFilter, residue, "background.residue").min_instance_pixels
-    found, skipped = map_images(dict(sorted(inpainted.items())),
-                                lambda plate: characters_in(segmenter, plate, min_pixels), "residue check", "plate")
+    found, skipped = map_images(
+        dict(sorted(inpainted.items())),
+        lambda plate: characters_in(segmenter, plate, min_pixels),
+        "residue check",
+        "plate",
+    )
     rows = []
     for fid, instances in found.items():
         area = int(sum(i.mask.sum() for i in instances))
-        rows.append(dict(frame_id=fid, residue_instances=len(instances), residue_pixels=area, kept=not instances,
-                         reason="kept" if not instances else f"character residue: {len(instances)} instance(s), {area} px"))
+        rows.append(
+            dict(
+                frame_id=fid,
+                residue_instances=len(instances),
+                residue_pixels=area,
+                kept=not instances,
+                reason="kept"
+                if not instances
+                else f"character residue: {len(instances)} instance(s), {area} px",
+            )
+        )
     kept = {fid: inpainted[fid] for fid, instances in found.items() if not instances}
     log.info("Residue check kept %d of %d plates", len(kept), len(inpainted))
-    return kept, pd.concat([pd.DataFrame(rows), skip_table(skipped, "frame_id").assign(kept=False)], ignore_index=True)
+    return kept, pd.concat(
+        [pd.DataFrame(rows), skip_table(skipped, "frame_id").assign(kept=False)], ignore_index=True
+    )
 
 
-def embed_plates(clean_backgrounds: dict[str, Any], embedding: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def embed_plates(
+    clean_backgrounds: dict[str, Any], embedding: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Outputs: plate_embeddings and plate_embedding_report (unreadable plates with the reason)."""
     return embed_images(clean_backgrounds, embedding, "frame_id")
 
@@ -131,24 +174,48 @@ def cluster_scenes(plate_embeddings: pd.DataFrame, clustering: dict[str, Any]) -
     return clusters
 
 
-def scene_contact_sheets(clean_backgrounds: dict[str, Any], scene_clusters: pd.DataFrame) -> dict[str, Image.Image]:
+def scene_contact_sheets(
+    clean_backgrounds: dict[str, Any], scene_clusters: pd.DataFrame
+) -> dict[str, Image.Image]:
     return contact_sheets(clean_backgrounds, scene_clusters, "frame_id", "plates")
 
 
-def build_background_dataset(clean_backgrounds: dict[str, Any], scene_clusters: pd.DataFrame,
-                             plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame, dataset: dict[str, Any],
-                             captioning: dict[str, Any], character_names: dict[str, str]) -> TrainingSet:
+def build_background_dataset(
+    clean_backgrounds: dict[str, Any],
+    scene_clusters: pd.DataFrame,
+    plate_embeddings: pd.DataFrame,
+    frame_index: pd.DataFrame,
+    dataset: dict[str, Any],
+    captioning: dict[str, Any],
+    character_names: dict[str, str],
+) -> TrainingSet:
     """The background LoRA dataset of the chosen scene (named, or the largest, logged). Captions start with
     the scene trigger and the prefix and never name a character. Output: background.lora_dataset."""
     params = parse(SceneDatasetParams, dataset, "background.scene_dataset")
     quality = frame_index.set_index("frame_id").sharpness.fillna(0).to_dict()
-    return dataset_from_cluster(scene_clusters, plate_embeddings, "frame_id", clean_backgrounds, quality,
-                                params.scene, "scene", params, captioning, facts=lambda name: {"scene": name},
-                                exclude=list((character_names or {}).values()))
+    return dataset_from_cluster(
+        scene_clusters,
+        plate_embeddings,
+        "frame_id",
+        clean_backgrounds,
+        quality,
+        params.scene,
+        "scene",
+        params,
+        captioning,
+        facts=lambda name: {"scene": name},
+        exclude=list((character_names or {}).values()),
+    )
 
 
-def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, Any], holes_left: dict[str, Any],
-                     scene_clusters: pd.DataFrame, inpainting: dict[str, Any], ground_truth) -> dict[str, Any]:
+def score_background(
+    clean_backgrounds: dict[str, Any],
+    hole_masks: dict[str, Any],
+    holes_left: dict[str, Any],
+    scene_clusters: pd.DataFrame,
+    inpainting: dict[str, Any],
+    ground_truth,
+) -> dict[str, Any]:
     """Against the demo's clean plates: PSNR (pooled over pixels) and mean SSIM inside the holes, and PSNR
     apart for the pixels filled from other frames and for those inpainted; the ARI of the scene clusters
     against the true locations."""
@@ -186,20 +253,30 @@ def score_background(clean_backgrounds: dict[str, Any], hole_masks: dict[str, An
         "ssim_in_hole": float(np.mean(ssims)) if ssims else None,
         "scene_clusters": sorted(set(clustered.cluster)),
         "scene_ari": float(adjusted_rand_score(locations, clustered.cluster)) if len(clustered) else 0.0,
-        "scene_noise_fraction": float((scene_clusters.cluster == NOISE).mean()) if len(scene_clusters) else 0.0,
+        "scene_noise_fraction": float((scene_clusters.cluster == NOISE).mean())
+        if len(scene_clusters)
+        else 0.0,
     }
 
 
-def score_purity(background_dataset: TrainingSet, character_dataset: TrainingSet, scene_clusters: pd.DataFrame,
-                 segmentation: dict[str, Any], purity: dict[str, Any]) -> dict[str, Any]:
+def score_purity(
+    background_dataset: TrainingSet,
+    character_dataset: TrainingSet,
+    scene_clusters: pd.DataFrame,
+    segmentation: dict[str, Any],
+    purity: dict[str, Any],
+) -> dict[str, Any]:
     """Data purity beyond the brief's "make sure each LoRA's data is clean": character leakage in the
     background set (share of images where the segmenter still finds a character, and the masked area) and
     background bias of the character set (how many scenes its crops come from). `max_leakage` makes too
     much leakage a hard failure."""
     params = parse(PurityParams, purity, "background.purity")
     segmenter = make_segmenter(segmentation)
-    found, _ = map_images(background_dataset.images,
-                          lambda im: characters_in(segmenter, im, params.min_instance_pixels), "purity")
+    found, _ = map_images(
+        background_dataset.images,
+        lambda im: characters_in(segmenter, im, params.min_instance_pixels),
+        "purity",
+    )
     leaks = [bool(instances) for instances in found.values()]
     areas = [float(sum(i.mask.mean() for i in instances)) for instances in found.values()]
     scene_of = dict(zip(scene_clusters.frame_id, scene_clusters.cluster))
@@ -215,6 +292,8 @@ def score_purity(background_dataset: TrainingSet, character_dataset: TrainingSet
         "character_largest_scene_share": float(counts.iloc[0]) if len(counts) else None,
     }
     if params.max_leakage is not None and metrics["background_leakage_rate"] > params.max_leakage:
-        raise ValueError(f"Background dataset leaks characters into {metrics['background_leakage_rate']:.0%} of its "
-                         f"images (max_leakage {params.max_leakage:.0%}): see the residue report")
+        raise ValueError(
+            f"Background dataset leaks characters into {metrics['background_leakage_rate']:.0%} of its "
+            f"images (max_leakage {params.max_leakage:.0%}): see the residue report"
+        )
     return metrics

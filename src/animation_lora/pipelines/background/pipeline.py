@@ -1,35 +1,49 @@
-"""`kedro run --pipeline=background` (the brief's steps 2.1-2.5): check layers -> temporal fill + inpainting ->
-residue check -> scene clusters -> captions -> the background LoRA dataset; purity and scores."""
+"""`kedro run --pipeline=background` (the brief's steps 2.1-2.5): check layers -> temporal fill +
+inpainting -> residue check -> scene clusters -> captions -> the background LoRA dataset; purity, scores."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (build_background_dataset, check_layers, cluster_scenes, embed_plates, inpaint_plates,
-                    residue_check, scene_contact_sheets, score_background, score_purity, temporal_fill)
+from .nodes import (
+    build_background_dataset,
+    check_layers,
+    cluster_scenes,
+    embed_plates,
+    inpaint_plates,
+    residue_check,
+    scene_contact_sheets,
+    score_background,
+    score_purity,
+    temporal_fill,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
-        Node(check_layers, ["background_layers", "hole_masks", "layer_index", "params:background.checks"], "plates",
-             name="check_layers_node"),
+        Node(check_layers, ["background_layers", "hole_masks", "layer_index", "params:background.checks"],
+             "plates", name="check_layers_node"),
         Node(temporal_fill, ["background_layers", "hole_masks", "plates", "params:background.temporal_fill"],
              ["temporally_filled_frames", "holes_left_frames", "fill_report"], name="temporal_fill_node"),
         Node(inpaint_plates, ["temporally_filled_frames", "holes_left_frames", "params:inpainting"],
              ["inpainted_frames", "inpaint_report"], name="inpaint_node"),
         Node(residue_check, ["inpainted_frames", "params:segmentation", "params:background.residue"],
              ["clean_backgrounds", "residue_report"], name="residue_check_node"),
-        Node(embed_plates, ["clean_backgrounds", "params:embedding"], ["plate_embeddings", "plate_embedding_report"],
-             name="embed_plates_node"),
+        Node(embed_plates, ["clean_backgrounds", "params:embedding"],
+             ["plate_embeddings", "plate_embedding_report"], name="embed_plates_node"),
         Node(cluster_scenes, ["plate_embeddings", "params:background.scene_clustering"], "scene_clusters",
              name="cluster_scenes_node"),
         Node(scene_contact_sheets, ["clean_backgrounds", "scene_clusters"], "scene_cluster_sheets",
              name="scene_cluster_sheets_node"),
-        Node(build_background_dataset, ["clean_backgrounds", "scene_clusters", "plate_embeddings", "frame_index",
-                                        "params:background.scene_dataset", "params:captioning",
-                                        "params:preprocessing.character_clustering.names"],
+        Node(build_background_dataset,
+             ["clean_backgrounds", "scene_clusters", "plate_embeddings", "frame_index",
+              "params:background.scene_dataset", "params:captioning",
+              "params:preprocessing.character_clustering.names"],
              "background.lora_dataset", name="build_background_dataset_node"),
-        Node(score_background, ["clean_backgrounds", "hole_masks", "holes_left_frames", "scene_clusters", "params:inpainting",
-                                "demo_ground_truth"], "background_metrics", name="score_background_node"),
-        Node(score_purity, ["background.lora_dataset", "character.lora_dataset", "scene_clusters",
-                            "params:segmentation", "params:background.purity"], "purity_metrics",
-             name="score_purity_node"),
+        Node(score_background,
+             ["clean_backgrounds", "hole_masks", "holes_left_frames", "scene_clusters", "params:inpainting",
+              "demo_ground_truth"],
+             "background_metrics", name="score_background_node"),
+        Node(score_purity,
+             ["background.lora_dataset", "character.lora_dataset", "scene_clusters", "params:segmentation",
+              "params:background.purity"],
+             "purity_metrics", name="score_purity_node"),
     ])

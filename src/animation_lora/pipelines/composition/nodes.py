@@ -23,12 +23,20 @@ from ...composition.weight_search import search_weights
 from ...lora_format import LoraFile
 from ...training_set import TrainingSet
 
-__all__ = ["composition_grid", "composition_report", "concept_centroids", "gather_loras",
-           "generate_compositions", "score_compositions", "tune_weights"]
+__all__ = [
+    "composition_grid",
+    "composition_report",
+    "concept_centroids",
+    "gather_loras",
+    "generate_compositions",
+    "score_compositions",
+    "tune_weights",
+]
 
 
-def gather_loras(character: LoraFile, background: LoraFile, extra_loras: dict[str, LoraFile],
-                 composition: dict[str, Any]) -> LoraSet:
+def gather_loras(
+    character: LoraFile, background: LoraFile, extra_loras: dict[str, LoraFile], composition: dict[str, Any]
+) -> LoraSet:
     """The trained LoRAs and the extra ones (catalog `extra_loras`), with their weights from
     `composition.weights` and trigger phrases. Output: lora_set."""
     params = composition_params(composition)
@@ -39,8 +47,11 @@ def _requests(lora_set: LoraSet, params: Composition, tokenizer) -> list[Request
     return build_requests(params.prompts, params.templates, lora_set.weights, lora_set.triggers, tokenizer)
 
 
-def generate_compositions(lora_set: LoraSet, composition: dict[str, Any], diffusion: dict[str, Any],
-                          ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def generate_compositions(
+    lora_set: LoraSet,
+    composition: dict[str, Any],
+    diffusion: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Every prompt x strategy x sample. Outputs: compositions (images) and composition_table (prompt,
     strategy, weights, seed, seconds per image)."""
     params = composition_params(composition)
@@ -51,30 +62,45 @@ def generate_compositions(lora_set: LoraSet, composition: dict[str, Any], diffus
     return generate_all(composer, requests, params.strategies, params.sampling, params.num_samples)
 
 
-def concept_centroids(character_dataset: TrainingSet, background_dataset: TrainingSet,
-                         embedding: dict[str, Any]) -> dict[str, np.ndarray]:
+def concept_centroids(
+    character_dataset: TrainingSet, background_dataset: TrainingSet, embedding: dict[str, Any]
+) -> dict[str, np.ndarray]:
     """The mean embedding of each concept's LoRA dataset. Output: concept_centroids."""
-    return mean_embeddings(make_embedder(embedding), {"character": list(character_dataset.images.values()),
-                                                      "background": list(background_dataset.images.values())})
+    return mean_embeddings(
+        make_embedder(embedding),
+        {
+            "character": list(character_dataset.images.values()),
+            "background": list(background_dataset.images.values()),
+        },
+    )
 
 
 def _scorer(centroids, segmentation, embedding, scoring) -> ConceptScorer:
     return ConceptScorer(centroids, make_segmenter(segmentation), make_embedder(embedding), scoring)
 
 
-def score_compositions(compositions: dict[str, Any], composition_table: pd.DataFrame,
-                       centroids: dict[str, np.ndarray], segmentation: dict[str, Any],
-                       embedding: dict[str, Any], scoring: dict[str, Any],
-                       ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def score_compositions(
+    compositions: dict[str, Any],
+    composition_table: pd.DataFrame,
+    centroids: dict[str, np.ndarray],
+    segmentation: dict[str, Any],
+    embedding: dict[str, Any],
+    scoring: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per image and per concept. Outputs: composition_scores (per image) and composition_metrics (per
     strategy)."""
     scorer = _scorer(centroids, segmentation, embedding, scoring_params(scoring))
     return score_table(scorer, compositions, composition_table)
 
 
-def tune_weights(lora_set: LoraSet, centroids: dict[str, np.ndarray], composition: dict[str, Any],
-                 diffusion: dict[str, Any], segmentation: dict[str, Any], embedding: dict[str, Any],
-                 ) -> tuple[dict[str, Any], Image.Image]:
+def tune_weights(
+    lora_set: LoraSet,
+    centroids: dict[str, np.ndarray],
+    composition: dict[str, Any],
+    diffusion: dict[str, Any],
+    segmentation: dict[str, Any],
+    embedding: dict[str, Any],
+) -> tuple[dict[str, Any], Image.Image]:
     """The weight search on the first prompt. Outputs: tuned_weights (with the evidence) and a before/after
     grid."""
     params = composition_params(composition)
@@ -85,7 +111,12 @@ def tune_weights(lora_set: LoraSet, centroids: dict[str, np.ndarray], compositio
     return search_weights(composer, scorer, prompt, lora_set.weights, params.weight_search, params.sampling)
 
 
-def composition_report(compositions: dict[str, Any], composition_scores: pd.DataFrame,
-                       metrics: dict[str, Any], tuned: dict[str, Any], lora_set: LoraSet) -> str:
+def composition_report(
+    compositions: dict[str, Any],
+    composition_scores: pd.DataFrame,
+    metrics: dict[str, Any],
+    tuned: dict[str, Any],
+    lora_set: LoraSet,
+) -> str:
     """A single HTML page (images embedded, opens from disk). Output: composition_report."""
     return render_report(compositions, composition_scores, metrics, tuned, lora_set)

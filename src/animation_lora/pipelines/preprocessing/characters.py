@@ -59,7 +59,8 @@ def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFr
     vectors = np.stack(gated.embedding.to_numpy()) if len(gated) else np.zeros((0, 1))
     clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", params)
     dropped = emb[~emb.instance_id.isin(gated.instance_id)]
-    faceless = pd.DataFrame({"id": dropped.instance_id, "cluster": NOISE, "similarity": 0.0, "assigned_by": "no face"})
+    faceless = pd.DataFrame(
+        {"id": dropped.instance_id, "cluster": NOISE, "similarity": 0.0, "assigned_by": "no face"})
     out = pd.concat([clusters, faceless], ignore_index=True).rename(columns={"id": "instance_id"})
     log.info("Character clusters: %s", out.cluster.value_counts().to_dict())
     return out
@@ -92,11 +93,12 @@ def score_characters(character_clusters: pd.DataFrame, instance_truth: pd.DataFr
     merged = character_clusters.merge(instance_truth, on="instance_id").dropna(subset=["identity"])
     in_set = merged[merged.instance_id.isin(list(character_dataset.images))]
     majority = in_set.identity.value_counts()
+    noise = character_clusters.cluster == NOISE
     return {
         "ground_truth": True,
         "instances_scored": int(len(merged)),
         "clusters": sorted(set(character_clusters.cluster) - {NOISE}),
-        "noise_fraction": float((character_clusters.cluster == NOISE).mean()) if len(character_clusters) else 0.0,
+        "noise_fraction": float(noise.mean()) if len(noise) else 0.0,
         "cluster_ari": float(adjusted_rand_score(merged.identity, merged.cluster)) if len(merged) else 0.0,
         "dataset_identity": str(majority.index[0]) if len(majority) else None,
         "dataset_purity": float(majority.iloc[0] / majority.sum()) if len(majority) else 0.0,

@@ -26,7 +26,9 @@ class LayersParams:
     hole_margin: int = 3  # px the background hole extends past the characters (for inpainting)
 
 
-def crop_instance(image: np.ndarray, mask: np.ndarray, margin: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def crop_instance(
+    image: np.ndarray, mask: np.ndarray, margin: float
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """RGBA cut-out of one instance, cropped to its box grown by `margin` (a fraction of the box)."""
     ys, xs = np.nonzero(mask)
     x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
@@ -37,14 +39,25 @@ def crop_instance(image: np.ndarray, mask: np.ndarray, margin: float) -> tuple[n
     return rgba, (int(x0), int(y0), int(x1), int(y1))
 
 
-def split_frame(frame: str, shot: int, image: np.ndarray, found: list, params: LayersParams, backend: str) -> dict:
+def split_frame(
+    frame: str, shot: int, image: np.ndarray, found: list, params: LayersParams, backend: str
+) -> dict:
     """One frame's segmentation as layers: RGBA cut-outs and masks of the instances large enough, the
     background layer (hole pixels black) and its hole mask, and the rows of the instance and layer tables."""
     out = {"instances": {}, "masks": {}, "rows": []}
     for k, inst in enumerate(found):
         iid, area = instance_id(frame, k), int(inst.mask.sum())
-        row = dict(instance_id=iid, frame_id=frame, shot=shot, instance=k, area=area, score=float(inst.score),
-                   backend=backend, kept=True, reason="kept")
+        row = dict(
+            instance_id=iid,
+            frame_id=frame,
+            shot=shot,
+            instance=k,
+            area=area,
+            score=float(inst.score),
+            backend=backend,
+            kept=True,
+            reason="kept",
+        )
         if area < params.min_instance_pixels:
             row.update(kept=False, reason=f"too small ({area} px < {params.min_instance_pixels})")
         else:
@@ -54,13 +67,20 @@ def split_frame(frame: str, shot: int, image: np.ndarray, found: list, params: L
         out["rows"].append(row)
     hole = hole_mask(list(out["masks"].values()), image.shape[:2], params.hole_margin)
     out["layer"], out["hole"] = np.where(hole[..., None], 0, image).astype(np.uint8), hole
-    out["frame_row"] = dict(frame_id=frame, shot=shot, instances=len(out["masks"]), hole_fraction=float(hole.mean()),
-                            background_only=not out["masks"], reason="")
+    out["frame_row"] = dict(
+        frame_id=frame,
+        shot=shot,
+        instances=len(out["masks"]),
+        hole_fraction=float(hole.mean()),
+        background_only=not out["masks"],
+        reason="",
+    )
     return out
 
 
-def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, segmentation: dict[str, Any],
-                   backend: dict[str, Any]):
+def segment_layers(
+    frames: dict[str, Any], frame_index: pd.DataFrame, segmentation: dict[str, Any], backend: dict[str, Any]
+):
     """Split each kept frame, shot by shot, into character instances and a background layer.
 
     Outputs: character_instances (RGBA crops), instance_masks (frame-sized), background_layers (RGB, hole
@@ -75,28 +95,70 @@ def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, segmentati
 
     def segment_shot(shot, images):
         found = segmenter.segment_shot(list(images))
-        return [split_frame(f, shot, im, inst, params, segmenter.name) for f, im, inst in zip(ids_of[shot], images, found)]
+        return [
+            split_frame(f, shot, im, inst, params, segmenter.name)
+            for f, im, inst in zip(ids_of[shot], images, found)
+        ]
 
-    shots, skipped = map_images({s: tuple(frames[f] for f in ids) for s, ids in ids_of.items()}, segment_shot,
-                                f"segment ({segmenter.name})", "shot", keyed=True)
+    shots, skipped = map_images(
+        {s: tuple(frames[f] for f in ids) for s, ids in ids_of.items()},
+        segment_shot,
+        f"segment ({segmenter.name})",
+        "shot",
+        keyed=True,
+    )
     parts = [p for shot in shots.values() for p in shot]
     instances = {k: v for p in parts for k, v in p["instances"].items()}
     masks = {k: v for p in parts for k, v in p["masks"].items()}
-    instance_index = pd.DataFrame([r for p in parts for r in p["rows"]],
-                                  columns=["instance_id", "frame_id", "shot", "instance", "x0", "y0", "x1", "y1",
-                                           "area", "score", "backend", "kept", "reason"])
-    skipped_frames = [dict(frame_id=f, shot=s["id"], instances=0, background_only=False, reason=s["reason"])
-                      for s in skipped for f in ids_of[s["id"]]]
-    layer_index = pd.DataFrame([p["frame_row"] for p in parts] + skipped_frames,
-                               columns=["frame_id", "shot", "instances", "hole_fraction", "background_only", "reason"])
-    log.info("%d character instances in %d frames (%d background-only, %d instances dropped)", len(instances),
-             len(parts), int(layer_index.background_only.sum()), int((~instance_index.kept).sum()))
-    return (instances, masks, {p["frame_row"]["frame_id"]: p["layer"] for p in parts},
-            {p["frame_row"]["frame_id"]: p["hole"] for p in parts}, instance_index, layer_index)
+    instance_index = pd.DataFrame(
+        [r for p in parts for r in p["rows"]],
+        columns=[
+            "instance_id",
+            "frame_id",
+            "shot",
+            "instance",
+            "x0",
+            "y0",
+            "x1",
+            "y1",
+            "area",
+            "score",
+            "backend",
+            "kept",
+            "reason",
+        ],
+    )
+    skipped_frames = [
+        dict(frame_id=f, shot=s["id"], instances=0, background_only=False, reason=s["reason"])
+        for s in skipped
+        for f in ids_of[s["id"]]
+    ]
+    layer_index = pd.DataFrame(
+        [p["frame_row"] for p in parts] + skipped_frames,
+        columns=["frame_id", "shot", "instances", "hole_fraction", "background_only", "reason"],
+    )
+    log.info(
+        "%d character instances in %d frames (%d background-only, %d instances dropped)",
+        len(instances),
+        len(parts),
+        int(layer_index.background_only.sum()),
+        int((~instance_index.kept).sum()),
+    )
+    return (
+        instances,
+        masks,
+        {p["frame_row"]["frame_id"]: p["layer"] for p in parts},
+        {p["frame_row"]["frame_id"]: p["hole"] for p in parts},
+        instance_index,
+        layer_index,
+    )
 
 
-def match_to_truth(instance_masks: dict[str, Any], instance_index: pd.DataFrame, ground_truth,
-                   ) -> tuple[pd.DataFrame, list[float]]:
+def match_to_truth(
+    instance_masks: dict[str, Any],
+    instance_index: pd.DataFrame,
+    ground_truth,
+) -> tuple[pd.DataFrame, list[float]]:
     """Pair predicted and true instances in the frames with kept instances (Hungarian on IoU). Returns the
     predicted instances with their true identity (None when unmatched or IoU < 0.5) and the IoU of every
     true instance of those frames (0 when it was missed)."""
@@ -107,21 +169,29 @@ def match_to_truth(instance_masks: dict[str, Any], instance_index: pd.DataFrame,
         labels = ground_truth.labels[frame_number(frame_id)]
         truth_ids = [int(v) for v in np.unique(labels) if v]
         preds = [materialise(instance_masks[i]) > 0 for i in group.instance_id]
-        m = np.array([[iou(p, labels == t) for t in truth_ids] for p in preds]).reshape(len(preds), len(truth_ids))
+        m = np.array([[iou(p, labels == t) for t in truth_ids] for p in preds]).reshape(
+            len(preds), len(truth_ids)
+        )
         r, c = linear_sum_assignment(-m) if m.size else ([], [])
         pairs = dict(zip(r, c))
         for k, iid in enumerate(group.instance_id):
             j = pairs.get(k)
             ok = j is not None and m[k, j] >= 0.5
-            rows.append(dict(instance_id=iid, identity=label_of[truth_ids[j]] if ok else None,
-                             iou=float(m[k, j]) if j is not None else 0.0))
+            rows.append(
+                dict(
+                    instance_id=iid,
+                    identity=label_of[truth_ids[j]] if ok else None,
+                    iou=float(m[k, j]) if j is not None else 0.0,
+                )
+            )
         matched = {c_: m[r_, c_] for r_, c_ in pairs.items()}
         true_ious += [float(matched.get(j, 0.0)) for j in range(len(truth_ids))]
     return pd.DataFrame(rows, columns=["instance_id", "identity", "iou"]), true_ious
 
 
-def score_segmentation(instance_masks: dict[str, Any], instance_index: pd.DataFrame, layer_index: pd.DataFrame,
-                       ground_truth) -> tuple[dict[str, Any], pd.DataFrame]:
+def score_segmentation(
+    instance_masks: dict[str, Any], instance_index: pd.DataFrame, layer_index: pd.DataFrame, ground_truth
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Mean IoU of every true character instance in the kept frames (missed ones count 0), detection
     precision/recall at IoU 0.5. Outputs: metrics, and instance_truth (each instance's true identity)."""
     if ground_truth is None:

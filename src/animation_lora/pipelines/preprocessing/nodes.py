@@ -55,13 +55,23 @@ def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
     detector = ContentDetector(threshold=params.cut_threshold, min_scene_len=params.min_shot_frames)
     rows = []
     for f in progress(film.frames(), "ingest", "frame"):
-        row = dict(frame=f.index, timestamp=f.timestamp, name=f.name, readable=f.image is not None,
-                   problem=f.problem, width=0, height=0, cut=False)
+        row = dict(
+            frame=f.index,
+            timestamp=f.timestamp,
+            name=f.name,
+            readable=f.image is not None,
+            problem=f.problem,
+            width=0,
+            height=0,
+            cut=False,
+        )
         if f.image is not None:
             row["height"], row["width"] = f.image.shape[:2]
             bgr = np.ascontiguousarray(f.image[..., ::-1])
             cuts = detector.process_frame(FrameTimecode(f.index, fps=film.fps), bgr)
-            row["cut"] = not any(r["readable"] for r in rows) or any(int(c.frame_num) == f.index for c in cuts)
+            row["cut"] = not any(r["readable"] for r in rows) or any(
+                int(c.frame_num) == f.index for c in cuts
+            )
         rows.append(row)
     log_table = pd.DataFrame(rows)
     log_table["shot"] = (log_table["cut"].cumsum() - 1).clip(lower=0)
@@ -71,14 +81,20 @@ def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
 def measure(image: np.ndarray, hash_size: int) -> dict[str, Any]:
     """Perceptual hash, sharpness (variance of the Laplacian) and exposure of one frame."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    return dict(phash=str(imagehash.phash(Image.fromarray(image), hash_size=hash_size)),
-                sharpness=float(cv2.Laplacian(grey, cv2.CV_64F).var()),
-                brightness=float(grey.mean()),
-                clipped=float(((grey <= 5) | (grey >= 250)).mean()))
+    return dict(
+        phash=str(imagehash.phash(Image.fromarray(image), hash_size=hash_size)),
+        sharpness=float(cv2.Laplacian(grey, cv2.CV_64F).var()),
+        brightness=float(grey.mean()),
+        clipped=float(((grey <= 5) | (grey >= 250)).mean()),
+    )
 
 
-def sample_frames(film: Film, frame_log: pd.DataFrame, sampling: dict[str, Any], dedup: dict[str, Any],
-                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def sample_frames(
+    film: Film,
+    frame_log: pd.DataFrame,
+    sampling: dict[str, Any],
+    dedup: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Keep every n-th readable frame of each shot (or the step that gives `target_fps`), always the
     first frame of a shot, and measure each. Outputs: candidate frames and the growing frame index
     (unreadable frames are in it with their reason)."""
@@ -102,7 +118,13 @@ def sample_frames(film: Film, frame_log: pd.DataFrame, sampling: dict[str, Any],
     index["reason"] = np.where(index.readable, "", "unreadable: " + index.problem)
     for s in skipped:
         index.loc[index.frame_id == s["id"], "reason"] = "unmeasurable: " + s["reason"]
-    log.info("Sampled %d of %d frames (step %d, %d shots)", len(frames), len(frame_log), step, frame_log.shot.nunique())
+    log.info(
+        "Sampled %d of %d frames (step %d, %d shots)",
+        len(frames),
+        len(frame_log),
+        step,
+        frame_log.shot.nunique(),
+    )
     return {k: v for k, v in frames.items() if k in measures}, index.reset_index(drop=True)
 
 
@@ -110,8 +132,11 @@ def _hamming(a: str, b: str) -> int:
     return imagehash.hex_to_hash(a) - imagehash.hex_to_hash(b)
 
 
-def deduplicate(frames: dict[str, np.ndarray], index: pd.DataFrame, dedup: dict[str, Any],
-                ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def deduplicate(
+    frames: dict[str, np.ndarray],
+    index: pd.DataFrame,
+    dedup: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Group near-duplicates (perceptual-hash Hamming distance <= max_hamming to a group's first
     frame, anywhere in the film) and keep the sharpest frame of each group."""
     max_hamming = parse(DedupParams, dedup, "preprocessing.dedup").max_hamming
@@ -130,15 +155,20 @@ def deduplicate(frames: dict[str, np.ndarray], index: pd.DataFrame, dedup: dict[
         for r in g:
             if r != best:
                 index.at[r, "kept"] = False
-                index.at[r, "reason"] = (f"near-duplicate of {index.at[best, 'frame_id']} "
-                                         f"(hamming {_hamming(index.at[best, 'phash'], index.at[r, 'phash'])})")
+                index.at[r, "reason"] = (
+                    f"near-duplicate of {index.at[best, 'frame_id']} "
+                    f"(hamming {_hamming(index.at[best, 'phash'], index.at[r, 'phash'])})"
+                )
     kept = set(index.frame_id[index.kept])
     log.info("Deduplication kept %d of %d frames", len(kept), len(frames))
     return {k: v for k, v in frames.items() if k in kept}, index
 
 
-def filter_quality(frames: dict[str, np.ndarray], index: pd.DataFrame, quality: dict[str, Any],
-                   ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def filter_quality(
+    frames: dict[str, np.ndarray],
+    index: pd.DataFrame,
+    quality: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Drop frames that are too small, badly exposed, or blurred: sharpness below the absolute floor
     or below `blur_ratio` x the median sharpness of the kept frames of the same shot.
     Outputs: `frames` and `frame_index`."""
@@ -167,13 +197,21 @@ def filter_quality(frames: dict[str, np.ndarray], index: pd.DataFrame, quality: 
     return {k: v for k, v in frames.items() if k in kept}, index
 
 
-def frames_contact_sheet(frames: dict[str, Any], frame_index: pd.DataFrame, max_frames: int = 48) -> Image.Image:
+def frames_contact_sheet(
+    frames: dict[str, Any], frame_index: pd.DataFrame, max_frames: int = 48
+) -> Image.Image:
     """A picture of what was kept: up to max_frames kept frames spread over the film, with shot ids."""
     kept = frame_index[frame_index.kept]
-    pick = kept.iloc[np.linspace(0, len(kept) - 1, min(max_frames, len(kept))).astype(int)] if len(kept) else kept
+    pick = (
+        kept.iloc[np.linspace(0, len(kept) - 1, min(max_frames, len(kept))).astype(int)]
+        if len(kept)
+        else kept
+    )
     images = [materialise(frames[i]) for i in pick.frame_id]
     captions = [f"{i} shot {s}" for i, s in zip(pick.frame_id, pick.shot)]
-    return Image.fromarray(contact_sheet(images, captions, thumb=192, cols=6, title=f"{len(kept)} kept frames"))
+    return Image.fromarray(
+        contact_sheet(images, captions, thumb=192, cols=6, title=f"{len(kept)} kept frames")
+    )
 
 
 def score_frames(frame_index: pd.DataFrame, ground_truth) -> dict[str, Any]:

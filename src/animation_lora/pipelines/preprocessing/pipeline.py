@@ -3,23 +3,32 @@ the character LoRA dataset, with contact sheets and scores against the demo's gr
 
 from kedro.pipeline import Node, Pipeline
 
-from .characters import (build_character_dataset, cluster_characters, cluster_contact_sheets, detect_faces,
-                         embed_characters, score_characters)
+from .characters import (
+    build_character_dataset,
+    cluster_characters,
+    cluster_contact_sheets,
+    detect_faces,
+    embed_characters,
+    score_characters,
+)
 from .layers import score_segmentation, segment_layers
 from .nodes import deduplicate, filter_quality, frames_contact_sheet, ingest, sample_frames, score_frames
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    sampling, dedup = "params:preprocessing.sampling", "params:preprocessing.dedup"
     frames = Pipeline([
-        Node(ingest, ["film", "params:preprocessing.sampling"], "frame_log", name="ingest_node"),
-        Node(sample_frames, ["film", "frame_log", "params:preprocessing.sampling", "params:preprocessing.dedup"],
-             ["sampled_frames", "sampled_index"], name="sample_frames_node"),
-        Node(deduplicate, ["sampled_frames", "sampled_index", "params:preprocessing.dedup"],
-             ["unique_frames", "unique_index"], name="deduplicate_node"),
+        Node(ingest, ["film", sampling], "frame_log", name="ingest_node"),
+        Node(sample_frames, ["film", "frame_log", sampling, dedup], ["sampled_frames", "sampled_index"],
+             name="sample_frames_node"),
+        Node(deduplicate, ["sampled_frames", "sampled_index", dedup], ["unique_frames", "unique_index"],
+             name="deduplicate_node"),
         Node(filter_quality, ["unique_frames", "unique_index", "params:preprocessing.quality"],
              ["frames", "frame_index"], name="filter_quality_node"),
-        Node(frames_contact_sheet, ["frames", "frame_index"], "frames_contact_sheet", name="frames_contact_sheet_node"),
-        Node(score_frames, ["frame_index", "demo_ground_truth"], "preprocessing_metrics", name="score_frames_node"),
+        Node(frames_contact_sheet, ["frames", "frame_index"], "frames_contact_sheet",
+             name="frames_contact_sheet_node"),
+        Node(score_frames, ["frame_index", "demo_ground_truth"], "preprocessing_metrics",
+             name="score_frames_node"),
     ])
     layers = Pipeline([
         Node(segment_layers, ["frames", "frame_index", "params:preprocessing.layers", "params:segmentation"],
@@ -32,14 +41,17 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(detect_faces, ["character_instances", "params:faces"], "face_table", name="detect_faces_node"),
         Node(embed_characters, ["character_instances", "params:embedding"],
              ["character_embeddings", "character_embedding_report"], name="embed_characters_node"),
-        Node(cluster_characters, ["character_embeddings", "face_table", "params:preprocessing.character_clustering"],
+        Node(cluster_characters,
+             ["character_embeddings", "face_table", "params:preprocessing.character_clustering"],
              "character_clusters", name="cluster_characters_node"),
-        Node(cluster_contact_sheets, ["character_instances", "character_clusters"], "character_cluster_sheets",
-             name="character_cluster_sheets_node"),
-        Node(build_character_dataset, ["character_instances", "character_clusters", "character_embeddings",
-                                       "instance_index", "params:preprocessing.character_dataset", "params:captioning"],
+        Node(cluster_contact_sheets, ["character_instances", "character_clusters"],
+             "character_cluster_sheets", name="character_cluster_sheets_node"),
+        Node(build_character_dataset,
+             ["character_instances", "character_clusters", "character_embeddings", "instance_index",
+              "params:preprocessing.character_dataset", "params:captioning"],
              "character.lora_dataset", name="build_character_dataset_node"),
-        Node(score_characters, ["character_clusters", "instance_truth", "character.lora_dataset", "demo_ground_truth"],
+        Node(score_characters,
+             ["character_clusters", "instance_truth", "character.lora_dataset", "demo_ground_truth"],
              "character_metrics", name="score_characters_node"),
     ])
     return frames + layers + characters

@@ -41,8 +41,11 @@ class Training:
     search: dict[str, Any] | None = None  # a `Search`, parsed by the one node that needs it
 
 
-def search_hyperparameters(lora_dataset: TrainingSet, training: dict[str, Any], diffusion: dict[str, Any],
-                           ) -> tuple[dict[str, Any], pd.DataFrame, Image.Image]:
+def search_hyperparameters(
+    lora_dataset: TrainingSet,
+    training: dict[str, Any],
+    diffusion: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, Image.Image]:
     """Optuna search on the character set (the brief asks for 50 trials and a convergence monitor). Outputs:
     best_hyperparameters (the brief's keys), hpo_trials, hpo_convergence (picture)."""
     settings = parse(Training, training, "training")
@@ -56,43 +59,66 @@ def search_hyperparameters(lora_dataset: TrainingSet, training: dict[str, Any], 
 
     study, monitor = run_search(objective, search, settings.args)
     best = best_hyperparameters(study, settings.args)
-    log.info("Best hyper-parameters (trial %d, validation loss %.4f): %s", study.best_trial.number,
-             study.best_value, best)
+    log.info(
+        "Best hyper-parameters (trial %d, validation loss %.4f): %s",
+        study.best_trial.number,
+        study.best_value,
+        best,
+    )
     return best, trials_table(study), convergence_plot(study, monitor.stopped_at)
 
 
-def sample_grid(result: TrainResult, base, prompts: list[str], trigger: str, sampling: Sampling,
-                ) -> Image.Image:
+def sample_grid(
+    result: TrainResult,
+    base,
+    prompts: list[str],
+    trigger: str,
+    sampling: Sampling,
+) -> Image.Image:
     """Sample images for the sample prompts (trigger filled in): a row per saved epoch, the last row the final
     LoRA."""
-    from diffusers import StableDiffusionPipeline
-
-    pipe = StableDiffusionPipeline(vae=base.vae, text_encoder=result.text_encoder, tokenizer=base.tokenizer,
-                                   unet=result.unet, scheduler=base.sample_scheduler, safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+    pipe = base.pipeline(unet=result.unet, text_encoder=result.text_encoder)
     pipe.set_progress_bar_config(disable=True)
     texts = [p.format(trigger=trigger) for p in prompts]
     final = (lora_state(result.unet), lora_state(result.text_encoder))
     images, captions = [], []
-    for epoch, (unet_state, te_state) in [*sorted(result.extra.get("epoch_states", {}).items()),
-                                          (result.epochs, final)]:
+    for epoch, (unet_state, te_state) in [
+        *sorted(result.extra.get("epoch_states", {}).items()),
+        (result.epochs, final),
+    ]:
         result.unet.load_state_dict(unet_state, strict=False)
         result.text_encoder.load_state_dict(te_state, strict=False)
         for t in texts:
-            image = pipe(t, num_inference_steps=sampling.steps, height=sampling.size, width=sampling.size,
-                         generator=torch.Generator().manual_seed(sampling.seed), output_type="np").images[0]
+            image = pipe(
+                t,
+                num_inference_steps=sampling.steps,
+                height=sampling.size,
+                width=sampling.size,
+                generator=torch.Generator().manual_seed(sampling.seed),
+                output_type="np",
+            ).images[0]
             images.append((image * 255).round().astype("uint8"))
             captions.append(f"epoch {epoch}: {t}")
-    return Image.fromarray(contact_sheet(images, captions, thumb=max(128, sampling.size), cols=len(texts),
-                                         title=f"{trigger}: samples per saved epoch"))
+    return Image.fromarray(
+        contact_sheet(
+            images,
+            captions,
+            thumb=max(128, sampling.size),
+            cols=len(texts),
+            title=f"{trigger}: samples per saved epoch",
+        )
+    )
 
 
 Metrics = dict[str, list[dict[str, float]]]  # MLflow metric histories: name -> [{step, value}]
 
 
-def train(lora_dataset: TrainingSet, best: dict[str, Any], training: dict[str, Any],
-          diffusion: dict[str, Any],
-          ) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, Metrics, Image.Image]:
+def train(
+    lora_dataset: TrainingSet,
+    best: dict[str, Any],
+    training: dict[str, Any],
+    diffusion: dict[str, Any],
+) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, Metrics, Image.Image]:
     """Train one LoRA with the searched hyper-parameters. Outputs: the LoRA (kohya format + metadata), the
     per-epoch saves (`save_every_n_epochs`, kohya's name-000002 …), its history (loss, lr, validation loss per
     step), the same as MLflow metric histories, sample images per saved epoch."""
@@ -104,16 +130,29 @@ def train(lora_dataset: TrainingSet, best: dict[str, Any], training: dict[str, A
     cfg = TrainConfig.from_params(args)
     result = train_lora(base, lora_dataset, cfg)
     with_te = cfg.text_encoder_lr > 0
-    tensors = to_kohya(result.unet, result.text_encoder if with_te else None,
-                       alpha=cfg.network_alpha, save_precision=cfg.save_precision)
+    tensors = to_kohya(
+        result.unet,
+        result.text_encoder if with_te else None,
+        alpha=cfg.network_alpha,
+        save_precision=cfg.save_precision,
+    )
     metadata = describe(result, lora_dataset, base)
-    epochs = {f"{lora_dataset.name}-{epoch:06d}": LoraFile(
-        to_kohya(u, t if with_te else None, alpha=cfg.network_alpha, save_precision=cfg.save_precision),
-        {**metadata, "ss_epoch": str(epoch)})
-        for epoch, (u, t) in result.extra.get("epoch_states", {}).items()}
+    epochs = {
+        f"{lora_dataset.name}-{epoch:06d}": LoraFile(
+            to_kohya(u, t if with_te else None, alpha=cfg.network_alpha, save_precision=cfg.save_precision),
+            {**metadata, "ss_epoch": str(epoch)},
+        )
+        for epoch, (u, t) in result.extra.get("epoch_states", {}).items()
+    }
     history = result.history
-    metrics = {name: [{"step": int(step), "value": float(value)}
-                      for step, value in zip(history.step, history[name], strict=True) if pd.notna(value)]
-               for name in ("loss", "lr", "val_loss") if name in history}
+    metrics = {
+        name: [
+            {"step": int(step), "value": float(value)}
+            for step, value in zip(history.step, history[name], strict=True)
+            if pd.notna(value)
+        ]
+        for name in ("loss", "lr", "val_loss")
+        if name in history
+    }
     samples = sample_grid(result, base, settings.sample_prompts, lora_dataset.trigger, settings.sampling)
     return LoraFile(tensors, metadata), epochs, history, metrics, samples
