@@ -104,9 +104,12 @@ class LamaInpainter:
         self.model, self.working_size, self.device = model, working_size, device
 
     @classmethod
-    def from_path(cls, model_path: str | None, working_size: int = 512, device: str = "cpu"):
+    def from_path(cls, model_path: str | None, working_size: int = 512, device: str = "auto"):
         import torch
 
+        from ..runtime import device_name
+
+        device = device_name(device)
         path = checkpoint_path(model_path, "inpainting.lama.model_path")
         return cls(torch.jit.load(str(path), map_location=device).eval(), working_size, device)
 
