@@ -33,7 +33,7 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(f"Unknown device '{name}'; use auto, cpu, cuda, cuda:<index> or mps") from err
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device '{name}' asked for, but torch sees no CUDA GPU (use device: auto or cpu)")
+            raise ValueError(f"device '{name}' asked for, but torch sees no CUDA GPU (use auto or cpu)")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"device '{name}': only {torch.cuda.device_count()} CUDA GPU(s) present")
     if device.type == "mps" and not torch.backends.mps.is_available():
@@ -47,7 +47,7 @@ def device_name(name: str | None = "auto") -> str:
 
 
 def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
-    """`float32` | `float16` | `bfloat16` (or a torch dtype) → the torch dtype; anything else names the choices."""
+    """`float32` | `float16` | `bfloat16` (or a torch dtype) → the torch dtype; else an error naming them."""
     if isinstance(name, torch.dtype):
         return name
     if name not in DTYPES:
@@ -58,12 +58,13 @@ def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
 def weight_dtype(mixed_precision: str) -> torch.dtype:
     """The dtype frozen modules are kept in under accelerate's `mixed_precision` (`no` → float32)."""
     if mixed_precision not in PRECISIONS:
-        raise ValueError(f"Unknown mixed_precision '{mixed_precision}'; choose one of {', '.join(PRECISIONS)}")
+        choices = ", ".join(PRECISIONS)
+        raise ValueError(f"Unknown mixed_precision '{mixed_precision}'; choose one of {choices}")
     return PRECISIONS[mixed_precision]
 
 
 def enable_tf32() -> bool:
-    """TF32 matmuls and convolutions on Ampere and newer (what kohya and diffusers turn on); True if enabled."""
+    """TF32 matmuls and convolutions on Ampere and newer (as kohya and diffusers do); True if enabled."""
     if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] < 8:
         return False
     torch.backends.cuda.matmul.allow_tf32 = True

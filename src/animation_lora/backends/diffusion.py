@@ -145,7 +145,8 @@ def tiny(
     noise, sample = _schedulers()
     model_hash = _state_hash(unet, text_encoder)
     target, torch_dtype = resolve_device(device), resolve_dtype(dtype)
-    unet, vae, text_encoder = (m.to(target, torch_dtype) for m in (unet, vae, text_encoder))
+    modules = (unet, vae, text_encoder)
+    unet, vae, text_encoder = (m.to(target, torch_dtype).requires_grad_(False) for m in modules)
     return BaseModel(
         f"tiny-seed{seed}",
         clip_tokenizer(),
@@ -204,7 +205,7 @@ def sd15(
     path: str | None, original_config: str | None = None, dtype: str = "float32", device: str = "auto"
 ) -> BaseModel:
     """SD 1.5 from a diffusers folder or one `.safetensors` file, never fetching anything, on `device` in
-    `dtype` (float16/bfloat16 halves the memory of the frozen weights; LoRA weights still train in float32)."""
+    `dtype` (float16/bfloat16 halve the memory of the frozen weights; LoRA weights still train in float32)."""
     from diffusers import StableDiffusionPipeline
 
     source = checkpoint_path(path, "diffusion.sd15.path")
@@ -232,6 +233,8 @@ def sd15(
             requires_safety_checker=False,
         )
     pipe.to(target)
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)  # shared and frozen: trainers add LoRA layers on a `shared_copy`
     noise, sample = _schedulers()
     digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
     return BaseModel(
