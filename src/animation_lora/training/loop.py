@@ -114,12 +114,14 @@ def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSett
     captions = [
         make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng) for e in batch
     ]
-    noise = torch.randn_like(latents)
+    # drawn from torch's CPU generator, then moved: the same draws on every device, and a resume checkpoint's
+    # RNG state (the CPU's) continues them exactly on a GPU too
+    noise = torch.randn(latents.shape)
     if cfg.noise_offset:
-        offset = torch.randn(latents.shape[0], latents.shape[1], 1, 1, device=latents.device)
-        noise = noise + cfg.noise_offset * offset.to(latents.dtype)
+        noise = noise + cfg.noise_offset * torch.randn(latents.shape[0], latents.shape[1], 1, 1)
     num_steps = objective.base.noise_scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, num_steps, (len(batch),), device=latents.device)
+    timesteps = torch.randint(0, num_steps, (len(batch),))
+    noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
     return latents, captions, noise, timesteps
 
 
@@ -135,6 +137,11 @@ def make_accelerator(base: BaseModel, cfg: TrainConfig):
     if precision == "fp16" and device.type != "cuda":
         log.warning("mixed_precision fp16 needs a CUDA GPU; training in float32 on %s", device)
         precision = "no"
+    from accelerate.state import AcceleratorState
+
+    shared = AcceleratorState._shared_state  # a process-wide singleton: a trial may change the precision
+    if shared and shared.get("_mixed_precision") != precision and os.environ.get("WORLD_SIZE", "1") == "1":
+        AcceleratorState._reset_state()
     accelerator = Accelerator(
         mixed_precision=precision,
         cpu=device.type == "cpu",
