@@ -146,7 +146,8 @@ def tiny(
     model_hash = _state_hash(unet, text_encoder)
     target, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     modules = (unet, vae, text_encoder)
-    unet, vae, text_encoder = (m.to(target, torch_dtype).requires_grad_(False) for m in modules)
+    cast = {} if torch_dtype == torch.float32 else {"dtype": torch_dtype}  # diffusers warns on any cast
+    unet, vae, text_encoder = (m.to(target, **cast).requires_grad_(False) for m in modules)
     return BaseModel(
         f"tiny-seed{seed}",
         clip_tokenizer(),
