@@ -1,4 +1,5 @@
-"""`accelerate launch --cpu --num_processes 2` trains one LoRA data-parallel (gloo): both processes see the
+"""Two CPU processes (torchrun, which `accelerate launch` wraps; accelerate picks gloo) train one LoRA
+data-parallel: both processes see the
 same loss trajectory (the mean over processes), rank 0 alone writes the LoRA, and the LoRA loads in
 diffusers. No Kedro: the kohya folder is written here."""
 
@@ -44,16 +45,9 @@ def test_two_cpu_processes_train_one_lora_with_the_same_losses(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "accelerate.commands.launch",
-        "--cpu",
-        "--num_processes",
+        "torch.distributed.run",
+        "--nproc_per_node",
         "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
         "-m",
         "animation_lora.training",
         "--dataset",

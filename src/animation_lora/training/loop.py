@@ -180,9 +180,13 @@ class Optimisation:
         )
         if cfg.torch_compile:
             unet = torch.compile(unet)
-        self.unet, self.text_encoder, self.optimizer, self.scheduler = self.accelerator.prepare(
-            unet, text_encoder, optimizer, scheduler
-        )
+        self.text_encoder = text_encoder  # frozen: nothing to wrap (DDP refuses a module without gradients)
+        if cfg.text_encoder_lr > 0:
+            self.unet, self.text_encoder, self.optimizer, self.scheduler = self.accelerator.prepare(
+                unet, text_encoder, optimizer, scheduler
+            )
+        else:
+            self.unet, self.optimizer, self.scheduler = self.accelerator.prepare(unet, optimizer, scheduler)
         self.checkpoint, self.state = checkpoint, {"step": 0, "epoch": 0}
 
     @property
