@@ -272,7 +272,7 @@ def train_lora(
     with tqdm(total=total_steps, initial=opt.step, desc=f"train {dataset.name}", unit="step") as bar:
         for epoch in range(cfg.max_train_epochs):
             batches = bucket_batches(train_set, repeats, batch_size, order_rng)  # same order when resumed
-            if world > 1:  # every process the same number of batches (padded by repeating, as DistributedSampler)
+            if world > 1:  # the same number of batches on every process (padded, as DistributedSampler)
                 batches += batches[: -len(batches) % world]
             for batch in batches[rank::world]:
                 micro += 1
