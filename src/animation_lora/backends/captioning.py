@@ -69,10 +69,13 @@ class Qwen2VLCaptioner:
         model_path: str | None,
         prompt: str = "Describe this image in one short sentence.",
         max_new_tokens: int = 40,
-        device: str = "cpu",
+        device: str = "auto",
     ):
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
+        from ..runtime import device_name
+
+        device = device_name(device)
         path = checkpoint_path(model_path, "captioning.qwen2_vl.model_path")
         self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         self.model = (

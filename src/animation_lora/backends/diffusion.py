@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..runtime import resolve_device, resolve_dtype
 from .factory import backend_factory
 from .weights import checkpoint_path, package_file
 
@@ -37,6 +38,16 @@ class BaseModel:
     noise_scheduler: Any  # DDPM: training noise
     sample_scheduler: Any  # DDIM: inference
     model_hash: str  # identifies the base in the LoRA's metadata (ss_sd_model_hash)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the base runs (`device` of its backend parameters); training and composition follow it."""
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the frozen weights (`dtype` of its backend parameters)."""
+        return self.unet.dtype
 
     def pipeline(self, unet=None, text_encoder=None):
         """A sampling pipeline of this base, or of LoRA-adapted copies of its U-Net and text encoder."""
@@ -123,12 +134,20 @@ def tiny(
     widths: tuple[int, ...] = (32, 64),
     text_width: int = 32,
     text_layers: int = 2,
+    device: str = "auto",
+    dtype: str = "float32",
 ) -> BaseModel:
-    """An SD-1.5-shaped model small enough to train on 2 CPU cores; same seed, same weights."""
+    """An SD-1.5-shaped model small enough to train on 2 CPU cores; same seed, same weights (built on the CPU
+    in float32, then moved to `device` in `dtype`: the same weights on every device)."""
     with torch.random.fork_rng(devices=[]):  # seeded construction; the caller's global RNG is left as it was
         torch.manual_seed(seed)
         unet, vae, text_encoder = _tiny_modules(widths, text_width, text_layers)
     noise, sample = _schedulers()
+    model_hash = _state_hash(unet, text_encoder)
+    target, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    modules = (unet, vae, text_encoder)
+    cast = {} if torch_dtype == torch.float32 else {"dtype": torch_dtype}  # diffusers warns on any cast
+    unet, vae, text_encoder = (m.to(target, **cast).requires_grad_(False) for m in modules)
     return BaseModel(
         f"tiny-seed{seed}",
         clip_tokenizer(),
@@ -137,7 +156,7 @@ def tiny(
         unet,
         noise,
         sample,
-        _state_hash(unet, text_encoder),
+        model_hash,
     )
 
 
@@ -183,12 +202,15 @@ def _tiny_modules(widths: tuple[int, ...], text_width: int, text_layers: int) ->
     return unet.eval(), vae.eval(), text_encoder.eval()
 
 
-def sd15(path: str | None, original_config: str | None = None, dtype: str = "float32") -> BaseModel:
-    """SD 1.5 from a diffusers folder or one `.safetensors` file, never fetching anything."""
+def sd15(
+    path: str | None, original_config: str | None = None, dtype: str = "float32", device: str = "auto"
+) -> BaseModel:
+    """SD 1.5 from a diffusers folder or one `.safetensors` file, never fetching anything, on `device` in
+    `dtype` (float16/bfloat16 halve the memory of the frozen weights; LoRA weights still train in float32)."""
     from diffusers import StableDiffusionPipeline
 
     source = checkpoint_path(path, "diffusion.sd15.path")
-    torch_dtype = getattr(torch, dtype)
+    torch_dtype, target = resolve_dtype(dtype), resolve_device(device)
     if source.is_dir():
         pipe = StableDiffusionPipeline.from_pretrained(
             source,
@@ -211,6 +233,9 @@ def sd15(path: str | None, original_config: str | None = None, dtype: str = "flo
             safety_checker=None,
             requires_safety_checker=False,
         )
+    pipe.to(target)
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)  # shared and frozen: trainers add LoRA layers on a `shared_copy`
     noise, sample = _schedulers()
     digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
     return BaseModel(

@@ -94,10 +94,13 @@ class ClipEmbedder:
     name = "clip"
 
     def __init__(
-        self, checkpoint: str | None, model_name: str = "ViT-B-32", batch_size: int = 32, device: str = "cpu"
+        self, checkpoint: str | None, model_name: str = "ViT-B-32", batch_size: int = 32, device: str = "auto"
     ):
         import open_clip
 
+        from ..runtime import device_name
+
+        device = device_name(device)
         path = checkpoint_path(checkpoint, "embedding.clip.checkpoint")
         self.model, _, self.preprocess = open_clip.create_model_and_transforms(
             model_name, pretrained=str(path), device=device

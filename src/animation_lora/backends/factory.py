@@ -1,9 +1,12 @@
 """One way to build every backend from parameters: `{backend: name, <name>: {kwargs}}`, once per process.
 
 The contract of the per-process cache: `make_<capability>(params)` hands every caller the *same* object
-(models are large; building one can take seconds to minutes). Callers treat it as read-only. A caller that
-changes a model (adds LoRA layers, fuses weights, moves it to another device) works on `private_copy(...)`
-of the parts it changes, never on the shared object."""
+(models are large; building one can take seconds to minutes), already on its `device`. Callers treat its
+weights as read-only. A caller that adds layers around frozen weights (LoRA adapters for training) works on
+`shared_copy(...)`: its own module tree holding the *same* weight tensors, so a stage never holds two copies
+of an 860M-parameter U-Net and the shared model stays bit-identical (tested) as long as the caller never
+writes those tensors. A caller that changes weight values (fuses LoRA weights) or moves or casts a model
+works on `private_copy(...)` of the parts it changes, never on the shared object."""
 
 from __future__ import annotations
 
@@ -22,6 +25,18 @@ def private_copy(module: T) -> T:
     import copy
 
     return copy.deepcopy(module)
+
+
+def shared_copy(module: T) -> T:
+    """A new module tree around the *same* parameter and buffer tensors: layers may be added, replaced or
+    wrapped (peft adapters), flags such as gradient checkpointing set, without a second copy of the weights
+    and without touching the shared model's modules. The weights themselves must not be written, moved or
+    cast (use `private_copy` for that)."""
+    import copy
+    import itertools
+
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return copy.deepcopy(module, memo={id(t): t for t in tensors})
 
 
 def backend_factory(capability: str, builders: dict[str, Callable[..., T]]) -> Callable[[dict[str, Any]], T]:

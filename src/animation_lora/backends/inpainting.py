@@ -100,14 +100,19 @@ class PatchMatchInpainter:
 class LamaInpainter:
     name = "lama"
 
-    def __init__(self, model: Any, working_size: int = 512, device: str = "cpu"):
-        self.model, self.working_size, self.device = model, working_size, device
+    def __init__(self, model: Any, working_size: int = 512, device: str = "auto"):
+        from ..runtime import device_name
+
+        self.model, self.working_size, self.device = model, working_size, device_name(device)
 
     @classmethod
-    def from_path(cls, model_path: str | None, working_size: int = 512, device: str = "cpu"):
+    def from_path(cls, model_path: str | None, working_size: int = 512, device: str = "auto"):
         import torch
 
+        from ..runtime import device_name
+
         path = checkpoint_path(model_path, "inpainting.lama.model_path")
+        device = device_name(device)
         return cls(torch.jit.load(str(path), map_location=device).eval(), working_size, device)
 
     def _fill(self, image, hole):

@@ -248,15 +248,17 @@ class Sam2Segmenter:
         cls,
         checkpoint: str | None,
         config: str = "configs/sam2.1/sam2.1_hiera_t.yaml",
-        device: str = "cpu",
+        device: str = "auto",
         prompter: dict[str, Any] | None = None,
     ):
         """`config` is one bundled with the sam2 package; `prompter` are MediaPipeSegmenter arguments."""
         path = checkpoint_path(checkpoint, "segmentation.sam2.checkpoint")
         from sam2.build_sam import build_sam2_video_predictor
 
+        from ..runtime import device_name
+
         return cls(
-            build_sam2_video_predictor(config, ckpt_path=str(path), device=device),
+            build_sam2_video_predictor(config, ckpt_path=str(path), device=device_name(device)),
             MediaPipeSegmenter(**(prompter or {})),
         )
 

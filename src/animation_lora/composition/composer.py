@@ -47,7 +47,8 @@ class Composer:
 
     def __init__(self, base, loras: dict[str, LoraFile], sources: dict[str, str] | None = None):
         known = module_names(base)
-        # adapters go into private copies: the cached base is shared (contract: backends/factory.py)
+        # adapters go into private copies (fused weights are written): the cached base is shared (contract:
+        # backends/factory.py). The copies stay on the base's device, in its dtype.
         self.base = dataclasses.replace(
             base, unet=private_copy(base.unet), text_encoder=private_copy(base.text_encoder)
         )
@@ -167,22 +168,22 @@ class Composer:
         if len(active) <= 1:
             with self.adapters(weights):
                 return self._call(prompt, settings, seed)
-        pipe, guidance = self.pipe, settings.guidance_scale
+        pipe, guidance, device = self.pipe, settings.guidance_scale, self.base.device
         embeds = {}
         for name in active:  # each LoRA may also change the text encoder
             with self.adapters({name: weights[name]}):
-                cond, uncond = pipe.encode_prompt(prompt, "cpu", 1, True, settings.negative_prompt or None)
+                cond, uncond = pipe.encode_prompt(prompt, device, 1, True, settings.negative_prompt or None)
                 embeds[name] = torch.cat([uncond, cond])
         scheduler = pipe.scheduler
         scheduler.set_timesteps(settings.steps)
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)  # on the CPU, as in `_call`: same noise on any device
         latents = pipe.prepare_latents(
             1,
             pipe.unet.config.in_channels,
             settings.height,
             settings.width,
             embeds[active[0]].dtype,
-            torch.device("cpu"),
+            device,
             generator,
         )
         for t in scheduler.timesteps:
@@ -194,4 +195,4 @@ class Composer:
                 guided.append(uncond + guidance * (cond - uncond))
             latents = scheduler.step(torch.stack(guided).mean(0), t, latents).prev_sample
         image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
-        return ((image[0].permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy()
+        return ((image[0].permute(1, 2, 0).float().clamp(-1, 1) + 1) / 2).cpu().numpy()

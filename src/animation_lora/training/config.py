@@ -40,9 +40,13 @@ class TrainConfig:
     cache_latents_to_disk: bool = False
     cache_dir: str | None = None  # where latents are cached on disk (and checkpoints kept)
     cache_text_encoder_outputs: bool = True  # with a frozen text encoder: encode each caption once
-    # accepted so kohya configs carry over; no effect: the loop feeds cached in-memory tensors, no DataLoader
-    max_data_loader_n_workers: int = 0
-    persistent_data_loader_workers: bool = False
+    # kohya's max_data_loader_n_workers / persistent_data_loader_workers are not accepted: examples are read
+    # and fitted once, in memory; a step reads cached tensors (latents and text outputs on the device)
+    max_grad_norm: float = 1.0  # kohya's default; 0 = no gradient clipping
+    xformers: bool = False  # kohya's --xformers; else PyTorch's SDPA attention (diffusers' default)
+    torch_compile: bool = False  # kohya's --torch_compile: torch.compile the U-Net
+    channels_last: bool = False
+    allow_tf32: bool = True  # TF32 matmuls on Ampere and newer GPUs (no effect elsewhere)
     min_snr_gamma: float | None = None
     noise_offset: float = 0.0
     caption_dropout_rate: float = 0.0

@@ -146,15 +146,16 @@ class LatentCache:
     def __init__(self, base: BaseModel, folder: str | None):
         self.base, self.memory = base, {}
         self.folder = Path(folder) / "latents" if folder else None
-        self.vae_key = base.model_hash
+        self.vae_key = base.model_hash + ("" if base.vae.dtype == torch.float32 else str(base.vae.dtype))
 
     def key(self, image: np.ndarray) -> str:
         return hashlib.sha1(image.tobytes() + str(image.shape).encode() + self.vae_key.encode()).hexdigest()
 
     @torch.no_grad()
     def encode(self, image: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
-        return self.base.vae.encode(x).latent_dist.mean[0] * self.base.vae.config.scaling_factor
+        vae = self.base.vae
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].to(vae.device, vae.dtype) / 127.5 - 1
+        return vae.encode(x).latent_dist.mean[0] * vae.config.scaling_factor  # on the device, weight dtype
 
     def get(self, image: np.ndarray) -> torch.Tensor:
         k = self.key(image)
@@ -164,13 +165,13 @@ class LatentCache:
         if path is not None and path.exists():
             from safetensors.torch import load_file
 
-            latent = load_file(str(path))["latent"]
+            latent = load_file(str(path), device=str(self.base.vae.device))["latent"]
         else:
             latent = self.encode(image)
             if path is not None:
                 from safetensors.torch import save_file
 
                 path.parent.mkdir(parents=True, exist_ok=True)
-                save_file({"latent": latent.contiguous()}, str(path))
+                save_file({"latent": latent.contiguous().cpu()}, str(path))
         self.memory[k] = latent
         return latent

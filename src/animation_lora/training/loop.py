@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..backends.diffusion import BaseModel
+from ..runtime import enable_tf32
 from ..training_set import TrainingSet
 from .checkpoint import load_checkpoint, lora_state, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
@@ -92,13 +94,14 @@ class Objective:
         """Fixed timesteps and noise: the same number for the same weights (NaN without a validation set)."""
         if not examples:
             return float("nan")
-        gen = torch.Generator().manual_seed(1234)
+        gen = torch.Generator().manual_seed(1234)  # on the CPU: the same noise on every device
         losses = []
         for ex in examples:
             lat = self.latents(ex, False)[None]
             for t in VALIDATION_TIMESTEPS:
-                noise = torch.randn(lat.shape, generator=gen)
-                losses.append(float(self.loss(lat, [ex.caption], noise, torch.tensor([t]))))
+                noise = torch.randn(lat.shape, generator=gen).to(lat.device, lat.dtype)
+                step = torch.tensor([t], device=lat.device)
+                losses.append(float(self.loss(lat, [ex.caption], noise, step)))
         return float(np.mean(losses))
 
 
@@ -111,45 +114,79 @@ def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSett
     captions = [
         make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng) for e in batch
     ]
-    noise = torch.randn_like(latents)
+    # drawn from torch's CPU generator, then moved: the same draws on every device, and a resume checkpoint's
+    # RNG state (the CPU's) continues them exactly on a GPU too
+    noise = torch.randn(latents.shape)
     if cfg.noise_offset:
         noise = noise + cfg.noise_offset * torch.randn(latents.shape[0], latents.shape[1], 1, 1)
-    timesteps = torch.randint(0, objective.base.noise_scheduler.config.num_train_timesteps, (len(batch),))
+    num_steps = objective.base.noise_scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, num_steps, (len(batch),))
+    noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
     return latents, captions, noise, timesteps
+
+
+def make_accelerator(base: BaseModel, cfg: TrainConfig):
+    """accelerate on the base's device (one process, or one per GPU under `accelerate launch`), with
+    `mixed_precision` (fp16 only on CUDA: its grad scaler; bf16 also on the CPU)."""
+    from accelerate import Accelerator
+
+    device = base.device
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # accelerate trains on the current CUDA device
+    precision = cfg.mixed_precision
+    if precision == "fp16" and device.type != "cuda":
+        log.warning("mixed_precision fp16 needs a CUDA GPU; training in float32 on %s", device)
+        precision = "no"
+    from accelerate.state import AcceleratorState
+
+    shared = AcceleratorState._shared_state  # a process-wide singleton: a trial may change the precision
+    if shared and shared.get("_mixed_precision") != precision and os.environ.get("WORLD_SIZE", "1") == "1":
+        AcceleratorState._reset_state()
+    accelerator = Accelerator(
+        mixed_precision=precision,
+        cpu=device.type == "cpu",
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+    )
+    if accelerator.device.type != device.type or (device.index or 0) != (accelerator.device.index or 0):
+        raise ValueError(
+            f"The base model is on {device} but accelerate trains on {accelerator.device}: set the diffusion "
+            f"backend's device (runtime.device in conf/base/globals.yml) to auto under `accelerate launch`"
+        )
+    if cfg.allow_tf32 and enable_tf32():
+        log.info("TF32 matmuls enabled (Ampere or newer)")
+    return accelerator
 
 
 class Optimisation:
     """The LoRA models prepared by accelerate with their optimizer and scheduler, the step count, and the
-    resume checkpoint that saves them (with the data RNG's state)."""
+    resume checkpoint that saves them (with the data RNG's state). `unet_model`/`text_model` are the plain
+    modules (what is saved); `unet`/`text_encoder` what runs (wrapped for data parallelism or compiled)."""
 
     def __init__(self, base: BaseModel, cfg: TrainConfig, total_steps: int, checkpoint: Path | None):
-        from accelerate import Accelerator
         from diffusers.optimization import get_scheduler
 
+        self.accelerator = make_accelerator(base, cfg)
         unet, text_encoder = add_lora(base, cfg)
-        if cfg.gradient_checkpointing:
-            unet.enable_gradient_checkpointing()
-        on_gpu = torch.cuda.is_available()
-        if cfg.mixed_precision == "fp16" and not on_gpu:
-            log.warning("mixed_precision fp16 needs a GPU; training in float32 on the CPU")
-        precision = cfg.mixed_precision if on_gpu or cfg.mixed_precision != "fp16" else "no"
-        self.accelerator = Accelerator(
-            mixed_precision=precision,
-            cpu=not on_gpu,
-            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        )
+        self.unet_model, self.text_model, self.cfg = unet, text_encoder, cfg
         optimizer = make_optimizer(cfg, parameter_groups(cfg, unet, text_encoder))
+        n = self.accelerator.num_processes  # accelerate steps a prepared scheduler once per process
         scheduler = get_scheduler(
             cfg.lr_scheduler,
             optimizer,
-            num_warmup_steps=cfg.lr_warmup_steps,
-            num_training_steps=total_steps,
+            num_warmup_steps=cfg.lr_warmup_steps * n,
+            num_training_steps=total_steps * n,
             num_cycles=cfg.lr_scheduler_num_cycles,
             power=cfg.lr_scheduler_power,
         )
-        self.unet, self.text_encoder, self.optimizer, self.scheduler = self.accelerator.prepare(
-            unet, text_encoder, optimizer, scheduler
-        )
+        if cfg.torch_compile:
+            unet = torch.compile(unet)
+        self.text_encoder = text_encoder  # frozen: nothing to wrap (DDP refuses a module without gradients)
+        if cfg.text_encoder_lr > 0:
+            self.unet, self.text_encoder, self.optimizer, self.scheduler = self.accelerator.prepare(
+                unet, text_encoder, optimizer, scheduler
+            )
+        else:
+            self.unet, self.optimizer, self.scheduler = self.accelerator.prepare(unet, optimizer, scheduler)
         self.checkpoint, self.state = checkpoint, {"step": 0, "epoch": 0}
 
     @property
@@ -169,23 +206,27 @@ class Optimisation:
                     f"{self.checkpoint or 'not kept (set cache_dir)'}"
                 )
             self.accelerator.backward(loss)
+            if self.accelerator.sync_gradients and self.cfg.max_grad_norm:
+                params = [p for g in self.optimizer.param_groups for p in g["params"]]
+                self.accelerator.clip_grad_norm_(params, self.cfg.max_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad()
         if not self.accelerator.sync_gradients:
             return None
         self.state["step"] += 1
-        return loss
+        return self.accelerator.reduce(loss.detach(), "mean")  # the mean over processes: the same on each
 
     def save(self, rng: random.Random) -> None:
-        save_checkpoint(
-            self.checkpoint, self.unet, self.text_encoder, self.optimizer, self.scheduler, rng, self.state
-        )
+        if self.accelerator.is_main_process:  # rank 0 alone writes files
+            models = (self.unet_model, self.text_model)
+            save_checkpoint(self.checkpoint, *models, self.optimizer, self.scheduler, rng, self.state)
+        self.accelerator.wait_for_everyone()
 
     def resume(self, rng: random.Random, name: str) -> None:
         if self.checkpoint and self.checkpoint.exists():
             self.state = load_checkpoint(
-                self.checkpoint, self.unet, self.text_encoder, self.optimizer, self.scheduler, rng
+                self.checkpoint, self.unet_model, self.text_model, self.optimizer, self.scheduler, rng
             )
             log.info("Resumed '%s' at step %d", name, self.step)
 
@@ -211,13 +252,17 @@ def train_lora(
     if not examples:
         raise ValueError(f"Training set '{dataset.name}' has no readable image")
     train_set, val_set = split_validation(examples, cfg.validation_split, cfg.seed)
-    per_epoch = len(bucket_batches(train_set, repeats, batch_size, random.Random(0)))
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # processes under `accelerate launch`: own batches each
+    per_epoch = math.ceil(len(bucket_batches(train_set, repeats, batch_size, random.Random(0))) / world)
     total_steps = math.ceil(per_epoch * cfg.max_train_epochs / cfg.gradient_accumulation_steps)
     torch.manual_seed(cfg.seed)  # LoRA initialisation, noise and timesteps
     rng = random.Random(cfg.seed)  # flips and captions
     checkpoint = Path(cfg.cache_dir) / "checkpoints" / dataset.name / "last.pt" if cfg.cache_dir else None
     opt = Optimisation(base, cfg, total_steps, checkpoint)
     objective = Objective(base, cfg, opt.unet, opt.text_encoder)
+    rank, world = opt.accelerator.process_index, opt.accelerator.num_processes
+    if world > 1:  # data parallel: the same LoRA initialisation, each process its own noise and batches
+        torch.manual_seed(cfg.seed + rank)
     if cfg.resume:
         opt.resume(rng, dataset.name)
     history = [{"step": opt.step, "val_loss": objective.validation_loss(val_set)}]
@@ -226,7 +271,10 @@ def train_lora(
     micro = 0
     with tqdm(total=total_steps, initial=opt.step, desc=f"train {dataset.name}", unit="step") as bar:
         for epoch in range(cfg.max_train_epochs):
-            for batch in bucket_batches(train_set, repeats, batch_size, order_rng):  # same order when resumed
+            batches = bucket_batches(train_set, repeats, batch_size, order_rng)  # same order when resumed
+            if world > 1:  # the same number of batches on every process (padded, as DistributedSampler)
+                batches += batches[: -len(batches) % world]
+            for batch in batches[rank::world]:
                 micro += 1
                 if micro <= opt.step * cfg.gradient_accumulation_steps:
                     continue  # already trained before the resume
@@ -251,7 +299,7 @@ def train_lora(
             opt.state["epoch"] = epoch + 1
             if every(cfg.save_every_n_epochs, epoch + 1) and epoch + 1 < cfg.max_train_epochs:
                 # kohya's name-000002 …: every n epochs but the last, which is the LoRA itself
-                saved[epoch + 1] = (lora_state(opt.unet), lora_state(opt.text_encoder))
+                saved[epoch + 1] = (lora_state(opt.unet_model), lora_state(opt.text_model))
     if pruned_in:
         epochs, extra = pruned_in, {"pruned": True}
     else:
@@ -259,8 +307,8 @@ def train_lora(
         history.append({"step": opt.step, "val_loss": final})
         epochs, extra = cfg.max_train_epochs, {"final_val_loss": final, "epoch_states": saved}
     return TrainResult(
-        opt.unet,
-        opt.text_encoder,
+        opt.unet_model,
+        opt.text_model,
         pd.DataFrame(history),
         opt.step,
         epochs,

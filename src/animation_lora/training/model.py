@@ -1,4 +1,5 @@
-"""Model surgery for training: peft LoRA layers on private copies of the shared base model, the check that
+"""Model surgery for training: peft LoRA layers on `shared_copy`s of the shared base model (the frozen weights
+are not copied), the speed knobs (xformers, gradient checkpointing, channels-last), the check that
 `network_dim` fits, text encoding with kohya's clip_skip, and the optimizer named by `optimizer_type`."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from typing import Any
 import torch
 
 from ..backends.diffusion import BaseModel
-from ..backends.factory import private_copy
+from ..backends.factory import shared_copy
 from .config import TrainConfig
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
@@ -16,11 +17,13 @@ TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 
 
 def add_lora(base: BaseModel, cfg: TrainConfig) -> tuple[Any, Any]:
-    """Copies of the U-Net (and text encoder when it trains) with LoRA layers; everything else frozen. The
-    base model is shared by the process's model cache, so it is never changed."""
+    """The U-Net (and text encoder when it trains) with LoRA layers, as `shared_copy`s of the base's: the
+    frozen weights are the shared model's own tensors (in the base's dtype, on its device), never written;
+    the LoRA weights are float32 (diffusers' `cast_training_params`) so fp16/bf16 training updates them
+    through accelerate's autocast and grad scaler. The shared base stays bit-identical."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    unet = private_copy(base.unet)
+    unet = shared_copy(base.unet)
     unet.requires_grad_(False)
     unet.add_adapter(
         LoraConfig(
@@ -32,7 +35,7 @@ def add_lora(base: BaseModel, cfg: TrainConfig) -> tuple[Any, Any]:
     )
     text_encoder = base.text_encoder
     if cfg.text_encoder_lr > 0:
-        text_encoder = private_copy(base.text_encoder)
+        text_encoder = shared_copy(base.text_encoder)
         text_encoder.requires_grad_(False)
         # transformers 5's own add_adapter wants peft >= 0.22; peft's injection works with 0.21
         config = LoraConfig(
@@ -42,7 +45,28 @@ def add_lora(base: BaseModel, cfg: TrainConfig) -> tuple[Any, Any]:
             target_modules=TEXT_TARGETS,
         )
         inject_adapter_in_model(config, text_encoder)
+    for module in (unet, text_encoder):
+        for p in module.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()  # the LoRA weights only (peft made them in the base's dtype)
+    speed_knobs(unet, cfg)
     return unet, text_encoder
+
+
+def speed_knobs(unet, cfg: TrainConfig) -> None:
+    """kohya's `--xformers` (else diffusers' default, PyTorch SDPA), `--gradient_checkpointing`, channels-last
+    (a layout change of the conv weights: their values stay the same)."""
+    if cfg.xformers:
+        import importlib.util
+
+        if importlib.util.find_spec("xformers") is None:
+            raise ImportError("xformers: true needs the 'xformers' package: pip install xformers")
+        unet.enable_xformers_memory_efficient_attention()
+    if cfg.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        unet.train()  # diffusers checkpoints only in training mode (SD has no dropout: same numbers)
+    if cfg.channels_last:
+        unet.to(memory_format=torch.channels_last)
 
 
 def check_network_dim(base: BaseModel, cfg: TrainConfig) -> None:
@@ -64,7 +88,7 @@ def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: i
         max_length=base.tokenizer.model_max_length,
         truncation=True,
         return_tensors="pt",
-    ).input_ids
+    ).input_ids.to(text_encoder.device)
     out = text_encoder(ids, output_hidden_states=clip_skip > 1)
     if clip_skip > 1:  # kohya: the hidden state clip_skip layers from the end, through the final norm
         model = text_encoder.text_model if hasattr(text_encoder, "text_model") else text_encoder
