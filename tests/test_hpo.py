@@ -138,7 +138,8 @@ def test_a_changed_dataset_starts_a_new_study(tmp_path, caplog):
     with caplog.at_level("INFO", logger="animation_lora.hpo"):
         other, _ = run_search(quadratic, search(tmp_path, 2), dataset_fingerprint="bbb")
     assert other.study_name != first.study_name and other.study_name.startswith("s-")
-    assert f"changed since study '{first.study_name}': starting the new study '{other.study_name}'" in caplog.text
+    said = f"changed since study '{first.study_name}': starting the new study '{other.study_name}'"
+    assert said in caplog.text
 
 
 def test_a_silent_trial_is_failed_and_retried(tmp_path):
@@ -146,12 +147,14 @@ def test_a_silent_trial_is_failed_and_retried(tmp_path):
     study, _ = run_search(quadratic, search(tmp_path, 1, heartbeat_interval=1))
     storage = study._storage
     dead = storage.create_new_trial(study._study_id)  # a worker killed mid-trial: RUNNING, no heartbeat
-    storage.set_trial_param(dead, "learning_rate", 0.02, optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True))
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
+    storage.set_trial_param(dead, "learning_rate", 0.02, lr)
     storage.record_heartbeat(dead)
     time.sleep(2.5)
     study, _ = run_search(quadratic, cfg)
     states = [t.state.name for t in study.trials]
     assert states.count("FAIL") == 1 and study.trials[1].state.name == "FAIL"
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == 1]
-    assert len(retried) == 1 and retried[0].params["learning_rate"] == 0.02 and retried[0].state.name == "COMPLETE"
+    assert len(retried) == 1 and retried[0].params["learning_rate"] == 0.02
+    assert retried[0].state.name == "COMPLETE"
     assert states.count("COMPLETE") + states.count("PRUNED") == 3

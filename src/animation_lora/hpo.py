@@ -225,7 +225,8 @@ def run_search(
             study.stop()
             raise SurplusTrial(f"trial {trial.number}: the study has its {search.n_trials} trials")
         params = suggest(trial, space, defaults or {})
-        with tracker().start(f"trial {trial.number}", "trial", key=f"{study.study_name}/{trial.number}") as run:
+        key = f"{study.study_name}/{trial.number}"
+        with tracker().start(f"trial {trial.number}", "trial", key=key) as run:
             run.log_params(params)
 
             def report(step: int, value: float) -> bool:

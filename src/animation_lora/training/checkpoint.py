@@ -30,7 +30,7 @@ def lora_state(module) -> dict[str, torch.Tensor]:
 
 
 def dataset_fingerprint(dataset, examples) -> str:
-    """sha256 of the training images' content (as fitted for training), their captions and the dataset TOML."""
+    """sha256 of the training images' content (as fitted for training), captions and the dataset TOML."""
     h = hashlib.sha256()
     for ex in examples:
         h.update(ex.key.encode())
