@@ -123,3 +123,26 @@ def retire_checkpoint(path: Path | None) -> None:
     if path is not None and path.exists():
         path.unlink()
         log.info("Retired the finished run's checkpoint %s", path)
+
+
+def training_set_fingerprint(dataset) -> str:
+    """sha256 of a training set as saved: image content, captions, the dataset TOML (its image_dir, a
+    version's folder, left out), so the same data in a new version folder has the same fingerprint."""
+    import numpy as np
+
+    from ..loop import materialise
+
+    h = hashlib.sha256()
+    for key in sorted(dataset.images):
+        h.update(key.encode())
+        try:
+            h.update(np.ascontiguousarray(materialise(dataset.images[key])).tobytes())
+        except (OSError, ValueError):
+            h.update(b"<unreadable>")
+    h.update(json.dumps(dataset.captions, sort_keys=True).encode())
+    toml = json.loads(json.dumps(dataset.toml, default=str))
+    for ds in toml.get("datasets", []):
+        for sub in ds.get("subsets", []):
+            sub.pop("image_dir", None)
+    h.update(json.dumps(toml, sort_keys=True).encode())
+    return h.hexdigest()
