@@ -18,6 +18,13 @@ class MissingInputsHook:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         from .pipeline_registry import producer_of
 
+        pinned = dict(run_params.get("load_versions") or {})
+        for ds, version in pinned.items():
+            if ds in catalog and not catalog.exists(ds):
+                folder = getattr(catalog.get(ds), "_filepath", "")
+                raise RuntimeError(
+                    f"--load-versions: version '{version}' of dataset '{ds}' does not exist ({folder}/{version})"
+                )
         producers = {ds: producer_of(ds) for ds in sorted(pipeline.inputs())}
         missing = [(ds, p) for ds, p in producers.items() if p and not catalog.exists(ds)]
         if missing:

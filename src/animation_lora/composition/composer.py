@@ -57,7 +57,11 @@ class Composer:
         self._fused: tuple | None = None  # (adapters, weights) fused into the base weights right now
         for name, lora in loras.items():
             check_compatible(lora, base, (sources or {}).get(name, name), known)
-            self.pipe.load_lora_weights({k: v.clone() for k, v in lora.tensors.items()}, adapter_name=name)
+            try:
+                self.pipe.load_lora_weights({k: v.clone() for k, v in lora.tensors.items()}, adapter_name=name)
+            except (RuntimeError, ValueError, KeyError, TypeError) as err:  # shape mismatch, bad layout
+                source = (sources or {}).get(name, name)
+                raise ValueError(f"LoRA '{source}' cannot be loaded into '{base.name}': {err}") from err
 
     @contextmanager
     def adapters(self, weights: dict[str, float]):
