@@ -23,7 +23,8 @@ class MissingInputsHook:
             if ds in catalog and not catalog.exists(ds):
                 folder = getattr(catalog.get(ds), "_filepath", "")
                 raise RuntimeError(
-                    f"--load-versions: version '{version}' of dataset '{ds}' does not exist ({folder}/{version})"
+                    f"--load-versions: version '{version}' of dataset '{ds}' does not exist "
+                    f"({folder}/{version})"
                 )
         producers = {ds: producer_of(ds) for ds in sorted(pipeline.inputs())}
         missing = [(ds, p) for ds, p in producers.items() if p and not catalog.exists(ds)]
