@@ -108,6 +108,16 @@ def search_fingerprint(search: Search, defaults: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def check_dimension(dim: Dimension, path: str) -> None:
+    """A searched dimension that Optuna could not draw from is an error naming it."""
+    if dim.type in ("float", "int") and (dim.low is None or dim.high is None):
+        raise ValueError(f"`{path}`: {dim.type} needs low and high")
+    if dim.type in ("float", "int") and dim.low > dim.high:
+        raise ValueError(f"`{path}`: low {dim.low} > high {dim.high}")
+    if dim.type == "categorical" and not dim.choices:
+        raise ValueError(f"`{path}`: categorical needs choices")
+
+
 def network_alpha(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """`network_alpha_ratio` (alpha relative to dim) as kohya's network_alpha = ratio x network_dim, the dim
     searched or else the one the trials train with (`defaults`, the training args)."""
@@ -213,6 +223,8 @@ def run_search(
     if dataset_fingerprint:
         both = hashlib.sha256((dataset_fingerprint + search_fingerprint(search, defaults or {})).encode())
         name = f"{search.study_name}-{both.hexdigest()[:12]}"
+    for key, dim in space.items():
+        check_dimension(dim, f"training.search.space.{key}")
     study = open_study(search, name)
     monitor = ConvergenceMonitor(search.convergence.patience, search.convergence.rel_tol)
 
@@ -275,7 +287,8 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                 "value": t.value,
                 "steps_reported": len(t.intermediate_values),
                 "last_step": max(t.intermediate_values) if t.intermediate_values else 0,
-                "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+                # JSON text: a Parquet struct column cannot be empty (no trial reported a value)
+                "intermediate": json.dumps({str(k): v for k, v in sorted(t.intermediate_values.items())}),
                 **{f"param_{k}": v for k, v in t.params.items()},
             }
         )
