@@ -235,6 +235,7 @@ def run_search(
         taken = [t for t in study.get_trials(states=(*finished, states.RUNNING)) if t.number != trial.number]
         if len(taken) >= search.n_trials:
             study.stop()
+            trial.set_user_attr("surplus", True)
             raise SurplusTrial(f"trial {trial.number}: the study has its {search.n_trials} trials")
         params = suggest(trial, space, defaults or {})
         key = f"{study.study_name}/{trial.number}"
