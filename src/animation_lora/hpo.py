@@ -2,18 +2,15 @@
 monitor, and best_hyperparameters.json reused by the other LoRA types).
 
 The study lives in persistent storage (SQLite under data/06_models by default, or any RDB URL such as
-PostgreSQL) so several workers on several machines share one study and a killed search resumes:
-- a worker joins by running the same `kedro run --pipelines=training --params
-  training.search.storage=postgresql://user:pw@host/db` (same parameters, same dataset); trials are counted
-  across workers and the search stops at exactly `n_trials` finished (complete or pruned) trials;
-- each trial's sampler is seeded by (seed, trial number): a restart or another worker never replays a
-  trial, and the same study draws the same trials;
-- a live trial sends a heartbeat (`heartbeat_interval`); a killed worker's trial is marked FAILED by the
-  next worker that starts a trial and retried once (Optuna's `RetryFailedTrialCallback`);
-- the study's name carries the dataset's and the search space's fingerprint, so new preprocessing or a
-  changed space starts a new study (logged) instead of reusing a finished one;
-- once done, any worker (or `optuna.load_study(...).best_trial`) gives the best parameters: the node writes
-  them to best_hyperparameters.json."""
+PostgreSQL) so several workers on several machines share one study and a killed search resumes. A worker
+joins by running the same `kedro run --pipelines=training --params training.search.storage=postgresql://
+user:pw@host/db` (same parameters and data); trials are counted across workers up to exactly `n_trials`
+finished (complete or pruned) ones. Each trial's sampler is seeded by (seed, trial number), so a restart or
+another worker never replays a trial. A live trial sends a heartbeat (`heartbeat_interval`); a killed
+worker's trial is failed by the next worker that starts one and retried (Optuna's retry callback). The
+study's name carries the dataset's and the search space's fingerprint: new preprocessing or a changed space
+starts a new study (logged). Once done, every worker (or `optuna.load_study(...).best_trial`) has the best
+parameters; the node writes them to best_hyperparameters.json."""
 
 from __future__ import annotations
 
