@@ -35,8 +35,10 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
     trials = pd.read_parquet(next((models / "hpo_trials.parquet").glob("*/*.parquet")))
     assert len(trials) == 3
     assert best_complete_trial(trials) == {k: best[k] for k in best_complete_trial(trials)}
+    names = {}  # the LoRA's name: its MLflow run is "<name> LoRA"
     for kind in ("character", "background"):
         lora = read_lora(next((models / f"{kind}_lora.safetensors").glob("*/*")))
+        names[kind] = lora.metadata["ss_output_name"]
         assert lora.metadata["ss_network_dim"] == str(best["network_dim"])
         assert float(lora.metadata["ss_learning_rate"]) == best["learning_rate"]
         assert float(lora.metadata["ss_text_encoder_lr"]) == 0.8 * best["learning_rate"]
@@ -62,11 +64,11 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         }
         assert children == {
             **expected_trials,
-            "character_lora LoRA": "FINISHED",
-            "background_lora LoRA": "FINISHED",
+            f"{names['character']} LoRA": "FINISHED",
+            f"{names['background']} LoRA": "FINISHED",
         }
-        for name in ("character_lora LoRA", "background_lora LoRA"):
-            (run_id,) = db.execute("select run_uuid from runs where name = ?", (name,)).fetchone()
+        for name in names.values():
+            (run_id,) = db.execute("select run_uuid from runs where name = ?", (f"{name} LoRA",)).fetchone()
             params = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)))
             assert float(params["learning_rate"]) == best["learning_rate"]  # trained with, not the default
             assert int(params["network_dim"]) == best["network_dim"]
