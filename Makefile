@@ -40,8 +40,8 @@ lint: install
 mmpose: install  # optional: mmcv compiles its ops (~30 min on 2 cores)
 	$(BIN)/pip install -e ".[mmpose]"
 
-viz: install
-	$(BIN)/kedro viz run --host 127.0.0.1
+viz: install  # kedro-viz asks PyPI for a newer version at start (no switch): a dead proxy makes it skip that
+	HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost $(BIN)/kedro viz run --host 127.0.0.1
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1

@@ -96,7 +96,10 @@ def test_the_extra_loras_folder_reads_each_file_by_name(tmp_path):
 
 
 def test_weights_must_name_loaded_loras_and_extra_names_must_not_clash():
-    lora = LoraFile({}, {"modelspec.trigger_phrase": "marco"})
+    import torch
+
+    tensors = {"lora_unet_x.lora_down.weight": torch.zeros(1, 1)}
+    lora = LoraFile(tensors, {"modelspec.trigger_phrase": "marco"})
     trained = {"character": lora, "background": LoraFile({}, {})}
     lora_set = gather(trained, {"pose": lora}, {"background": 0.8})
     assert lora_set.weights == {"character": 1.0, "background": 0.8, "pose": 1.0}

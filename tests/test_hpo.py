@@ -120,3 +120,41 @@ def test_bad_search_parameters_are_named(tmp_path):
         run_search(quadratic, search(tmp_path, 1, space={"learning_rate": {"type": "loguniform"}}))
     with pytest.raises(ValueError, match=r"`training\.search\.n_trial`: unknown key; known keys: .*n_trials"):
         run_search(quadratic, search(tmp_path, 1, n_trial=3))
+
+
+def test_a_restarted_search_does_not_replay_its_trials(tmp_path):
+    study, _ = run_search(quadratic, search(tmp_path, 2))
+    study, _ = run_search(quadratic, search(tmp_path, 4))
+    drawn = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(drawn) == 4 and len(set(drawn)) == 4
+    again, _ = run_search(quadratic, search(tmp_path / "b", 4))  # same seed, fresh study: same draws
+    assert [tuple(sorted(t.params.items())) for t in again.trials] == drawn
+
+
+def test_a_changed_dataset_starts_a_new_study(tmp_path, caplog):
+    first, _ = run_search(quadratic, search(tmp_path, 2), dataset_fingerprint="aaa")
+    same, _ = run_search(quadratic, search(tmp_path, 2), dataset_fingerprint="aaa")
+    assert same.study_name == first.study_name and len(same.trials) == 2
+    with caplog.at_level("INFO", logger="animation_lora.hpo"):
+        other, _ = run_search(quadratic, search(tmp_path, 2), dataset_fingerprint="bbb")
+    assert other.study_name != first.study_name and other.study_name.startswith("s-")
+    said = f"changed since study '{first.study_name}': starting the new study '{other.study_name}'"
+    assert said in caplog.text
+
+
+def test_a_silent_trial_is_failed_and_retried(tmp_path):
+    cfg = search(tmp_path, 3, heartbeat_interval=1)
+    study, _ = run_search(quadratic, search(tmp_path, 1, heartbeat_interval=1))
+    storage = study._storage
+    dead = storage.create_new_trial(study._study_id)  # a worker killed mid-trial: RUNNING, no heartbeat
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
+    storage.set_trial_param(dead, "learning_rate", 0.02, lr)
+    storage.record_heartbeat(dead)
+    time.sleep(2.5)
+    study, _ = run_search(quadratic, cfg)
+    states = [t.state.name for t in study.trials]
+    assert states.count("FAIL") == 1 and study.trials[1].state.name == "FAIL"
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == 1]
+    assert len(retried) == 1 and retried[0].params["learning_rate"] == 0.02
+    assert retried[0].state.name == "COMPLETE"
+    assert states.count("COMPLETE") + states.count("PRUNED") == 3

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from kedro.framework.hooks import hook_impl
+
+from .tracking import NullRun, Tracker, install
 
 
 class MissingInputsHook:
@@ -14,6 +18,14 @@ class MissingInputsHook:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         from .pipeline_registry import producer_of
 
+        pinned = dict(run_params.get("load_versions") or {})
+        for ds, version in pinned.items():
+            if ds in catalog and not catalog.exists(ds):
+                folder = getattr(catalog.get(ds), "_filepath", "")
+                raise RuntimeError(
+                    f"--load-versions: version '{version}' of dataset '{ds}' does not exist "
+                    f"({folder}/{version})"
+                )
         producers = {ds: producer_of(ds) for ds in sorted(pipeline.inputs())}
         missing = [(ds, p) for ds, p in producers.items() if p and not catalog.exists(ds)]
         if missing:
@@ -21,17 +33,122 @@ class MissingInputsHook:
             raise RuntimeError(f"Inputs of this run have not been produced yet: {lines}")
 
 
-class MlflowTrackingHook:
-    """Tracking glue, so nodes never import mlflow: a saved dataset whose metadata has
-    `mlflow: {artifact_path: …}` is logged as an artifact of the active run (its saved version), and the
-    hyper-parameter search's trials become child runs of the run, one per trial, to compare side by side."""
+class FailedRunVersionsHook:
+    """A failed run's saved versions never become "latest": on a pipeline error each versioned dataset this
+    run saved is renamed `<folder>/<version>/<name>.failed` (kept for inspection; Kedro's latest-version glob
+    `<folder>/*/<name>` no longer matches it), so the next run reads the last completed run's versions."""
 
     def __init__(self):
-        self.catalog = None
+        self.catalog, self.saved = None, []
+
+    @hook_impl
+    def after_catalog_created(self, catalog) -> None:
+        self.catalog, self.saved = catalog, []
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        self.saved.append(dataset_name)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        import logging
+        from pathlib import Path
+
+        from kedro.io import AbstractVersionedDataset
+
+        for name in dict.fromkeys(self.saved):
+            dataset = self.catalog.get(name) if self.catalog is not None else None
+            if not isinstance(dataset, AbstractVersionedDataset) or not dataset._version:
+                continue
+            path = Path(dataset._get_versioned_path(dataset.resolve_save_version()))
+            if path.exists():
+                path.rename(path.with_name(path.name + ".failed"))
+                logging.getLogger(__name__).warning(
+                    "Run failed (%s): version %s of '%s' marked failed (%s.failed), not used as latest",
+                    type(error).__name__, path.parent.name, name, path,
+                )
+        self.saved = []
+
+
+class MlflowTracker(Tracker):
+    """Child runs of the Kedro run's MLflow run, created when a LoRA or a trial starts: its parameters, live
+    metrics, and its end state (FINISHED; KILLED for a pruned trial; FAILED on an error)."""
+
+    STATUS = {"PRUNED": "KILLED", "FAILED": "FAILED", "COMPLETE": "FINISHED"}
+
+    def __init__(self, hook: MlflowTrackingHook):
+        self.hook, self.open_runs = hook, set()
+
+    @contextlib.contextmanager
+    def start(self, name: str, kind: str, key: str | None = None):
+        import mlflow
+
+        parent = mlflow.active_run()
+        if parent is None:
+            yield NullRun()
+            return
+        client = mlflow.MlflowClient()
+        tags = {"mlflow.parentRunId": parent.info.run_id, "kind": kind, "key": key or name}
+        info = client.create_run(parent.info.experiment_id, tags=tags, run_name=name).info
+        run = ClientRun(client, info.run_id)
+        self.open_runs.add(info.run_id)
+        if self.hook.namespace and kind == "lora":
+            self.hook.lora_runs[self.hook.namespace] = info.run_id
+        try:
+            yield run
+        except BaseException:
+            client.set_terminated(info.run_id, self.STATUS.get(run.state, "FAILED"))
+            raise
+        else:
+            client.set_terminated(info.run_id, self.STATUS.get(run.state, "FINISHED"))
+        finally:
+            self.open_runs.discard(info.run_id)
+
+
+class ClientRun:
+    def __init__(self, client, run_id: str):
+        self.client, self.run_id, self.state = client, run_id, "COMPLETE"
+
+    def log_metrics(self, metrics, step: int) -> None:
+        for k, v in metrics.items():
+            if v is not None and v == v:  # NaN (no validation set) is not a point
+                self.client.log_metric(self.run_id, k, float(v), step=int(step))
+
+    def log_params(self, params) -> None:
+        for k, v in params.items():
+            self.client.log_param(self.run_id, k, v)
+
+    def set_tags(self, tags) -> None:
+        self.state = tags.get("state", self.state)
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, v)
+
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, path, artifact_path)
+
+
+class MlflowTrackingHook:
+    """Tracking glue, so nodes never import mlflow: during a run, nodes get an `MlflowTracker`
+    (`tracking.tracker()`) that opens one child run per trained LoRA and per search trial while it runs. A
+    saved dataset whose metadata has `mlflow: {artifact_path: …}` is logged as an artifact of the Kedro run,
+    and of its namespace's LoRA run (the LoRA file, its samples). Child runs open at an error end FAILED."""
+
+    def __init__(self):
+        self.catalog, self.namespace, self.lora_runs = None, None, {}
+        self.tracker = MlflowTracker(self)
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
         self.catalog = catalog
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self.lora_runs = {}
+        install(self.tracker)
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        self.namespace = node.namespace
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data, node) -> None:
@@ -44,20 +161,18 @@ class MlflowTrackingHook:
         if spec:
             path = dataset._get_load_path() if hasattr(dataset, "_get_load_path") else dataset._filepath
             mlflow.log_artifact(str(path), artifact_path=spec.get("artifact_path"))
+            child = self.lora_runs.get(dataset_name.rpartition(".")[0])
+            if child:
+                mlflow.MlflowClient().log_artifact(child, str(path), spec.get("artifact_path"))
 
     @hook_impl
-    def after_node_run(self, node, outputs: dict) -> None:
+    def after_pipeline_run(self) -> None:
+        install(None)
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
         import mlflow
 
-        trials = outputs.get("hpo_trials")
-        if trials is None or mlflow.active_run() is None:
-            return
-        for row in trials.itertuples():
-            with mlflow.start_run(run_name=f"trial {row.number}", nested=True):
-                mlflow.log_params({k[6:]: v for k, v in row._asdict().items() if k.startswith("param_")})
-                mlflow.set_tag("optuna_state", row.state)
-                for step, value in (row.intermediate or {}).items():
-                    if value is not None:
-                        mlflow.log_metric("val_loss", float(value), step=int(step))
-                if row.value is not None and row.value == row.value:
-                    mlflow.log_metric("objective", float(row.value))
+        for run_id in list(self.tracker.open_runs):
+            mlflow.MlflowClient().set_terminated(run_id, "FAILED")
+        install(None)

@@ -2,11 +2,22 @@
 monitor, and best_hyperparameters.json reused by the other LoRA types).
 
 The study lives in persistent storage (SQLite under data/06_models by default, or any RDB URL such as
-PostgreSQL) so several workers on several machines share one study and a killed search resumes."""
+PostgreSQL) so several workers on several machines share one study and a killed search resumes. A worker
+joins by running the same `kedro run --pipelines=training --params training.search.storage=postgresql://
+user:pw@host/db` (same parameters and data); trials are counted across workers up to exactly `n_trials`
+finished (complete or pruned) ones. Each trial's sampler is seeded by (seed, trial number), so a restart or
+another worker never replays a trial. A live trial sends a heartbeat (`heartbeat_interval`); a killed
+worker's trial is failed by the next worker that starts one and retried (Optuna's retry callback). The
+study's name carries the dataset's and the search space's fingerprint: new preprocessing or a changed space
+starts a new study (logged). Once done, every worker (or `optuna.load_study(...).best_trial`) has the best
+parameters; the node writes them to best_hyperparameters.json."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import field
 from pathlib import Path
@@ -18,9 +29,12 @@ import pandas as pd
 from PIL import Image
 
 from .params import block, parse
+from .tracking import tracker
 from .training import TrainConfig
 
 log = logging.getLogger(__name__)
+# Optuna 4.9 renamed RetryFailedTrialCallback (the heartbeat's retry of a silent trial)
+RETRY = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", optuna.storages.RetryFailedTrialCallback)
 
 BEST_KEYS = (
     "learning_rate",
@@ -62,6 +76,43 @@ class Search:
     pruner: Literal["median", "hyperband", "none"] = "median"
     seed: int = 0
     trial_args: dict[str, Any] = field(default_factory=dict)  # training.args that differ in trials
+    heartbeat_interval: int = 60  # seconds; a trial silent for 2x this is failed and retried
+    max_retry: int = 1
+
+
+class SurplusTrial(Exception):
+    """A trial started after the study already had its `n_trials` (counting other workers' live ones)."""
+
+
+class TrialSeededTPE(optuna.samplers.TPESampler):
+    """TPE whose random state is re-seeded from (seed, trial number) before each trial: a restarted or a
+    second worker does not replay the trials already drawn, and a study still draws reproducibly."""
+
+    def __init__(self, seed: int):
+        super().__init__(seed=seed, constant_liar=True)
+        self._base_seed = seed
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        seed = (self._base_seed * 1_000_003 + trial.number) % 2**31
+        self._rng.rng.seed(seed)
+        self._random_sampler._rng.rng.seed(seed + 1)
+        super().before_trial(study, trial)
+
+
+def search_fingerprint(search: Search, defaults: Mapping[str, Any]) -> str:
+    """sha256 of what the trials search and train with (space, trial_args, the training args)."""
+    spec = {"space": search.space, "trial_args": search.trial_args, "args": dict(defaults)}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_dimension(dim: Dimension, path: str) -> None:
+    """A searched dimension that Optuna could not draw from is an error naming it."""
+    if dim.type in ("float", "int") and (dim.low is None or dim.high is None):
+        raise ValueError(f"`{path}`: {dim.type} needs low and high")
+    if dim.type in ("float", "int") and dim.low > dim.high:
+        raise ValueError(f"`{path}`: low {dim.low} > high {dim.high}")
+    if dim.type == "categorical" and not dim.choices:
+        raise ValueError(f"`{path}`: categorical needs choices")
 
 
 def network_alpha(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,7 +125,7 @@ def network_alpha(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
     return params
 
 
-def open_study(search: Search) -> optuna.Study:
+def open_study(search: Search, study_name: str | None = None) -> optuna.Study:
     """The study in its storage, created or resumed; an unreachable database is a clear error, not a hang."""
     url = search.storage
     if url.startswith("sqlite:///"):
@@ -84,7 +135,12 @@ def open_study(search: Search) -> optuna.Study:
     else:  # SQLite: a worker waits for another's write lock instead of failing at once
         engine = {"connect_args": {"timeout": 60}}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine,
+            heartbeat_interval=search.heartbeat_interval,
+            heartbeat_stale_trial_callback=RETRY(max_retry=search.max_retry),
+        )
     except Exception as err:  # sqlalchemy / driver errors differ per database
         raise ConnectionError(
             f"Optuna storage '{url}' (training.search.storage) cannot be reached: {err}"
@@ -94,13 +150,20 @@ def open_study(search: Search) -> optuna.Study:
         "hyperband": optuna.pruners.HyperbandPruner(),
         "none": optuna.pruners.NopPruner(),
     }
+    name = study_name or search.study_name
+    others = [n for n in optuna.get_all_study_names(storage) if n.startswith(search.study_name) and n != name]
+    if others and name not in optuna.get_all_study_names(storage):
+        log.info(
+            "The dataset or the search space changed since study %s: starting the new study '%s'",
+            ", ".join(f"'{n}'" for n in others), name,
+        )
     return optuna.create_study(
-        study_name=search.study_name,
+        study_name=name,
         storage=storage,
         direction="minimize",
         load_if_exists=True,
         pruner=pruners[search.pruner],
-        sampler=optuna.samplers.TPESampler(seed=search.seed),
+        sampler=TrialSeededTPE(search.seed),
     )
 
 
@@ -143,36 +206,65 @@ def run_search(
     objective: Callable[[dict[str, Any], Callable[[int, float], bool]], float],
     search: Search | Mapping[str, Any],
     defaults: Mapping[str, Any] | None = None,
+    dataset_fingerprint: str | None = None,
 ) -> tuple[optuna.Study, ConvergenceMonitor]:
     """Run until `n_trials` trials have finished in the study (across all workers) or it converges.
     `objective(params, report)` trains and returns the validation loss; `report(step, value)` tells it
-    whether the pruner stops the trial. `defaults`: the training args the trials start from."""
+    whether the pruner stops the trial. `defaults`: the training args the trials start from. With
+    `dataset_fingerprint` the study is `<study_name>-<12 hex of dataset + search space>`."""
     search = parse(Search, search, "training.search")
     space = {
         name: parse(Dimension, spec, f"training.search.space.{name}") for name, spec in search.space.items()
     }
-    study = open_study(search)
+    name = search.study_name
+    if dataset_fingerprint:
+        both = hashlib.sha256((dataset_fingerprint + search_fingerprint(search, defaults or {})).encode())
+        name = f"{search.study_name}-{both.hexdigest()[:12]}"
+    for key, dim in space.items():
+        check_dimension(dim, f"training.search.space.{key}")
+    study = open_study(search, name)
     monitor = ConvergenceMonitor(search.convergence.patience, search.convergence.rel_tol)
 
+    states = optuna.trial.TrialState
+    finished = (states.COMPLETE, states.PRUNED)
+
     def wrapped(trial: optuna.Trial) -> float:
+        taken = [t for t in study.get_trials(states=(*finished, states.RUNNING)) if t.number != trial.number]
+        if len(taken) >= search.n_trials:
+            study.stop()
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrial(f"trial {trial.number}: the study has its {search.n_trials} trials")
         params = suggest(trial, space, defaults or {})
+        key = f"{study.study_name}/{trial.number}"
+        with tracker().start(f"trial {trial.number}", "trial", key=key) as run:
+            run.log_params(params)
 
-        def report(step: int, value: float) -> bool:
-            trial.report(value, step)
-            return trial.should_prune()
+            def report(step: int, value: float) -> bool:
+                trial.report(value, step)
+                run.log_metrics({"val_loss": value}, step)
+                return trial.should_prune()
 
-        value = objective(params, report)
-        if trial.should_prune():
-            raise optuna.TrialPruned()
-        return value
+            value = objective(params, report)
+            if trial.should_prune():
+                run.set_tags({"state": "PRUNED"})
+                raise optuna.TrialPruned()
+            run.log_metrics({"objective": value}, 0)
+            return value
 
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = len(study.get_trials(states=finished))
-    if done < search.n_trials:
+    def count(*which) -> int:
+        return len(study.get_trials(deepcopy=False, states=which))
+
+    while count(*finished) < search.n_trials and monitor.stopped_at is None:
+        if count(*finished, states.RUNNING) >= search.n_trials:
+            # the rest are other workers' live trials: wait, failing (so retrying) any that went silent
+            time.sleep(search.heartbeat_interval)
+            optuna.storages.fail_stale_trials(study)
+            continue
         study.optimize(
             wrapped,
-            n_trials=search.n_trials - done,
+            n_trials=search.n_trials - count(*finished),
             callbacks=[optuna.study.MaxTrialsCallback(search.n_trials, states=finished), monitor],
+            catch=(SurplusTrial,),
         )
     return study, monitor
 
@@ -193,7 +285,8 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                 "value": t.value,
                 "steps_reported": len(t.intermediate_values),
                 "last_step": max(t.intermediate_values) if t.intermediate_values else 0,
-                "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+                # JSON text: a Parquet struct column cannot be empty (no trial reported a value)
+                "intermediate": json.dumps({str(k): v for k, v in sorted(t.intermediate_values.items())}),
                 **{f"param_{k}": v for k, v in t.params.items()},
             }
         )

@@ -22,6 +22,6 @@ CONFIG_LOADER_ARGS = {
     "custom_resolvers": {"cwd": lambda: Path.cwd().as_posix()},
 }
 
-from animation_lora.hooks import MissingInputsHook, MlflowTrackingHook  # noqa: E402
+from animation_lora.hooks import FailedRunVersionsHook, MissingInputsHook, MlflowTrackingHook  # noqa: E402
 
-HOOKS = (MissingInputsHook(), MlflowTrackingHook())
+HOOKS = (MissingInputsHook(), MlflowTrackingHook(), FailedRunVersionsHook())

@@ -57,8 +57,13 @@ class Composer:
         self.names = list(loras)
         self._fused: tuple | None = None  # (adapters, weights) fused into the base weights right now
         for name, lora in loras.items():
-            check_compatible(lora, base, (sources or {}).get(name, name), known)
-            self.pipe.load_lora_weights({k: v.clone() for k, v in lora.tensors.items()}, adapter_name=name)
+            source = (sources or {}).get(name, name)
+            check_compatible(lora, base, source, known)
+            tensors = {k: v.clone() for k, v in lora.tensors.items()}
+            try:
+                self.pipe.load_lora_weights(tensors, adapter_name=name)
+            except (RuntimeError, ValueError, KeyError, TypeError) as err:  # shape mismatch, bad layout
+                raise ValueError(f"LoRA '{source}' cannot be loaded into '{base.name}': {err}") from err
 
     @contextmanager
     def adapters(self, weights: dict[str, float]):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..lora_format import LoraFile
 from .prompts import check_weight
 
+LORA_WEIGHT_KEYS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight")
 DEFAULT_WEIGHT = 1.0  # a loaded LoRA that `composition.weights` does not name
 
 
@@ -29,6 +30,13 @@ def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: di
             f"Extra LoRA file(s) {[f'{n}.safetensors' for n in clash]} in `extra_loras` have "
             f"the name of a trained LoRA; rename them"
         )
+    for name, lora in extra.items():
+        if not any(k.endswith(LORA_WEIGHT_KEYS) for k in lora.tensors):
+            sample = sorted(lora.tensors)[:3]
+            raise ValueError(
+                f"Extra LoRA '{name}.safetensors' (extra_loras) holds no LoRA weights: none of its "
+                f"{len(lora.tensors)} keys (e.g. {sample}) ends in {list(LORA_WEIGHT_KEYS)}"
+            )
     loras = {**trained, **extra}
     unloaded = sorted(set(weights) - set(loras))
     if unloaded:

@@ -84,6 +84,8 @@ class Film:
                 with Image.open(file) as im:
                     im.load()
                     yield DecodedFrame(index, t, to_rgb_array(im), file.name)
+            except Image.DecompressionBombError as err:  # a huge declared size: never decoded
+                yield DecodedFrame(index, t, None, file.name, f"decompression bomb: {err}")
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
                 yield DecodedFrame(index, t, None, file.name, f"unreadable image: {err}")
 

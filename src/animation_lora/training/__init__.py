@@ -7,7 +7,7 @@ driven by accelerate. Reads a kohya dataset (images + captions + the dataset TOM
 - `loop`: `train_lora`
 - `checkpoint`: resume checkpoints and `lora_state`"""
 
-from .checkpoint import load_checkpoint, lora_state, save_checkpoint
+from .checkpoint import load_checkpoint, lora_state, retire_checkpoint, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
 from .data import LatentCache
 from .loop import TrainResult, train_lora
@@ -23,6 +23,7 @@ __all__ = [
     "dataset_settings",
     "load_checkpoint",
     "lora_state",
+    "retire_checkpoint",
     "save_checkpoint",
     "train_lora",
 ]

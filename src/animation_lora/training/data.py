@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -172,6 +173,8 @@ class LatentCache:
                 from safetensors.torch import save_file
 
                 path.parent.mkdir(parents=True, exist_ok=True)
-                save_file({"latent": latent.contiguous().cpu()}, str(path))
+                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # atomic: no half-written latent
+                save_file({"latent": latent.contiguous().cpu()}, str(tmp))
+                tmp.replace(path)
         self.memory[k] = latent
         return latent

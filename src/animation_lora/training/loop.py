@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..backends.diffusion import BaseModel
 from ..runtime import enable_tf32
 from ..training_set import TrainingSet
-from .checkpoint import load_checkpoint, lora_state, save_checkpoint
+from .checkpoint import checkpoint_owner, load_checkpoint, lora_state, retire_checkpoint, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
 from .data import (
     Example,
@@ -217,18 +217,26 @@ class Optimisation:
         self.state["step"] += 1
         return self.accelerator.reduce(loss.detach(), "mean")  # the mean over processes: the same on each
 
-    def save(self, rng: random.Random) -> None:
+    def save(self, rng: random.Random, owner: dict, history: list, saved: dict) -> None:
         if self.accelerator.is_main_process:  # rank 0 alone writes files
-            models = (self.unet_model, self.text_model)
-            save_checkpoint(self.checkpoint, *models, self.optimizer, self.scheduler, rng, self.state)
+            save_checkpoint(
+                self.checkpoint, self.unet_model, self.text_model, self.optimizer, self.scheduler, rng,
+                self.state, owner, history, saved,
+            )
         self.accelerator.wait_for_everyone()
 
-    def resume(self, rng: random.Random, name: str) -> None:
-        if self.checkpoint and self.checkpoint.exists():
-            self.state = load_checkpoint(
-                self.checkpoint, self.unet_model, self.text_model, self.optimizer, self.scheduler, rng
-            )
-            log.info("Resumed '%s' at step %d", name, self.step)
+    def resume(self, rng: random.Random, name: str, owner: dict) -> dict | None:
+        """The checkpoint's {history, epoch_states} when it was this run's and restored, else None."""
+        if not (self.checkpoint and self.checkpoint.exists()):
+            return None
+        restored = load_checkpoint(
+            self.checkpoint, self.unet_model, self.text_model, self.optimizer, self.scheduler, rng, owner
+        )
+        if restored is None:
+            return None
+        self.state = {"step": restored.pop("step"), "epoch": restored.pop("epoch")}
+        log.info("Resumed '%s' at step %d", name, self.step)
+        return restored
 
 
 def every(n: int, count: int) -> bool:
@@ -263,10 +271,15 @@ def train_lora(
     rank, world = opt.accelerator.process_index, opt.accelerator.num_processes
     if world > 1:  # data parallel: the same LoRA initialisation, each process its own noise and batches
         torch.manual_seed(cfg.seed + rank)
-    if cfg.resume:
-        opt.resume(rng, dataset.name)
-    history = [{"step": opt.step, "val_loss": objective.validation_loss(val_set)}]
-    saved, pruned_in = {}, None
+    owner = checkpoint_owner(dataset, examples, cfg, base) if checkpoint else {}
+    restored = opt.resume(rng, dataset.name, owner) if cfg.resume else None
+    if restored:  # the history and per-epoch saves from before the kill, replayed to the caller's log
+        history, saved = restored["history"], restored["epoch_states"]
+        for record in history[1:] if on_step else ():
+            on_step(record)
+    else:
+        history, saved = [{"step": opt.step, "val_loss": objective.validation_loss(val_set)}], {}
+    pruned_in = None
     order_rng = random.Random(cfg.seed)
     micro = 0
     with tqdm(total=total_steps, initial=opt.step, desc=f"train {dataset.name}", unit="step") as bar:
@@ -289,7 +302,7 @@ def train_lora(
                 if on_step:
                     on_step(record)
                 if checkpoint and every(cfg.checkpoint_every_n_steps, opt.step):
-                    opt.save(rng)
+                    opt.save(rng, owner, history, saved)
                 if should_stop and "val_loss" in record and should_stop(opt.step, record["val_loss"]):
                     log.info("Stopped early at step %d (pruned)", opt.step)
                     pruned_in = epoch + 1
@@ -297,7 +310,8 @@ def train_lora(
             if pruned_in:
                 break
             opt.state["epoch"] = epoch + 1
-            if every(cfg.save_every_n_epochs, epoch + 1) and epoch + 1 < cfg.max_train_epochs:
+            if (every(cfg.save_every_n_epochs, epoch + 1) and epoch + 1 < cfg.max_train_epochs
+                    and epoch + 1 not in saved):  # a resumed run keeps the epoch's own saved state
                 # kohya's name-000002 …: every n epochs but the last, which is the LoRA itself
                 saved[epoch + 1] = (lora_state(opt.unet_model), lora_state(opt.text_model))
     if pruned_in:
@@ -306,6 +320,8 @@ def train_lora(
         final = objective.validation_loss(val_set)
         history.append({"step": opt.step, "val_loss": final})
         epochs, extra = cfg.max_train_epochs, {"final_val_loss": final, "epoch_states": saved}
+        if cfg.checkpoint_every_n_steps and opt.accelerator.is_main_process:
+            retire_checkpoint(checkpoint)
     return TrainResult(
         opt.unet_model,
         opt.text_model,

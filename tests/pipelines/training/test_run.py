@@ -1,6 +1,7 @@
 """`kedro run --pipeline=training` on the tiny demo's datasets, through KedroSession."""
 
 import json
+import pathlib
 import sqlite3
 
 import pandas as pd
@@ -34,8 +35,10 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
     trials = pd.read_parquet(next((models / "hpo_trials.parquet").glob("*/*.parquet")))
     assert len(trials) == 3
     assert best_complete_trial(trials) == {k: best[k] for k in best_complete_trial(trials)}
+    names = {}  # the LoRA's name: its MLflow run is "<name> LoRA"
     for kind in ("character", "background"):
         lora = read_lora(next((models / f"{kind}_lora.safetensors").glob("*/*")))
+        names[kind] = lora.metadata["ss_output_name"]
         assert lora.metadata["ss_network_dim"] == str(best["network_dim"])
         assert float(lora.metadata["ss_learning_rate"]) == best["learning_rate"]
         assert float(lora.metadata["ss_text_encoder_lr"]) == 0.8 * best["learning_rate"]
@@ -47,10 +50,39 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         assert history.val_loss.notna().sum() >= 2
     with sqlite3.connect(kedro_project / "mlflow.db") as db:
         (training_run,) = db.execute("select run_uuid from runs where name = 'training'").fetchall()
-        children = db.execute(
-            "select count(*) from tags where key = 'mlflow.parentRunId' and value = ?", training_run
-        ).fetchone()[0]
-        assert children == 3  # one child run per trial
+        children = dict(
+            db.execute(
+                "select r.name, r.status from runs r join tags t on t.run_uuid = r.run_uuid "
+                "where t.key = 'mlflow.parentRunId' and t.value = ?",
+                training_run,
+            ).fetchall()
+        )
+        # one child run per trial (its real end state) and one per trained LoRA
+        expected_trials = {
+            f"trial {n}": {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}[s]
+            for n, s in zip(trials.number, trials.state, strict=True)
+        }
+        assert children == {
+            **expected_trials,
+            f"{names['character']} LoRA": "FINISHED",
+            f"{names['background']} LoRA": "FINISHED",
+        }
+        for name in names.values():
+            (run_id,) = db.execute("select run_uuid from runs where name = ?", (f"{name} LoRA",)).fetchone()
+            params = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)))
+            assert float(params["learning_rate"]) == best["learning_rate"]  # trained with, not the default
+            assert int(params["network_dim"]) == best["network_dim"]
+            assert params["lr_scheduler"] == best["lr_scheduler"]
+            steps = db.execute(
+                "select count(distinct step) from metrics where run_uuid = ? and key = 'loss'", (run_id,)
+            ).fetchone()[0]
+            assert steps >= 2  # a live curve, one point per step
+            artifacts = db.execute("select artifact_uri from runs where run_uuid = ?", (run_id,)).fetchone()[
+                0
+            ]
+            assert any(
+                p.suffix == ".safetensors" for p in pathlib.Path(artifacts.replace("file://", "")).rglob("*")
+            )
         keys = db.execute("select distinct key from metrics where run_uuid = ?", training_run)
         metrics = {k for (k,) in keys}
         assert {"character.loss", "character.val_loss", "background.loss"} <= metrics
@@ -58,7 +90,6 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
             "select artifact_uri from runs where run_uuid = ?", training_run
         ).fetchone()
     root = artifacts_logged.replace("file://", "")
-    import pathlib
 
     logged = {p.name for p in pathlib.Path(root).rglob("*") if p.is_file()}
     assert {"character_lora.safetensors", "background_lora.safetensors", "hpo_convergence.png"} <= logged

@@ -4,13 +4,14 @@ that says for every candidate frame whether it was kept and why not."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
 import imagehash
 import numpy as np
 import pandas as pd
 from PIL import Image
+from pydantic import Field
 from scenedetect.common import FrameTimecode
 from scenedetect.detectors import ContentDetector
 
@@ -25,27 +26,27 @@ log = logging.getLogger(__name__)
 
 @block
 class SamplingParams:
-    every_n_frames: int = 2  # keep every n-th frame of each shot (the first frame of a shot always)
-    target_fps: float | None = None  # or: a frame rate to sample at (overrides every_n_frames)
-    cut_threshold: float = 27.0  # PySceneDetect ContentDetector threshold
-    min_shot_frames: int = 2  # shortest shot the cut detector accepts, in frames
+    every_n_frames: Annotated[int, Field(ge=1)] = 2  # every n-th frame of each shot (and each shot's first)
+    target_fps: Annotated[float, Field(gt=0)] | None = None  # or: a frame rate (overrides every_n_frames)
+    cut_threshold: Annotated[float, Field(ge=0)] = 27.0  # PySceneDetect ContentDetector threshold
+    min_shot_frames: Annotated[int, Field(ge=1)] = 2  # shortest shot the cut detector accepts, in frames
 
 
 @block
 class DedupParams:
-    hash_size: int = 8  # perceptual hash of hash_size^2 bits
-    max_hamming: int = 2  # frames this close to a group's first frame are near-duplicates
+    hash_size: Annotated[int, Field(ge=2)] = 8  # perceptual hash of hash_size^2 bits
+    max_hamming: Annotated[int, Field(ge=0)] = 2  # this close to a group's first frame: near-duplicates
 
 
 @block
 class QualityParams:
-    min_width: int = 128
-    min_height: int = 72
-    min_sharpness: float = 5.0  # variance of the Laplacian, absolute floor
-    blur_ratio: float = 0.4  # ... and relative to the median sharpness of the shot
-    dark_mean: float = 20
-    bright_mean: float = 240
-    max_clipped_fraction: float = 0.6
+    min_width: Annotated[int, Field(ge=0)] = 128
+    min_height: Annotated[int, Field(ge=0)] = 72
+    min_sharpness: Annotated[float, Field(ge=0)] = 5.0  # variance of the Laplacian, absolute floor
+    blur_ratio: Annotated[float, Field(ge=0)] = 0.4  # ... and relative to the median sharpness of the shot
+    dark_mean: Annotated[float, Field(ge=0, le=255)] = 20
+    bright_mean: Annotated[float, Field(ge=0, le=255)] = 240
+    max_clipped_fraction: Annotated[float, Field(ge=0, le=1)] = 0.6
 
 
 def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
     shot cut (PySceneDetect's content detector) starts there. Output: `frame_log`."""
     params = parse(SamplingParams, sampling, "preprocessing.sampling")
     detector = ContentDetector(threshold=params.cut_threshold, min_scene_len=params.min_shot_frames)
-    rows = []
+    rows, size = [], None
     for f in progress(film.frames(), "ingest", "frame"):
         row = dict(
             frame=f.index,
@@ -65,7 +66,13 @@ def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
             height=0,
             cut=False,
         )
-        if f.image is not None:
+        if f.image is not None and size is not None and f.image.shape[:2] != size:
+            got, want = f.image.shape[:2], size  # PySceneDetect compares frames of one size only
+            row["readable"], row["problem"] = False, (
+                f"frame size {got[1]}x{got[0]} differs from the film's {want[1]}x{want[0]}"
+            )
+        elif f.image is not None:
+            size = f.image.shape[:2]
             row["height"], row["width"] = f.image.shape[:2]
             bgr = np.ascontiguousarray(f.image[..., ::-1])
             cuts = detector.process_frame(FrameTimecode(f.index, fps=film.fps), bgr)
@@ -73,7 +80,20 @@ def ingest(film: Film, sampling: dict[str, Any]) -> pd.DataFrame:
                 int(c.frame_num) == f.index for c in cuts
             )
         rows.append(row)
+    if not rows:
+        raise ValueError(f"Film '{film.path}' has no frames (an empty folder or a video without frames)")
     log_table = pd.DataFrame(rows)
+    bad = log_table[~log_table.readable]
+    if len(bad) == len(log_table):
+        raise ValueError(
+            f"Film '{film.path}': none of its {len(bad)} frames is readable, e.g. "
+            + "; ".join(f"'{r.name or r.frame}': {r.problem}" for r in bad.head(3).itertuples())
+        )
+    if len(bad):
+        log.warning(
+            "Film '%s': skipped %d unreadable frames (see frame_log), e.g. %s", film.path, len(bad),
+            "; ".join(f"'{r.name or r.frame}': {r.problem}" for r in bad.head(3).itertuples()),
+        )
     log_table["shot"] = (log_table["cut"].cumsum() - 1).clip(lower=0)
     return log_table
 
@@ -193,6 +213,13 @@ def filter_quality(
             index.at[row, "kept"], index.at[row, "reason"] = False, reason
     index.loc[index.kept, "reason"] = "kept"
     kept = set(index.frame_id[index.kept])
+    if frames and not kept:
+        reasons = index.reason[index.readable].str.split(" [(]", regex=True).str[0].value_counts()
+        raise ValueError(
+            f"The quality filter (preprocessing.quality) dropped all {len(frames)} frames: "
+            + ", ".join(f"{n} {why}" for why, n in reasons.items())
+            + "; see frame_index for each frame's reason, or relax preprocessing.quality"
+        )
     log.info("Quality filter kept %d of %d frames", len(kept), len(frames))
     return {k: v for k, v in frames.items() if k in kept}, index
 

@@ -3,6 +3,7 @@ hyper-parameters; kohya-format export; histories and sample images for MLflow.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -15,7 +16,9 @@ from ...hpo import Search, best_hyperparameters, convergence_plot, run_search, t
 from ...imaging import contact_sheet
 from ...lora_format import LoraFile, describe, to_kohya
 from ...params import block, parse
+from ...tracking import tracker
 from ...training import TrainConfig, TrainResult, lora_state, train_lora
+from ...training.checkpoint import training_set_fingerprint
 from ...training_set import TrainingSet
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,14 @@ def search_hyperparameters(
     best_hyperparameters (the brief's keys), hpo_trials, hpo_convergence (picture)."""
     settings = parse(Training, training, "training")
     search = parse(Search, settings.search, "training.search")
+    TrainConfig.from_params(settings.args)  # a bad value in training.args is named before any trial
+    searched = {"network_alpha" if k == "network_alpha_ratio" else k for k in search.space}
+    overlap = {k: settings.args[k] for k in sorted(searched & set(settings.args))}
+    if overlap:
+        log.warning(
+            "training.args %s are searched: the search's values (training.search.space) replace them",
+            ", ".join(f"{k}={v!r}" for k, v in overlap.items()),
+        )
     base = make_base_model(diffusion)
 
     def objective(params: dict[str, Any], report) -> float:
@@ -57,7 +68,7 @@ def search_hyperparameters(
         result = train_lora(base, lora_dataset, cfg, should_stop=report)
         return float(result.extra.get("final_val_loss", result.history.val_loss.dropna().iloc[-1]))
 
-    study, monitor = run_search(objective, search, settings.args)
+    study, monitor = run_search(objective, search, settings.args, training_set_fingerprint(lora_dataset))
     best = best_hyperparameters(study, settings.args)
     log.info(
         "Best hyper-parameters (trial %d, validation loss %.4f): %s",
@@ -128,7 +139,22 @@ def train(
     if settings.text_encoder_lr_ratio is not None:
         args["text_encoder_lr"] = settings.text_encoder_lr_ratio * args["learning_rate"]
     cfg = TrainConfig.from_params(args)
-    result = train_lora(base, lora_dataset, cfg)
+    with tracker().start(f"{lora_dataset.name} LoRA", "lora", key=lora_dataset.name) as run:
+        run.log_params({k: v for k, v in dataclasses.asdict(cfg).items() if v is not None})  # as trained
+        run.log_params({"dataset": lora_dataset.name, "trigger": lora_dataset.trigger})
+        result = train_lora(
+            base,
+            lora_dataset,
+            cfg,
+            on_step=lambda r: run.log_metrics({k: v for k, v in r.items() if k != "step"}, r["step"]),
+        )
+        if "final_val_loss" in result.extra:
+            run.log_metrics({"final_val_loss": result.extra["final_val_loss"]}, result.steps)
+        return export(result, lora_dataset, base, cfg, settings)
+
+
+def export(result: TrainResult, lora_dataset: TrainingSet, base, cfg: TrainConfig, settings: Training):
+    """The trained LoRA as the node's outputs (see `train`)."""
     with_te = cfg.text_encoder_lr > 0
     tensors = to_kohya(
         result.unet,

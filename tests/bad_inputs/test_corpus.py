@@ -1,0 +1,377 @@
+"""The bad-input corpus: generated films, frame folders, images, LoRA files, parameters and versions, each
+with its exact outcome: an error that names the input and the cause, or a skip row with its reason."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from animation_lora.composition.lora_set import gather
+from animation_lora.datasets import read_lora
+from animation_lora.datasets.film import Film, FilmDataset
+from animation_lora.datasets.lora_file import LoraInputFolderDataset
+from animation_lora.lora_format import LoraFile
+from animation_lora.params import parse
+from animation_lora.pipelines.preprocessing.nodes import (
+    DedupParams,
+    QualityParams,
+    SamplingParams,
+    filter_quality,
+    ingest,
+)
+from animation_lora.training import TrainConfig
+
+
+def png(path, size=(64, 48), value=120):
+    rng = np.random.default_rng(value)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+def bomb(path, side=30000):
+    """A PNG whose header declares side x side pixels (PIL refuses it before decoding anything)."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+# --- frame folders: (files to write, the skipped file, its reason) -----------------------------------------
+def write_truncated(p):
+    png(p)
+    p.write_bytes(p.read_bytes()[:40])
+
+
+SKIPS = {
+    "decompression bomb": ("f002.png", bomb, r"decompression bomb: Image size \(900000000 pixels\) exceeds"),
+    "truncated png": ("f002.png", write_truncated, r"unreadable image: "),
+    "zero-byte png": ("f002.png", lambda p: p.write_bytes(b""), r"unreadable image: cannot identify"),
+    "text named .png": ("f002.png", lambda p: p.write_text("hello"), r"unreadable image: cannot identify"),
+    "a .txt file": ("f002.txt", lambda p: p.write_text("notes"), r"not an image file \(\.txt\)"),
+    "no suffix": ("f002", lambda p: p.write_text("x"), r"not an image file \(no suffix\)"),
+    "another frame size": (
+        "f002.png",
+        lambda p: png(p, (32, 32)),
+        r"frame size 32x32 differs from the film's 64x48",
+    ),
+    "a jpeg renamed .png, truncated": (
+        "f002.png",
+        lambda p: p.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 10),
+        r"unreadable image: ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SKIPS))
+def test_a_bad_frame_is_a_skip_row_with_its_name_and_reason(tmp_path, case, caplog):
+    name, write, reason = SKIPS[case]
+    for i in (0, 1, 3):
+        png(tmp_path / f"f{i:03d}.png", value=i)
+    write(tmp_path / name)
+    log = ingest(Film(tmp_path, 24.0), {})
+    row = log[log.name == name].iloc[0]
+    assert not row.readable and re.match(reason, row.problem), row.problem
+    assert log.readable.sum() == 3
+    assert f"skipped 1 unreadable frames (see frame_log), e.g. '{name}': " in caplog.text
+
+
+def test_an_empty_frames_folder_is_named(tmp_path):
+    with pytest.raises(ValueError, match=rf"Film '{tmp_path}' has no frames \(an empty folder"):
+        ingest(Film(tmp_path, 24.0), {})
+
+
+def test_a_folder_of_only_hidden_files_has_no_frames(tmp_path):
+    (tmp_path / ".DS_Store").write_text("x")
+    with pytest.raises(ValueError, match=rf"Film '{tmp_path}' has no frames"):
+        ingest(Film(tmp_path, 24.0), {})
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_folder_of_only_unreadable_frames_is_named(tmp_path, n):
+    for i in range(n):
+        (tmp_path / f"f{i}.png").write_text("garbage")
+    with pytest.raises(
+        ValueError,
+        match=rf"Film '{tmp_path}': none of its {n} frames is readable, e\.g\. "
+        r"'f0\.png': unreadable image: cannot identify",
+    ):
+        ingest(Film(tmp_path, 24.0), {})
+
+
+def test_a_folder_with_only_a_bomb_is_named(tmp_path):
+    bomb(tmp_path / "f0.png")
+    with pytest.raises(
+        ValueError, match=r"none of its 1 frames is readable, e\.g\. 'f0\.png': decompression"
+    ):
+        ingest(Film(tmp_path, 24.0), {})
+
+
+def test_a_one_frame_film_ingests_one_shot(tmp_path):
+    png(tmp_path / "f0.png")
+    log = ingest(Film(tmp_path, 24.0), {})
+    assert list(log.shot) == [0] and bool(log.cut.iloc[0])
+
+
+# --- film files ----------------------------------------------------------------------------------------
+def test_a_missing_film_names_the_path_and_the_parameter(tmp_path):
+    with pytest.raises(
+        Exception, match=rf"Film not found at '{tmp_path / 'no.mp4'}' \(parameter `film_path`"
+    ):
+        FilmDataset(str(tmp_path / "no.mp4")).load()
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a video at all" * 10, b"\x00\x00\x00\x18ftypmp42" + b"\0" * 50]
+)
+def test_a_garbage_video_names_the_file(tmp_path, content):
+    path = tmp_path / "film.mp4"
+    path.write_bytes(content)
+    with pytest.raises(Exception, match=re.escape(str(path))):
+        FilmDataset(str(path)).load()
+
+
+# --- parameters: a value out of range names its YAML path ---------------------------------------------------
+PARAMS = [
+    (SamplingParams, "preprocessing.sampling", "cut_threshold", -5.0, "greater than or equal to 0"),
+    (SamplingParams, "preprocessing.sampling", "every_n_frames", 0, "greater than or equal to 1"),
+    (SamplingParams, "preprocessing.sampling", "min_shot_frames", 0, "greater than or equal to 1"),
+    (SamplingParams, "preprocessing.sampling", "target_fps", 0.0, "greater than 0"),
+    (SamplingParams, "preprocessing.sampling", "cut_threshold", "high", "valid number"),
+    (DedupParams, "preprocessing.dedup", "hash_size", 1, "greater than or equal to 2"),
+    (DedupParams, "preprocessing.dedup", "max_hamming", -1, "greater than or equal to 0"),
+    (QualityParams, "preprocessing.quality", "dark_mean", 300.0, "less than or equal to 255"),
+    (QualityParams, "preprocessing.quality", "max_clipped_fraction", 2.0, "less than or equal to 1"),
+    (QualityParams, "preprocessing.quality", "min_width", -1, "greater than or equal to 0"),
+    (QualityParams, "preprocessing.quality", "blur_ratio", -0.1, "greater than or equal to 0"),
+    (TrainConfig, "training.args", "optimizer_type", "Foo", "Input should be 'AdamW'"),
+    (TrainConfig, "training.args", "lr_scheduler", "cosine_annealing", "Input should be 'constant'"),
+    (TrainConfig, "training.args", "network_dim", "8", "valid integer"),
+    (TrainConfig, "training.args", "missing_caption", "skip", "Input should be 'error' or 'trigger'"),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, path, key, value, cause", PARAMS, ids=[f"{p[1]}.{p[2]}={p[3]!r}" for p in PARAMS]
+)
+def test_a_bad_parameter_names_its_path_and_the_cause(cls, path, key, value, cause):
+    with pytest.raises(
+        ValueError,
+        match=rf"`{re.escape(path)}\.{key}`: .*{re.escape(cause)}.*\(got {re.escape(repr(value))}\)",
+    ):
+        parse(cls, {key: value}, path)
+
+
+def test_an_unknown_training_arg_is_named():
+    with pytest.raises(ValueError, match=r"`training\.args\.netwrok_dim`: unknown key"):
+        TrainConfig.from_params({"netwrok_dim": 8})
+
+
+def test_every_frame_filtered_out_says_why(tmp_path):
+    index = pd.DataFrame(
+        {
+            "frame_id": ["a", "b", "c"],
+            "kept": True,
+            "readable": True,
+            "shot": 0,
+            "width": 320,
+            "height": 180,
+            "brightness": [5.0, 6.0, 250.0],
+            "clipped": 0.0,
+            "sharpness": 100.0,
+            "reason": "",
+        }
+    )
+    frames = {k: np.zeros((180, 320, 3), np.uint8) for k in "abc"}
+    with pytest.raises(
+        ValueError,
+        match=r"quality filter \(preprocessing\.quality\) dropped all 3 frames: "
+        r"2 under-exposed, 1 over-exposed; see frame_index",
+    ):
+        filter_quality(frames, index, {})
+
+
+# --- LoRA files -----------------------------------------------------------------------------------------
+class Payload:
+    def __reduce__(self):
+        return (print, ("pickle executed",))
+
+
+LORA_FILES = {
+    "text": lambda p: p.write_text("this is not a LoRA"),
+    "empty": lambda p: p.write_bytes(b""),
+    "pickle": lambda p: p.write_bytes(pickle.dumps({"w": Payload()})),
+    "torch.save": lambda p: torch.save({"lora_unet_x.lora_down.weight": torch.zeros(2, 2)}, p),
+    "truncated safetensors": lambda p: (
+        save_file({"a": torch.zeros(64)}, str(p)),
+        p.write_bytes(p.read_bytes()[:60]),
+    ),
+    "header length beyond the file": lambda p: p.write_bytes(struct.pack("<Q", 10**9) + b"{}"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LORA_FILES))
+def test_an_unreadable_lora_file_names_the_file(tmp_path, case, capsys):
+    path = tmp_path / "extra.safetensors"
+    LORA_FILES[case](path)
+    with pytest.raises(
+        ValueError, match=rf"'{re.escape(str(path))}' is not a readable LoRA \.safetensors file"
+    ):
+        read_lora(path)
+    assert "pickle executed" not in capsys.readouterr().out  # never unpickled
+
+
+def test_an_unreadable_lora_in_the_extra_folder_names_it(tmp_path):
+    (tmp_path / "bad.safetensors").write_text("x")
+    with pytest.raises(Exception, match=r"bad\.safetensors' is not a readable LoRA"):
+        LoraInputFolderDataset(str(tmp_path)).load()
+
+
+def test_a_non_safetensors_file_in_the_extra_folder_is_named(tmp_path):
+    (tmp_path / "style.ckpt").write_bytes(b"x")
+    with pytest.raises(Exception, match=r"holds \['style\.ckpt'\]: only LoRA \.safetensors files"):
+        LoraInputFolderDataset(str(tmp_path)).load()
+
+
+def test_an_extra_lora_of_garbage_keys_is_named():
+    extra = {"odd": LoraFile({"model.diffusion.weight": torch.zeros(2, 2)}, {})}
+    with pytest.raises(
+        ValueError,
+        match=r"Extra LoRA 'odd\.safetensors' \(extra_loras\) holds no LoRA weights: "
+        r"none of its 1 keys \(e\.g\. \['model\.diffusion\.weight'\]\)",
+    ):
+        gather({}, extra, {})
+
+
+def test_an_extra_lora_named_like_a_trained_one_is_named():
+    lora = LoraFile({"lora_unet_x.lora_down.weight": torch.zeros(2, 2)}, {})
+    with pytest.raises(ValueError, match=r"\['character\.safetensors'\] in `extra_loras` have the name"):
+        gather({"character": lora}, {"character": lora}, {})
+
+
+@pytest.fixture(scope="module")
+def base():
+    from animation_lora.backends.diffusion import make_base_model
+
+    return make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
+
+
+def test_an_extra_lora_with_the_wrong_shapes_names_the_file(base):
+    from animation_lora.composition.composer import Composer
+    from animation_lora.lora_format import module_names
+
+    module = sorted(m for m in module_names(base) if m.startswith("lora_unet_") and "to_q" in m)[0]
+    bad = LoraFile(
+        {
+            f"{module}.lora_down.weight": torch.zeros(4, 7),
+            f"{module}.lora_up.weight": torch.zeros(5, 4),
+            f"{module}.alpha": torch.tensor(4.0),
+        },
+        {},
+    )
+    with pytest.raises(ValueError, match=r"LoRA 'wide\.safetensors \(extra_loras\)' cannot be loaded into"):
+        Composer(base, {"wide": bad}, {"wide": "wide.safetensors (extra_loras)"})
+
+
+def test_an_sdxl_lora_on_sd15_names_the_module(base):
+    from animation_lora.composition.composer import check_compatible
+
+    lora = LoraFile({"lora_unet_input_blocks_4_1_proj_in.lora_down.weight": torch.zeros(4, 8)}, {})
+    with pytest.raises(
+        ValueError,
+        match=r"LoRA 'x\.safetensors' does not fit the base model .* module "
+        r"'lora_unet_input_blocks_4_1_proj_in' has no counterpart",
+    ):
+        check_compatible(lora, base, "x.safetensors")
+
+
+# --- the LaMa trust boundary, the search space, versions --------------------------------------------------
+def test_a_lama_file_with_another_hash_is_refused_before_loading(tmp_path):
+    from animation_lora.backends.inpainting import LamaInpainter
+
+    path = tmp_path / "big-lama.pt"
+    path.write_bytes(b"not torchscript")
+    with pytest.raises(
+        ValueError,
+        match=rf"LaMa model '{re.escape(str(path))}' .* has sha256 [0-9a-f]{{64}}, "
+        r"not the 00ff in inpainting\.lama\.sha256: refused",
+    ):
+        LamaInpainter.from_path(str(path), sha256="00ff")
+
+
+@pytest.mark.parametrize(
+    "spec, cause",
+    [
+        ({"type": "float", "high": 1.0}, "float needs low and high"),
+        ({"type": "int", "low": 1}, "int needs low and high"),
+        ({"type": "categorical"}, "categorical needs choices"),
+        ({"type": "float", "low": 2.0, "high": 1.0}, "low 2.0 > high 1.0"),
+    ],
+)
+def test_a_bad_search_dimension_is_named(tmp_path, spec, cause):
+    from animation_lora.hpo import run_search
+
+    search = {
+        "n_trials": 1,
+        "study_name": "s",
+        "storage": f"sqlite:///{tmp_path}/o.db",
+        "convergence": {"patience": 3, "rel_tol": 0.0},
+        "space": {"learning_rate": spec},
+    }
+    with pytest.raises(ValueError, match=rf"`training\.search\.space\.learning_rate`: {re.escape(cause)}"):
+        run_search(lambda p, r: 1.0, search)
+
+
+def test_a_load_version_that_does_not_exist_names_dataset_and_version(tmp_path):
+    from kedro.io import DataCatalog, Version
+    from kedro.pipeline import Pipeline
+    from kedro_datasets.json import JSONDataset
+
+    from animation_lora.hooks import MissingInputsHook
+
+    catalog = DataCatalog(
+        {"frames": JSONDataset(filepath=str(tmp_path / "f.json"), version=Version("2020-01-01", None))}
+    )
+    with pytest.raises(RuntimeError, match=r"version '2020-01-01' of dataset 'frames' does not exist"):
+        MissingInputsHook().before_pipeline_run(
+            {"load_versions": {"frames": "2020-01-01"}}, Pipeline([]), catalog
+        )
+
+
+def test_a_failed_runs_versions_never_become_latest(tmp_path):
+    from kedro.io import DataCatalog, Version
+    from kedro_datasets.json import JSONDataset
+
+    from animation_lora.hooks import FailedRunVersionsHook
+
+    def catalog(save_version):
+        return DataCatalog(
+            {"best": JSONDataset(filepath=str(tmp_path / "best.json"), version=Version(None, save_version))}
+        )
+
+    catalog("2026-01-01T00.00.00.000Z").save("best", {"run": "completed"})
+    failed, hook = catalog("2026-01-02T00.00.00.000Z"), FailedRunVersionsHook()
+    hook.after_catalog_created(failed)
+    failed.save("best", {"run": "failed"})
+    hook.after_dataset_saved("best")
+    hook.on_pipeline_error(KeyError("background"))
+    assert (tmp_path / "best.json" / "2026-01-02T00.00.00.000Z" / "best.json.failed").exists()
+    assert catalog("2026-01-03T00.00.00.000Z").load("best") == {"run": "completed"}
+
+
+def test_the_latent_cache_leaves_no_partial_file(base, tmp_path):
+    from animation_lora.training import LatentCache
+
+    cache = LatentCache(base, str(tmp_path))
+    cache.get(np.zeros((64, 64, 3), np.uint8))
+    files = sorted(p.name for p in (tmp_path / "latents").iterdir())
+    assert len(files) == 1 and files[0].endswith(".safetensors")
