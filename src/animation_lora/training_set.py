@@ -169,7 +169,7 @@ def dataset_from_cluster(
 ) -> TrainingSet:
     """The LoRA dataset of one cluster (named by `wanted`, or the largest, logged): its members' images
     (`prepare` turns an item of `images` into the RGB array trained on), captioned `<trigger>, <prefix>, …`
-    with `facts(name)` and the embedding's labels, never with a word of `params.exclude_words` or
+    with `facts(name)` (never a classifier's labels), never with a word of `params.exclude_words` or
     `exclude`; then the shared selection."""
     name = select_cluster(clusters, wanted, what)
     if wanted is None:
@@ -177,7 +177,6 @@ def dataset_from_cluster(
     members = list(clusters[clusters.cluster == name][id_column])
     emb = embeddings.set_index(id_column).loc[members]
     trigger = params.trigger_template.format(name=name)
-    labels = [list(zip(n, p)) for n, p in zip(emb["labels"], emb["label_probs"])]
     pictures = {i: prepare(images[i]) for i in members}
     captions = make_captioner(captioning)(
         list(pictures.values()),
@@ -185,7 +184,6 @@ def dataset_from_cluster(
         trigger,
         params.caption_prefix,
         [*params.exclude_words, *(exclude or [])],
-        labels=labels,
     )
     return build_lora_dataset(
         name,

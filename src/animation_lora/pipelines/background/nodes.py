@@ -163,12 +163,16 @@ def embed_plates(
     return embed_images(clean_backgrounds, embedding, "frame_id")
 
 
-def cluster_scenes(plate_embeddings: pd.DataFrame, clustering: dict[str, Any]) -> pd.DataFrame:
+def cluster_scenes(plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame, clustering: dict[str, Any]
+                   ) -> pd.DataFrame:
     """Scene clusters `scene_0 …` (the brief: min cluster size 15, min samples 3, similarity 0.75, no face
-    detection), renamed by `names`. Output: scene_clusters."""
+    detection), each shot one location (a shot never splits by time), renamed by `names`.
+    Output: scene_clusters."""
     params = parse(ClusteringParams, clustering, "background.scene_clustering")
     vectors = np.stack(plate_embeddings.embedding.to_numpy()) if len(plate_embeddings) else np.zeros((0, 1))
-    clusters = cluster_embeddings(list(plate_embeddings.frame_id), vectors, "scene", params)
+    shot_of = frame_index.set_index("frame_id").shot.astype(str)
+    shots = [f"shot_{shot_of.get(f, f)}" for f in plate_embeddings.frame_id]
+    clusters = cluster_embeddings(list(plate_embeddings.frame_id), vectors, "scene", params, groups=shots)
     clusters = clusters.rename(columns={"id": "frame_id"})
     log.info("Scene clusters: %s", clusters.cluster.value_counts().to_dict())
     return clusters

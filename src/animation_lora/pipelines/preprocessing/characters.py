@@ -13,7 +13,14 @@ from sklearn.metrics import adjusted_rand_score
 
 from ...backends.embedding import flatten_rgba
 from ...backends.faces import make_face_detector
-from ...clustering import NOISE, ClusteringParams, cluster_embeddings, contact_sheets, embed_images
+from ...clustering import (
+    NOISE,
+    ClusteringParams,
+    cluster_embeddings,
+    colour_signature,
+    contact_sheets,
+    embed_images,
+)
 from ...loop import map_images, materialise, skip_table
 from ...params import block, parse
 from ...training_set import DatasetParams, TrainingSet, dataset_from_cluster
@@ -44,20 +51,32 @@ def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> 
 
 def embed_characters(character_instances: dict[str, Any], embedding: dict[str, Any],
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Embedding (and top ImageNet labels) of every character crop. Outputs: character_embeddings and
-    character_embedding_report (the crops that could not be read, with the reason)."""
-    return embed_images(character_instances, embedding, "instance_id")
+    """Appearance vector of every character crop: the embedding model's vector and the colour signature of
+    the character's own pixels (what it wears, its skin and hair: an identity that framing and pose change
+    little), each unit-norm, side by side. Outputs: character_embeddings and character_embedding_report
+    (the crops that could not be read, with the reason)."""
+    table, report = embed_images(character_instances, embedding, "instance_id")
+    signatures = [colour_signature(materialise(character_instances[i])) for i in table.instance_id]
+    table["embedding"] = [
+        (np.concatenate([v / max(np.linalg.norm(v), 1e-8), c]) / np.sqrt(2)).astype(np.float32)
+        for v, c in zip(table.embedding, signatures)
+    ]
+    return table, report
 
 
 def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFrame,
-                       clustering: dict[str, Any]) -> pd.DataFrame:
-    """HDBSCAN over the instances (only those with a detected face when `use_face_detection`); clusters
-    `character_0 …` by size, renamed by `names`. Face-less instances are `noise` with that reason."""
+                       instance_index: pd.DataFrame, clustering: dict[str, Any]) -> pd.DataFrame:
+    """HDBSCAN over the instances (only those with a detected face when `use_face_detection`), each track
+    (the same instance through its shot) one identity; clusters `character_0 …` by size, renamed by
+    `names`. Face-less instances are `noise` with that reason."""
     params = parse(ClusteringParams, clustering, "preprocessing.character_clustering")
     emb = character_embeddings.merge(face_table[["instance_id", "has_face"]], on="instance_id", how="left")
-    gated = emb[emb.has_face.fillna(False)] if params.use_face_detection else emb
+    if "track" in instance_index:
+        emb = emb.merge(instance_index[["instance_id", "track"]], on="instance_id", how="left")
+    gated = emb[emb.has_face.fillna(False).astype(bool)] if params.use_face_detection else emb
     vectors = np.stack(gated.embedding.to_numpy()) if len(gated) else np.zeros((0, 1))
-    clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", params)
+    tracks = list(gated.track.fillna(gated.instance_id)) if "track" in gated else None
+    clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", params, groups=tracks)
     dropped = emb[~emb.instance_id.isin(gated.instance_id)]
     faceless = pd.DataFrame(
         {"id": dropped.instance_id, "cluster": NOISE, "similarity": 0.0, "assigned_by": "no face"})
