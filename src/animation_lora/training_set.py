@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .backends.captioning import make_captioner
-from .clustering import select_cluster
+from .clustering import NOISE, select_cluster
 from .loop import materialise
 from .params import block, parse
 
@@ -194,3 +194,29 @@ def dataset_from_cluster(
         dict(zip(emb.index, emb.embedding)),
         params,
     )
+
+
+def selected_clusters(
+    clusters: pd.DataFrame, wanted: list[str] | None, min_images: int, what: str
+) -> list[str]:
+    """The clusters that each get their own LoRA: those named in `wanted`, or every cluster with at least
+    `min_images` members (largest first). A name that is no cluster is an error listing the clusters."""
+    counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
+    if wanted is not None:
+        unknown = sorted(set(wanted) - set(counts.index))
+        if unknown:
+            raise ValueError(f"No {what} cluster named {unknown}; the clusters are {sorted(counts.index)}")
+        return list(wanted)
+    chosen = [str(c) for c, n in counts.items() if n >= min_images]
+    if not chosen:
+        select_cluster(clusters, None, what)  # no cluster at all: the error that names the cause
+        raise ValueError(
+            f"No {what} cluster has {min_images} images or more (sizes {counts.to_dict()}): lower "
+            f"`min_images` or name the {what}s to train"
+        )
+    return chosen
+
+
+def datasets_from_clusters(names: list[str], **kwargs) -> dict[str, TrainingSet]:
+    """`dataset_from_cluster` for each named cluster: `{name: TrainingSet}`, one LoRA each."""
+    return {name: dataset_from_cluster(wanted=name, **kwargs) for name in names}

@@ -19,7 +19,13 @@ from ...loop import map_images, materialise, progress, skip_table
 from ...metrics import psnr_from_mse, ssim
 from ...params import block, parse
 from ...temporal_fill import TemporalFillParams, fill_shot
-from ...training_set import DatasetParams, TrainingSet, dataset_from_cluster
+from ...training_set import (
+    DatasetParams,
+    TrainingSet,
+    dataset_from_cluster,
+    datasets_from_clusters,
+    selected_clusters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,8 @@ class LayerChecks:
 @block
 class SceneDatasetParams(DatasetParams):
     scene: str | None = None  # a scene cluster id or name; None takes the largest (logged)
+    scenes: list[str] | None = None  # each its own LoRA; None: every scene cluster with min_images or more
+    min_images: int = 10
 
 
 @block
@@ -192,24 +200,18 @@ def build_background_dataset(
     dataset: dict[str, Any],
     captioning: dict[str, Any],
     character_names: dict[str, str],
-) -> TrainingSet:
-    """The background LoRA dataset of the chosen scene (named, or the largest, logged). Captions start with
-    the scene trigger and the prefix and never name a character. Output: background.lora_dataset."""
+) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+    """The background LoRA datasets of the selected scenes. Captions start with the scene trigger and the
+    prefix and never name a character. Outputs: background.lora_dataset (the chosen scene: named, or the
+    largest, logged) and background.lora_datasets (`{name: dataset}`, one LoRA per selected scene)."""
     params = parse(SceneDatasetParams, dataset, "background.scene_dataset")
     quality = frame_index.set_index("frame_id").sharpness.fillna(0).to_dict()
-    return dataset_from_cluster(
-        scene_clusters,
-        plate_embeddings,
-        "frame_id",
-        clean_backgrounds,
-        quality,
-        params.scene,
-        "scene",
-        params,
-        captioning,
-        facts=lambda name: {"scene": name},
-        exclude=list((character_names or {}).values()),
-    )
+    common = dict(clusters=scene_clusters, embeddings=plate_embeddings, id_column="frame_id",
+                  images=clean_backgrounds, quality=quality, what="scene", params=params,
+                  captioning=captioning, exclude=list((character_names or {}).values()))
+    main = dataset_from_cluster(wanted=params.scene, **common)
+    names = selected_clusters(scene_clusters, params.scenes, params.min_images, "scene")
+    return main, {main.name: main, **datasets_from_clusters([n for n in names if n != main.name], **common)}
 
 
 def score_background(

@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["clean_backgrounds", "scene_clusters", "plate_embeddings", "frame_index",
               "params:background.scene_dataset", "params:captioning",
               "params:preprocessing.character_clustering.names"],
-             "background.lora_dataset", name="build_background_dataset_node"),
+             ["background.lora_dataset", "background.lora_datasets"], name="build_background_dataset_node"),
         Node(score_background,
              ["clean_backgrounds", "hole_masks", "holes_left_frames", "scene_clusters", "params:inpainting",
               "demo_ground_truth"],

@@ -23,14 +23,22 @@ from ...clustering import (
 )
 from ...loop import map_images, materialise, skip_table
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, dataset_from_cluster
+from ...training_set import (
+    DatasetParams,
+    TrainingSet,
+    dataset_from_cluster,
+    datasets_from_clusters,
+    selected_clusters,
+)
 
 log = logging.getLogger(__name__)
 
 
 @block
 class CharacterDatasetParams(DatasetParams):
-    character: str | None = None  # a cluster id or name; None takes the largest cluster
+    character: str | None = None  # the main character (hyper-parameter search); None: the largest cluster
+    characters: list[str] | None = None  # each its own LoRA; None: every cluster with min_images or more
+    min_images: int = 10
 
 
 def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> pd.DataFrame:
@@ -93,14 +101,19 @@ def cluster_contact_sheets(character_instances: dict[str, Any], character_cluste
 
 def build_character_dataset(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
                             character_embeddings: pd.DataFrame, instance_index: pd.DataFrame,
-                            dataset: dict[str, Any], captioning: dict[str, Any]) -> TrainingSet:
-    """The character LoRA dataset: the chosen cluster's cut-outs over white, captioned
-    `<trigger>, <prefix>, …`, selected by the shared builder. Output: character.lora_dataset."""
+                            dataset: dict[str, Any], captioning: dict[str, Any],
+                            ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+    """The character LoRA datasets: each selected cluster's cut-outs over white, captioned
+    `<trigger>, <prefix>, …`, selected by the shared builder. Outputs: character.lora_dataset (the main
+    character) and character.lora_datasets (`{name: dataset}`, one LoRA per selected character)."""
     params = parse(CharacterDatasetParams, dataset, "preprocessing.character_dataset")
     quality = instance_index.set_index("instance_id").area.astype(float).to_dict()  # larger = more detail
-    return dataset_from_cluster(character_clusters, character_embeddings, "instance_id", character_instances,
-                                quality, params.character, "character", params, captioning,
-                                prepare=lambda item: flatten_rgba(materialise(item), 255))
+    common = dict(clusters=character_clusters, embeddings=character_embeddings, id_column="instance_id",
+                  images=character_instances, quality=quality, what="character", params=params,
+                  captioning=captioning, prepare=lambda item: flatten_rgba(materialise(item), 255))
+    main = dataset_from_cluster(wanted=params.character, **common)
+    names = selected_clusters(character_clusters, params.characters, params.min_images, "character")
+    return main, {main.name: main, **datasets_from_clusters([n for n in names if n != main.name], **common)}
 
 
 def score_characters(character_clusters: pd.DataFrame, instance_truth: pd.DataFrame,
