@@ -39,7 +39,7 @@ class LayerChecks:
 class SceneDatasetParams(DatasetParams):
     scene: str | None = None  # a scene cluster id or name; None takes the largest (logged)
     scenes: list[str] | None = None  # each its own LoRA; None: every scene cluster with min_images or more
-    min_images: int = 10
+    min_images: int = 5
 
 
 @block

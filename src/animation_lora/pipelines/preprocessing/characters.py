@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 class CharacterDatasetParams(DatasetParams):
     character: str | None = None  # the main character (hyper-parameter search); None: the largest cluster
     characters: list[str] | None = None  # each its own LoRA; None: every cluster with min_images or more
-    min_images: int = 10
+    min_images: int = 5
 
 
 def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> pd.DataFrame:
