@@ -64,7 +64,7 @@ def check_layers(
     missing = sorted(set(background_layers) - set(hole_masks))
     if missing:
         raise ValueError(
-            f"Background layer '{missing[0]}' has no hole mask: rerun `kedro run --pipeline=preprocessing`"
+            f"Background layer '{missing[0]}' has no hole mask: rerun `kedro run --pipelines=preprocessing`"
         )
 
     def hole_fraction(frame, pair):

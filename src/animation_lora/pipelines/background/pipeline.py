@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=background` (the brief's steps 2.1-2.5): check layers -> temporal fill +
+"""`kedro run --pipelines=background` (the brief's steps 2.1-2.5): check layers -> temporal fill +
 inpainting -> residue check -> scene clusters -> captions -> the background LoRA dataset; purity, scores."""
 
 from kedro.pipeline import Node, Pipeline

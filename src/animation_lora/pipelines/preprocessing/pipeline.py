@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=preprocessing`: film -> frames -> layered segmentation -> character clusters ->
+"""`kedro run --pipelines=preprocessing`: film -> frames -> layered segmentation -> character clusters ->
 the character LoRA dataset, with contact sheets and scores against the demo's ground truth."""
 
 from kedro.pipeline import Node, Pipeline

@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=training`: the search on the character set, then the same modular training
+"""`kedro run --pipelines=training`: the search on the character set, then the same modular training
 pipeline under each namespace whose dataset exists (character, background; pose and expression join when
 their pipelines land)."""
 
