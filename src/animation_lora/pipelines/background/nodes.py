@@ -132,9 +132,10 @@ def residue_check(
     inpainted: dict[str, np.ndarray],
     segmentation: dict[str, Any],
     residue: dict[str, Any],
-) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
     """Run the character segmenter on every clean plate; a plate where it still finds a character is
-    dropped with the reason. Outputs: clean_backgrounds, residue_report."""
+    dropped with the reason. Outputs: clean_backgrounds, rejected_plates (to look at; the reason of each is
+    in residue_report), residue_report."""
     segmenter = make_segmenter(segmentation)
     min_pixels = parse(InstanceFilter, residue, "background.residue").min_instance_pixels
     found, skipped = map_images(
@@ -158,8 +159,10 @@ def residue_check(
             )
         )
     kept = {fid: inpainted[fid] for fid, instances in found.items() if not instances}
-    log.info("Residue check kept %d of %d plates", len(kept), len(inpainted))
-    return kept, pd.concat(
+    rejected = {fid: inpainted[fid] for fid, instances in found.items() if instances}
+    log.info("Residue check kept %d of %d plates (rejected ones: rejected_plates, reasons: residue_report)",
+             len(kept), len(inpainted))
+    return kept, rejected, pd.concat(
         [pd.DataFrame(rows), skip_table(skipped, "frame_id").assign(kept=False)], ignore_index=True
     )
 

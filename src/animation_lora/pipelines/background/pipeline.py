@@ -26,7 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(inpaint_plates, ["temporally_filled_frames", "holes_left_frames", "params:inpainting"],
              ["inpainted_frames", "inpaint_report"], name="inpaint_node"),
         Node(residue_check, ["inpainted_frames", "params:segmentation", "params:background.residue"],
-             ["clean_backgrounds", "residue_report"], name="residue_check_node"),
+             ["clean_backgrounds", "rejected_plates", "residue_report"], name="residue_check_node"),
         Node(embed_plates, ["clean_backgrounds", "params:embedding"],
              ["plate_embeddings", "plate_embedding_report"], name="embed_plates_node"),
         Node(cluster_scenes, ["plate_embeddings", "frame_index", "params:background.scene_clustering"],
