@@ -217,6 +217,13 @@ def selected_clusters(
     return chosen
 
 
-def datasets_from_clusters(names: list[str], **kwargs) -> dict[str, TrainingSet]:
-    """`dataset_from_cluster` for each named cluster: `{name: TrainingSet}`, one LoRA each."""
-    return {name: dataset_from_cluster(wanted=name, **kwargs) for name in names}
+def main_and_each(
+    main: str | None, each: list[str] | None, min_images: int, **kwargs
+) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+    """The main dataset (`main`, or the largest cluster) and `{name: dataset}` of every selected cluster
+    (`each`, or every cluster with `min_images` or more), the main one among them; `kwargs` go to
+    `dataset_from_cluster`."""
+    first = dataset_from_cluster(wanted=main, **kwargs)
+    names = selected_clusters(kwargs["clusters"], each, min_images, kwargs["what"])
+    others = {n: dataset_from_cluster(wanted=n, **kwargs) for n in names if n != first.name}
+    return first, {first.name: first, **others}

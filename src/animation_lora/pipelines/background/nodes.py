@@ -19,13 +19,7 @@ from ...loop import map_images, materialise, progress, skip_table
 from ...metrics import psnr_from_mse, ssim
 from ...params import block, parse
 from ...temporal_fill import TemporalFillParams, fill_shot
-from ...training_set import (
-    DatasetParams,
-    TrainingSet,
-    dataset_from_cluster,
-    datasets_from_clusters,
-    selected_clusters,
-)
+from ...training_set import DatasetParams, TrainingSet, main_and_each
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +206,7 @@ def build_background_dataset(
     common = dict(clusters=scene_clusters, embeddings=plate_embeddings, id_column="frame_id",
                   images=clean_backgrounds, quality=quality, what="scene", params=params,
                   captioning=captioning, exclude=list((character_names or {}).values()))
-    main = dataset_from_cluster(wanted=params.scene, **common)
-    names = selected_clusters(scene_clusters, params.scenes, params.min_images, "scene")
-    return main, {main.name: main, **datasets_from_clusters([n for n in names if n != main.name], **common)}
+    return main_and_each(params.scene, params.scenes, params.min_images, **common)
 
 
 def score_background(

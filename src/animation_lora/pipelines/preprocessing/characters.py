@@ -23,13 +23,7 @@ from ...clustering import (
 )
 from ...loop import map_images, materialise, skip_table
 from ...params import block, parse
-from ...training_set import (
-    DatasetParams,
-    TrainingSet,
-    dataset_from_cluster,
-    datasets_from_clusters,
-    selected_clusters,
-)
+from ...training_set import DatasetParams, TrainingSet, main_and_each
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +105,7 @@ def build_character_dataset(character_instances: dict[str, Any], character_clust
     common = dict(clusters=character_clusters, embeddings=character_embeddings, id_column="instance_id",
                   images=character_instances, quality=quality, what="character", params=params,
                   captioning=captioning, prepare=lambda item: flatten_rgba(materialise(item), 255))
-    main = dataset_from_cluster(wanted=params.character, **common)
-    names = selected_clusters(character_clusters, params.characters, params.min_images, "character")
-    return main, {main.name: main, **datasets_from_clusters([n for n in names if n != main.name], **common)}
+    return main_and_each(params.character, params.characters, params.min_images, **common)
 
 
 def score_characters(character_clusters: pd.DataFrame, instance_truth: pd.DataFrame,
