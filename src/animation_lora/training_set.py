@@ -169,8 +169,8 @@ def dataset_from_cluster(
 ) -> TrainingSet:
     """The LoRA dataset of one cluster (named by `wanted`, or the largest, logged): its members' images
     (`prepare` turns an item of `images` into the RGB array trained on), captioned `<trigger>, <prefix>, …`
-    with `facts(name)` (never a classifier's labels), never with a word of `params.exclude_words` or
-    `exclude`; then the shared selection."""
+    with `facts(member id)` (what varies from image to image: framing, view …; never a classifier's
+    labels), never with a word of `params.exclude_words` or `exclude`; then the shared selection."""
     name = select_cluster(clusters, wanted, what)
     if wanted is None:
         log.info("No %s named in parameters: using the largest %s cluster, '%s'", what, what, name)
@@ -180,7 +180,7 @@ def dataset_from_cluster(
     pictures = {i: prepare(images[i]) for i in members}
     captions = make_captioner(captioning)(
         list(pictures.values()),
-        [facts(name) if facts else {} for _ in members],
+        [facts(i) if facts else {} for i in members],
         trigger,
         params.caption_prefix,
         [*params.exclude_words, *(exclude or [])],

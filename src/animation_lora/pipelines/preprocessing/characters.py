@@ -93,18 +93,34 @@ def cluster_contact_sheets(character_instances: dict[str, Any], character_cluste
     return contact_sheets(character_instances, character_clusters, "instance_id", "instances")
 
 
+def framing(face_table: pd.DataFrame, instance_index: pd.DataFrame) -> dict[str, str]:
+    """A framing tag per instance with a face, from the face's height over the instance's: `close-up`
+    (>= 0.45), `upper body` (>= 0.2), `full body` — what varies between images, so the trigger binds to
+    the identity rather than to one framing."""
+    boxes = instance_index.set_index("instance_id")
+    faces = face_table[face_table.has_face.astype(bool)].set_index("instance_id")
+    tags = {}
+    for iid, face in faces.iterrows():
+        if iid in boxes.index:
+            share = (face.fy1 - face.fy0) / max(float(boxes.at[iid, "y1"] - boxes.at[iid, "y0"]), 1.0)
+            tags[iid] = "close-up" if share >= 0.45 else "upper body" if share >= 0.2 else "full body"
+    return tags
+
+
 def build_character_dataset(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
                             character_embeddings: pd.DataFrame, instance_index: pd.DataFrame,
-                            dataset: dict[str, Any], captioning: dict[str, Any],
+                            face_table: pd.DataFrame, dataset: dict[str, Any], captioning: dict[str, Any],
                             ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """The character LoRA datasets: each selected cluster's cut-outs over white, captioned
-    `<trigger>, <prefix>, …`, selected by the shared builder. Outputs: character.lora_dataset (the main
-    character) and character.lora_datasets (`{name: dataset}`, one LoRA per selected character)."""
+    `<trigger>, <prefix>, <framing>`, selected by the shared builder. Outputs: character.lora_dataset (the
+    main character) and character.lora_datasets (`{name: dataset}`, one LoRA per selected character)."""
     params = parse(CharacterDatasetParams, dataset, "preprocessing.character_dataset")
     quality = instance_index.set_index("instance_id").area.astype(float).to_dict()  # larger = more detail
+    tags = framing(face_table, instance_index)
     common = dict(clusters=character_clusters, embeddings=character_embeddings, id_column="instance_id",
                   images=character_instances, quality=quality, what="character", params=params,
-                  captioning=captioning, prepare=lambda item: flatten_rgba(materialise(item), 255))
+                  captioning=captioning, prepare=lambda item: flatten_rgba(materialise(item), 255),
+                  facts=lambda iid: {"framing": tags.get(iid, "")})
     return main_and_each(params.character, params.characters, params.min_images, **common)
 
 

@@ -49,7 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "character_cluster_sheets", name="character_cluster_sheets_node"),
         Node(build_character_dataset,
              ["character_instances", "character_clusters", "character_embeddings", "instance_index",
-              "params:preprocessing.character_dataset", "params:captioning"],
+              "face_table", "params:preprocessing.character_dataset", "params:captioning"],
              ["character.lora_dataset", "character.lora_datasets"], name="build_character_dataset_node"),
         Node(score_characters,
              ["character_clusters", "instance_truth", "character.lora_dataset", "demo_ground_truth"],
