@@ -2,8 +2,10 @@
 walks past a static prop (a rock) that the segmenter picks up in one frame only."""
 
 import numpy as np
+import pytest
 
-from animation_lora.tracking import link_tracks, static_strays
+from animation_lora.metrics import iou
+from animation_lora.tracking import link_tracks, static_strays, trim_scenery
 
 H, W = 60, 100
 
@@ -57,3 +59,19 @@ def test_short_shots_drop_nothing():
     frames, characters, rock = shot(n=2)
     masks = [[characters[0], rock], [characters[1]]]
     assert static_strays(frames, masks, link_tracks(masks)) == set()
+
+
+@pytest.mark.parametrize("speed", [6, 12])  # at 12 px/frame the character ends up touching the rock
+def test_a_static_prop_stuck_to_a_moving_character_is_cut_from_its_mask(speed):
+    frames, characters, rock = shot(character_speed=speed)
+    masks = [[c | rock] for c in characters]  # the segmenter takes the rock with the character every time
+    trimmed = trim_scenery(frames, masks, link_tracks(masks))
+    for c, (m,) in zip(characters, trimmed):
+        assert not (m & rock & ~c).any() and iou(m, c) >= 0.95
+
+
+def test_a_character_standing_still_keeps_its_whole_mask():
+    frames, characters, rock = shot(character_speed=0)
+    masks = [[c] for c in characters]
+    trimmed = trim_scenery(frames, masks, link_tracks(masks))
+    assert all((t[0] == m[0]).all() for t, m in zip(trimmed, masks))

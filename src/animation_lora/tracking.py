@@ -9,6 +9,7 @@ frames too and the detections link into a track."""
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from .metrics import iou
@@ -77,4 +78,45 @@ def static_strays(
             change = max(float(np.abs(grey[f][m] - n[m]).mean()) for n in neighbours)
             if change < still:
                 out.add((f, k))
+    return out
+
+
+def trim_scenery(
+    images: list[np.ndarray],
+    masks: list[list[np.ndarray]],
+    tracks: list[list[int]],
+    still: float = 4.0,
+    min_shift: float = 0.03,
+    min_frames: int = 3,
+) -> list[list[np.ndarray]]:
+    """Masks without the static scenery stuck to them (a rock beside a character). Only on a static camera
+    (most pixels outside the masks never change) and only for a track that moves (its centroid travels at
+    least `min_shift` x the frame diagonal): its pixels that never change through the shot are scenery,
+    unless they are enclosed by pixels that do (a flat-coloured shirt that overlaps itself as it moves).
+    A character that stands still keeps its whole mask."""
+    if len(images) < min_frames or not any(masks):
+        return masks
+    grey = np.stack([im.astype(np.float32).mean(-1) for im in images])
+    static = (grey.max(0) - grey.min(0)) < still
+    union = np.zeros(static.shape, bool)
+    for frame in masks:
+        for m in frame:
+            union |= m
+    if (~union).sum() == 0 or static[~union].mean() < 0.8:
+        return masks  # the camera moves or the light changes: no pixel is known to be scenery
+    diag = float(np.hypot(*static.shape))
+    paths: dict[int, list[np.ndarray]] = {}
+    for frame, ids in zip(masks, tracks):
+        for m, t in zip(frame, ids):
+            paths.setdefault(t, []).append(_centroid(m))
+    moving = {t for t, p in paths.items() if np.ptp(np.stack(p), axis=0).max() / diag >= min_shift}
+    out = []
+    for frame, ids in zip(masks, tracks):
+        trimmed = []
+        for m, t in zip(frame, ids):
+            if t in moving:
+                core = ndimage.binary_fill_holes(ndimage.binary_closing(m & ~static, iterations=2))
+                m = m & core if (m & core).sum() >= 0.3 * m.sum() else m
+            trimmed.append(m)
+        out.append(trimmed)
     return out

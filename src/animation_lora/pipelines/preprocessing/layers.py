@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from ...backends.segmentation import hole_mask, make_segmenter
+from ...backends.segmentation import Instance, hole_mask, make_segmenter
 from ...ids import frame_number, instance_id
 from ...loop import map_images, materialise
 from ...metrics import iou
 from ...params import block, parse
-from ...tracking import link_tracks, static_strays
+from ...tracking import link_tracks, static_strays, trim_scenery
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class LayersParams:
     hole_margin: int = 3  # px the background hole extends past the characters (for inpainting)
     drop_static_strays: bool = True  # a detection never matched to a track and never moving is scenery
     still_level: float = 4.0  # grey levels: a stray whose pixels change less than this is still
+    trim_static_scenery: bool = True  # static camera: a moving character's never-changing pixels are scenery
 
 
 def crop_instance(
@@ -112,6 +113,9 @@ def segment_layers(
         found = segmenter.segment_shot(images)
         masks = [[i.mask for i in frame] for frame in found]
         tracks = link_tracks(masks)
+        if params.trim_static_scenery:
+            masks = trim_scenery(images, masks, tracks, params.still_level)
+            found = [[Instance(m, i.score) for m, i in zip(ms, fr)] for ms, fr in zip(masks, found)]
         strays = static_strays(images, masks, tracks, params.still_level) if params.drop_static_strays else ()
         name = segmenter.name
         return [
