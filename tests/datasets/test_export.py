@@ -44,9 +44,11 @@ def test_every_cluster_above_the_size_gets_a_lora_and_unknown_names_are_errors()
 def test_export_writes_plain_names_readable_by_everyone_with_a_relative_image_dir(tmp_path):
     lora = LoraFile({"lora_unet_x.alpha": torch.tensor(4.0)}, {"ss_output_name": "roxanne"})
     export = ExportFolder(str(tmp_path / "export"), film_path="/films/Megamind.avi")
+    saved = KohyaDatasetsFolder(str(tmp_path / "character_loras"), version=Version(None, None))
+    saved.save({"roxanne": training_set("roxanne")})  # as the pipeline hands it on: loaded from its version
     results = {
         "loras": {"roxanne": lora, "restaurant": lora},
-        "datasets": {"roxanne": training_set("roxanne")},
+        "datasets": saved.load(),
         "sheets": {"character_roxanne": np.zeros((4, 4, 3), np.uint8)},
         "report": "<html></html>",
         "metrics": {"character": {"ground_truth": False}},

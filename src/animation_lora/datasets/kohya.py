@@ -35,7 +35,8 @@ def write_kohya(data: TrainingSet, staging: Path, final: Path, relative: bool = 
     toml = {**data.toml, "datasets": [dict(d) for d in data.toml["datasets"]]}
     image_dir = "images" if relative else str((final / "images").resolve())
     for d in toml["datasets"]:  # image_dir: where the images will be once the folder is in place
-        d["subsets"] = [{"image_dir": image_dir, **s} for s in d["subsets"]]
+        d["subsets"] = [{"image_dir": image_dir, **{k: v for k, v in s.items() if k != "image_dir"}}
+                        for s in d["subsets"]]
     where = "from inside this folder" if relative else ""
     (staging / "dataset.toml").write_text(
         f"# kohya sd-scripts: train_network.py --dataset_config dataset.toml {where}\n".replace(" \n", "\n")

@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 
+def _prefixed(kind: str, cluster: str) -> str:
+    return cluster if cluster.startswith(f"{kind}_") else f"{kind}_{cluster}"
+
+
 def collect_results(
     character_loras: dict[str, Any],
     background_loras: dict[str, Any],
@@ -25,8 +29,8 @@ def collect_results(
     return {
         "loras": {**character_loras, **background_loras},
         "datasets": {**character_datasets, **background_datasets},
-        "sheets": {**{f"character_{k}": v for k, v in character_sheets.items()},
-                   **{f"scene_{k}": v for k, v in scene_sheets.items()}},
+        "sheets": {**{_prefixed("character", k): v for k, v in character_sheets.items()},
+                   **{_prefixed("scene", k): v for k, v in scene_sheets.items()}},
         "report": report,
         "metrics": {"character": character_metrics, "segmentation": segmentation_metrics,
                     "background": background_metrics},
