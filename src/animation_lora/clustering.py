@@ -85,15 +85,16 @@ def cluster_embeddings(
     prefix: str,
     params: ClusteringParams,
     groups: list[str] | None = None,
+    smooth: bool = True,
 ) -> pd.DataFrame:
     """Cluster L2-normalised vectors; clusters are named `<prefix>_0, _1 …` by decreasing size, then renamed
     by `params.names`. `groups` (e.g. the track of each instance through its shot) are one identity each:
-    an item is clustered on the mean of its own vector and its group's, and the whole group takes the
-    cluster most of its members fall in, so a character never splits by pose within a shot. A noise point
-    joins the cluster whose centroid it is most similar to (cosine) when that similarity is above
-    `similarity_threshold`. Returns id, cluster, similarity (to its cluster's centroid), assigned_by."""
+    an item is clustered on the mean of its own vector and its group's (`smooth`), and the whole group
+    takes the cluster most of its members fall in, so a character never splits by pose within a shot. A
+    noise point joins the cluster whose centroid it is most similar to (cosine) when that similarity is
+    above `similarity_threshold`. Returns id, cluster, similarity (to its cluster's centroid), assigned_by."""
     n = len(ids)
-    if groups is not None and n:
+    if groups is not None and n and smooth:
         g = pd.Series(list(groups))
         means = {k: _unit(vectors[idx].mean(0)) for k, idx in g.groupby(g).groups.items()}
         vectors = _unit(0.5 * vectors + 0.5 * np.stack([means[k] for k in g]))

@@ -177,7 +177,8 @@ def cluster_scenes(plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame, cl
     vectors = np.stack(plate_embeddings.embedding.to_numpy()) if len(plate_embeddings) else np.zeros((0, 1))
     shot_of = frame_index.set_index("frame_id").shot.astype(str)
     shots = [f"shot_{shot_of.get(f, f)}" for f in plate_embeddings.frame_id]
-    clusters = cluster_embeddings(list(plate_embeddings.frame_id), vectors, "scene", params, groups=shots)
+    ids = list(plate_embeddings.frame_id)
+    clusters = cluster_embeddings(ids, vectors, "scene", params, shots, smooth=False)  # a shot: one place
     clusters = clusters.rename(columns={"id": "frame_id"})
     log.info("Scene clusters: %s", clusters.cluster.value_counts().to_dict())
     return clusters
