@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench
+.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips
 
 $(STAMP): pyproject.toml requirements-nodeps.txt requirements-studio-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,13 @@ mlflow-ui: install
 
 bench: install
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+# Real footage to test on (never committed): Debian's opencv-doc ships a 3D-animated clip, Megamind.avi
+# (720x528, 270 frames). `kedro run --params film_path=data/01_raw/clips/Megamind.avi`
+CLIPS := data/01_raw/clips
+clips: $(CLIPS)/Megamind.avi
+
+$(CLIPS)/Megamind.avi:
+	mkdir -p $(CLIPS)
+	tmp=$$(mktemp -d) && cd $$tmp && apt-get download opencv-doc && dpkg-deb -x opencv-doc_*.deb x && \
+	  cp x/usr/share/doc/opencv-doc/examples/data/Megamind.avi $(CURDIR)/$(CLIPS)/ && rm -rf $$tmp

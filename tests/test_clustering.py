@@ -52,3 +52,40 @@ def test_names_and_selection_errors_list_the_clusters():
     assert select_cluster(named, "character_1", "character") == "character_1"
     with pytest.raises(ValueError, match=r"No character cluster named 'luca'.*\['character_1', 'marco'\]"):
         select_cluster(named, "luca", "character")
+
+
+def test_one_group_is_one_cluster_not_noise():
+    """A film with one character (or one location): HDBSCAN alone calls everything noise."""
+    rng = np.random.default_rng(1)
+    x = np.eye(8)[0] + 0.05 * rng.standard_normal((40, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    out = cluster_embeddings([f"i{k}" for k in range(40)], x, "character", ClusteringParams(15, 3, 0.75))
+    assert set(out.cluster) == {"character_0"}
+
+
+def test_a_track_is_one_identity_even_when_its_poses_differ():
+    """Two tracks of one character, each with two poses far apart: clusters follow the tracks, not poses."""
+    rng = np.random.default_rng(2)
+    pose_a, pose_b, other = np.eye(8)[0], np.eye(8)[1], np.eye(8)[4]
+    identity = np.eye(8)[2] * 2.0  # what the character looks like whatever the pose
+    parts, tracks = [], []
+    for t in range(2):
+        for pose in (pose_a, pose_b):
+            parts.append(identity + pose + 0.05 * rng.standard_normal((10, 8)))
+            tracks += [f"t{t}"] * 10
+    parts.append(other * 3 + 0.05 * rng.standard_normal((20, 8)))
+    tracks += ["t2"] * 20
+    x = np.vstack(parts)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids = [f"i{k}" for k in range(len(x))]
+    out = cluster_embeddings(ids, x, "character", ClusteringParams(8, 3, 0.75), groups=tracks)
+    by_track = out.assign(track=tracks).groupby("track").cluster.agg(set)
+    assert all(len(c) == 1 for c in by_track)  # a track never splits
+    assert by_track["t0"] == by_track["t1"] != by_track["t2"]
+
+
+def test_no_cluster_error_names_the_cause():
+    df = pd.DataFrame({"id": list("ab"), "cluster": [NOISE, NOISE], "assigned_by": ["no face", "no face"]})
+    cause = r"all 2 character items are noise.*'no face': 2.*use_face_detection"
+    with pytest.raises(ValueError, match=cause):
+        select_cluster(df, None, "character")

@@ -137,9 +137,8 @@ def test_captions_start_with_trigger_and_prefix_and_never_say_excluded_words():
         "beach_bg",
         "3d animated background, pixar style",
         exclude=["marco"],
-        labels=[[("seashore, coast", 0.8), ("sombrero", 0.1)], []],
     )
-    assert cap[0] == "beach_bg, 3d animated background, pixar style, beach, seashore"
+    assert cap[0] == "beach_bg, 3d animated background, pixar style, beach"
     assert cap[1] == "beach_bg, 3d animated background, pixar style, room"
     assert [t.strip() for t in cap[0].split(",")][:3] == ["beach_bg", "3d animated background", "pixar style"]
 
@@ -175,3 +174,9 @@ def test_dataset_params_are_typed_and_name_the_key():
             None,
             {**PARAMS, "caption_ext": ".txt"},
         )
+
+
+def test_captions_repeat_no_tag_even_spelled_differently():
+    facts = [{"scene": "scene_0", "view": "wide shot"}]
+    cap = TemplateCaptioner()([None], facts, "scene_0", "background", [])
+    assert cap == ["scene_0, background, wide shot"]

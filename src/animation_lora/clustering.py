@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -50,23 +51,65 @@ def embed_images(
     return table, skip_table(skipped, id_column)
 
 
+def colour_signature(rgba: np.ndarray, bins: tuple[int, int] = (18, 4)) -> np.ndarray:
+    """Unit-norm square root of the hue x saturation histogram of an image's opaque pixels: what a
+    character wears and its skin and hair, whatever its pose or framing (cosine = Bhattacharyya)."""
+    rgb = rgba[..., :3] if rgba.ndim == 3 else np.dstack([rgba] * 3)
+    mask = (rgba[..., 3] > 127) if rgba.ndim == 3 and rgba.shape[2] == 4 else np.ones(rgb.shape[:2], bool)
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], mask.astype(np.uint8), list(bins), [0, 180, 0, 256]).ravel()
+    root = np.sqrt(hist / max(hist.sum(), 1.0))
+    return (root / max(np.linalg.norm(root), 1e-8)).astype(np.float32)
+
+
+def _hdbscan(vectors: np.ndarray, params: ClusteringParams) -> np.ndarray:
+    """HDBSCAN labels; when it finds no cluster at all among at least `min_cluster_size` items, the items
+    may be one group (a film with one character or one location): refit allowing a single cluster."""
+    n = len(vectors)
+    if n < max(params.min_cluster_size, params.min_samples, 2):
+        return np.full(n, -1)
+    fit = dict(min_cluster_size=params.min_cluster_size, min_samples=params.min_samples, copy=True)
+    raw = HDBSCAN(**fit).fit_predict(vectors)
+    if (raw < 0).all():
+        raw = HDBSCAN(**fit, allow_single_cluster=True).fit_predict(vectors)
+    return raw
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-8)
+
+
 def cluster_embeddings(
-    ids: list[str], vectors: np.ndarray, prefix: str, params: ClusteringParams
+    ids: list[str],
+    vectors: np.ndarray,
+    prefix: str,
+    params: ClusteringParams,
+    groups: list[str] | None = None,
+    smooth: bool = True,
 ) -> pd.DataFrame:
     """Cluster L2-normalised vectors; clusters are named `<prefix>_0, _1 …` by decreasing size, then renamed
-    by `params.names`. A noise point joins the cluster whose centroid it is most similar to (cosine) when
-    that similarity is above `similarity_threshold`. Returns id, cluster, similarity (to its cluster's
-    centroid), assigned_by."""
+    by `params.names`. `groups` (e.g. the track of each instance through its shot) are one identity each:
+    an item is clustered on the mean of its own vector and its group's (`smooth`), and the whole group
+    takes the cluster most of its members fall in, so a character never splits by pose within a shot. A
+    noise point joins the cluster whose centroid it is most similar to (cosine) when that similarity is
+    above `similarity_threshold`. Returns id, cluster, similarity (to its cluster's centroid), assigned_by."""
     n = len(ids)
-    raw = np.full(n, -1)
-    if n >= max(params.min_cluster_size, params.min_samples, 2):
-        raw = HDBSCAN(
-            min_cluster_size=params.min_cluster_size, min_samples=params.min_samples, copy=True
-        ).fit_predict(vectors)
+    if groups is not None and n and smooth:
+        g = pd.Series(list(groups))
+        means = {k: _unit(vectors[idx].mean(0)) for k, idx in g.groupby(g).groups.items()}
+        vectors = _unit(0.5 * vectors + 0.5 * np.stack([means[k] for k in g]))
+    raw = _hdbscan(vectors, params)
+    assigned = np.where(raw >= 0, "hdbscan", NOISE).astype(object)
+    if groups is not None and (raw >= 0).any():
+        for _, idx in pd.Series(list(groups)).groupby(list(groups)).groups.items():
+            votes = pd.Series(raw[idx][raw[idx] >= 0]).value_counts()
+            if len(votes):
+                changed = raw[idx] != votes.index[0]
+                assigned[np.asarray(idx)[changed]] = "track"
+                raw[idx] = votes.index[0]
     sizes = pd.Series(raw[raw >= 0]).value_counts()
     rename = {old: f"{prefix}_{new}" for new, old in enumerate(sizes.index)}
     names = np.array([rename.get(r, NOISE) for r in raw], dtype=object)
-    assigned = np.where(raw >= 0, "hdbscan", NOISE).astype(object)
     similarity = np.zeros(n)
     if len(rename):
         labels = list(rename.values())
@@ -101,7 +144,12 @@ def select_cluster(clusters: pd.DataFrame, wanted: str | None, what: str) -> str
     """The named cluster, or the largest one when no name is given."""
     counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
     if counts.empty:
-        raise ValueError(f"No {what} cluster was found (every item is noise): lower min_cluster_size")
+        why = clusters.assigned_by.value_counts().to_dict() if "assigned_by" in clusters else {}
+        raise ValueError(
+            f"No {what} cluster was found: all {len(clusters)} {what} items are noise (by cause: {why}). "
+            f"'no face': the face detector found no face (turn use_face_detection off); 'noise' with fewer "
+            f"items than min_cluster_size: the film gave too few {what} images (sample more frames)"
+        )
     if wanted is None:
         return str(counts.index[0])
     if wanted not in counts.index:

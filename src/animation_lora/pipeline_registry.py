@@ -9,13 +9,14 @@ from functools import lru_cache
 
 from kedro.pipeline import Pipeline
 
-from .pipelines import background, composition, preprocessing, training
+from .pipelines import background, composition, export, preprocessing, training
 
 PIPELINES = {
     "preprocessing": preprocessing,
     "background": background,
     "training": training,
     "composition": composition,
+    "export": export,
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .backends.captioning import make_captioner
-from .clustering import select_cluster
+from .clustering import NOISE, select_cluster
 from .loop import materialise
 from .params import block, parse
 
@@ -169,23 +169,21 @@ def dataset_from_cluster(
 ) -> TrainingSet:
     """The LoRA dataset of one cluster (named by `wanted`, or the largest, logged): its members' images
     (`prepare` turns an item of `images` into the RGB array trained on), captioned `<trigger>, <prefix>, …`
-    with `facts(name)` and the embedding's labels, never with a word of `params.exclude_words` or
-    `exclude`; then the shared selection."""
+    with `facts(member id)` (what varies from image to image: framing, view …; never a classifier's
+    labels), never with a word of `params.exclude_words` or `exclude`; then the shared selection."""
     name = select_cluster(clusters, wanted, what)
     if wanted is None:
         log.info("No %s named in parameters: using the largest %s cluster, '%s'", what, what, name)
     members = list(clusters[clusters.cluster == name][id_column])
     emb = embeddings.set_index(id_column).loc[members]
     trigger = params.trigger_template.format(name=name)
-    labels = [list(zip(n, p)) for n, p in zip(emb["labels"], emb["label_probs"])]
     pictures = {i: prepare(images[i]) for i in members}
     captions = make_captioner(captioning)(
         list(pictures.values()),
-        [facts(name) if facts else {} for _ in members],
+        [facts(i) if facts else {} for i in members],
         trigger,
         params.caption_prefix,
         [*params.exclude_words, *(exclude or [])],
-        labels=labels,
     )
     return build_lora_dataset(
         name,
@@ -196,3 +194,36 @@ def dataset_from_cluster(
         dict(zip(emb.index, emb.embedding)),
         params,
     )
+
+
+def selected_clusters(
+    clusters: pd.DataFrame, wanted: list[str] | None, min_images: int, what: str
+) -> list[str]:
+    """The clusters that each get their own LoRA: those named in `wanted`, or every cluster with at least
+    `min_images` members (largest first). A name that is no cluster is an error listing the clusters."""
+    counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
+    if wanted is not None:
+        unknown = sorted(set(wanted) - set(counts.index))
+        if unknown:
+            raise ValueError(f"No {what} cluster named {unknown}; the clusters are {sorted(counts.index)}")
+        return list(wanted)
+    chosen = [str(c) for c, n in counts.items() if n >= min_images]
+    if not chosen:
+        select_cluster(clusters, None, what)  # no cluster at all: the error that names the cause
+        raise ValueError(
+            f"No {what} cluster has {min_images} images or more (sizes {counts.to_dict()}): lower "
+            f"`min_images` or name the {what}s to train"
+        )
+    return chosen
+
+
+def main_and_each(
+    main: str | None, each: list[str] | None, min_images: int, **kwargs
+) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+    """The main dataset (`main`, or the largest cluster) and `{name: dataset}` of every selected cluster
+    (`each`, or every cluster with `min_images` or more), the main one among them; `kwargs` go to
+    `dataset_from_cluster`."""
+    first = dataset_from_cluster(wanted=main, **kwargs)
+    names = selected_clusters(kwargs["clusters"], each, min_images, kwargs["what"])
+    others = {n: dataset_from_cluster(wanted=n, **kwargs) for n in names if n != first.name}
+    return first, {first.name: first, **others}

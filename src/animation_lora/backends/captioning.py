@@ -2,7 +2,8 @@
 tokens kohya's `keep_tokens` holds in place when it shuffles the rest).
 
 - ``template`` (embedded): assembled from what the pipeline knows about an image (the facts a node
-  passes: scene, action, expression …) and the embedding model's ImageNet labels.
+  passes: view, framing, action, expression …). Never a classifier's label: ImageNet names (`flatworm`,
+  `maraca`) describe nothing in an animated film and would teach the LoRA wrong words.
 - ``qwen2_vl`` (studio): Qwen2-VL from a local folder (`captioning.qwen2_vl.model_path`), prompt from params.
 
 `exclude` lists words a caption must never contain for this LoRA (e.g. character names in a background
@@ -28,8 +29,13 @@ def join_caption(trigger: str, prefix: str, parts: list[str], exclude: list[str]
     """`trigger, prefix, part, …`: tags cleaned, repeats and parts holding an excluded word left out."""
     banned = [w.lower() for w in exclude if w]
     kept = [p for p in (_clean(x) for x in parts) if p and not any(b in p.lower() for b in banned)]
-    head = [trigger] + [_clean(p) for p in prefix.split(",") if _clean(p)]
-    return ", ".join(dict.fromkeys(head + kept))  # no repeated tags
+    tags = [trigger] + [_clean(p) for p in prefix.split(",") if _clean(p)] + kept
+    seen, out = set(), []
+    for tag in tags:  # no repeated tags, also not `scene_0` after `scene 0`
+        if _clean(tag).lower() not in seen:
+            seen.add(_clean(tag).lower())
+            out.append(tag)
+    return ", ".join(out)
 
 
 class Captioner(Protocol):
@@ -46,17 +52,14 @@ class Captioner(Protocol):
 class TemplateCaptioner:
     name = "template"
 
-    def __init__(self, fields: list[str] | None = None, label_min_probability: float = 0.2):
+    def __init__(self, fields: list[str] | None = None):
         self.fields = fields
-        self.label_min_probability = label_min_probability
 
-    def __call__(self, images, facts, trigger, prefix, exclude, labels=None):
-        labels = labels or [[] for _ in images]
+    def __call__(self, images, facts, trigger, prefix, exclude):
         out = []
-        for fact, lab in zip(facts, labels):
+        for fact in facts:
             keys = self.fields if self.fields is not None else list(fact)
             parts = [str(fact[k]) for k in keys if fact.get(k)]
-            parts += [name.split(",")[0] for name, p in lab if p >= self.label_min_probability]
             out.append(join_caption(trigger, prefix, parts, exclude))
         return out
 
@@ -83,7 +86,7 @@ class Qwen2VLCaptioner:
         )
         self.prompt, self.max_new_tokens, self.device = prompt, max_new_tokens, device
 
-    def __call__(self, images, facts, trigger, prefix, exclude, labels=None):
+    def __call__(self, images, facts, trigger, prefix, exclude):
         import torch
         from PIL import Image
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from tqdm.auto import tqdm
 
 from .factory import backend_factory
 from .weights import checkpoint_path
@@ -192,7 +193,8 @@ class MediaPipeSegmenter:
         ]
 
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
-        return [self.segment(f) for f in frames]
+        shown = tqdm(frames, desc="  frames of the shot", unit="frame", leave=False, disable=len(frames) < 2)
+        return [self.segment(f) for f in shown]
 
 
 class GrabCutSegmenter:

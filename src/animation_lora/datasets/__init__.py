@@ -1,18 +1,21 @@
 """Custom Kedro datasets: the input film, versioned image folders, kohya LoRA dataset folders, the demo
 ground truth."""
 
+from .export import ExportFolder
 from .film import Film, FilmDataset
 from .ground_truth import GroundTruthDataset
 from .image_folder import ImageFolderDataset
-from .kohya import KohyaDatasetFolder
+from .kohya import KohyaDatasetFolder, KohyaDatasetsFolder
 from .lora_file import LoraFileDataset, LoraFolderDataset, LoraInputFolderDataset, read_lora
 
 __all__ = [
+    "ExportFolder",
     "Film",
     "FilmDataset",
     "GroundTruthDataset",
     "ImageFolderDataset",
     "KohyaDatasetFolder",
+    "KohyaDatasetsFolder",
     "LoraFileDataset",
     "LoraFolderDataset",
     "LoraInputFolderDataset",

@@ -3,6 +3,7 @@ expression, joints (COCO-17) and face box, instance masks and the clean backgrou
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
@@ -10,6 +11,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+
+
+def film_fingerprint(path: str | Path) -> str:
+    """SHA-256 of a film file: written with the demo's ground truth, so the truth is applied to that
+    film only and never to another film given as `film_path`."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def belongs_to(folder: str | Path, film: str | Path) -> bool:
+    """Whether the ground truth in `folder` was written for `film` (by its fingerprint; a ground truth
+    written before fingerprints belongs to the film beside it, `<folder>/../film.mp4`)."""
+    folder, film = Path(folder), Path(film)
+    if not film.is_file():
+        return False  # a folder of frames is never the demo film
+    if not (folder / "meta.json").exists():
+        return film.resolve() == (folder.parent / "film.mp4").resolve()
+    recorded = json.loads((folder / "meta.json").read_text()).get("film_sha256")
+    if recorded is None:
+        return film.resolve() == (folder.parent / "film.mp4").resolve()
+    return recorded == film_fingerprint(film)
 
 
 class GroundTruth:

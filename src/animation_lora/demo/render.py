@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .backgrounds import PLATE_WIDTH, paint_location
 from .character import paint_character
+from .ground_truth import film_fingerprint
 from .script import CAST, FilmSpec, make_film_spec
 from .skeleton import SPEED, build_skeleton, pose_for
 
@@ -118,6 +119,7 @@ def render_demo_film(out_dir: str | Path, preset: str = "default", seed: int = 0
     for loc, plate in plates.items():
         Image.fromarray(plate).save(gt / "plates" / f"{loc}.png")
     meta = dict(
+        film_sha256=film_fingerprint(tmp / "film.mp4"),  # the truth applies to this film only
         spec=spec.to_dict(),
         cast=[c.__dict__ for c in CAST],
         camera_margin=CAMERA_MARGIN,

@@ -99,7 +99,8 @@ def make_film_spec(preset: str = "default", seed: int = 0, **overrides) -> FilmS
         raise ValueError(f"Unknown demo preset '{preset}'; choose one of {sorted(PRESETS)}")
     cfg = {**PRESETS[preset], **overrides}
     rng = np.random.default_rng(seed)
-    casts = ((0,), (1,), (0, 1))  # marco alone, nina alone, both
+    # marco alone, nina alone, both; `casts=((0,),)` renders a single-character film
+    casts = tuple(tuple(c) for c in cfg.get("casts", ((0,), (1,), (0, 1))))
     shots = []
     for i in range(cfg["n_shots"]):
         cast = casts[i % len(casts)]

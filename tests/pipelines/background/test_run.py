@@ -36,6 +36,8 @@ def test_background_run_scores_against_the_clean_plates(kedro_project):
     (lora,) = (kedro_project / "data" / "05_model_input" / "background_lora").glob("*/background_lora")
     captions = [p.read_text() for p in (lora / "images").glob("*.txt")]
     assert len(captions) == 6 and all(c.startswith("scene_") for c in captions)  # the trigger: its scene
-    prefix = "3d animated background, italian seaside town, pixar style"
+    prefix = "background, no people"  # film-agnostic by default; set per film in parameters
     assert all(c.split(", ", 1)[1].startswith(prefix) for c in captions)
+    (per_scene,) = (kedro_project / "data" / "05_model_input" / "background_loras").glob("*/background_loras")
+    assert {p.name for p in per_scene.iterdir()} <= set(bg["scene_clusters"])  # one dataset per scene
     assert not any(w in c for c in captions for w in ("marco", "nina", "person", "boy", "girl"))

@@ -44,3 +44,12 @@ def test_an_instance_below_the_size_limit_is_dropped_with_its_reason(tiny_film):
 def test_no_ground_truth_means_no_scores():
     metrics, truth = score_segmentation({}, pd.DataFrame(), pd.DataFrame(), None)
     assert metrics == {"ground_truth": False} and truth.empty
+
+
+def test_framing_tags_follow_the_face_share_of_the_instance():
+    from animation_lora.pipelines.preprocessing.characters import framing
+
+    faces = pd.DataFrame({"instance_id": ["a", "b", "c", "d"], "has_face": [True, True, True, False],
+                          "fy0": [0, 0, 0, 0], "fy1": [60, 30, 10, 50]})
+    boxes = pd.DataFrame({"instance_id": ["a", "b", "c", "d"], "y0": [0] * 4, "y1": [100] * 4})
+    assert framing(faces, boxes) == {"a": "close-up", "b": "upper body", "c": "full body"}

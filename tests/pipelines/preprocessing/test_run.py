@@ -54,6 +54,9 @@ def test_preprocessing_run_scores_against_ground_truth_and_never_overwrites(kedr
     (lora,) = (data / "05_model_input" / "character_lora").glob("*/character_lora")
     assert len(list((lora / "images").glob("*.png"))) == len(list((lora / "images").glob("*.txt"))) == 8
     assert (data / "08_reporting" / "character_clusters").exists()
+    (per_character,) = (data / "05_model_input" / "character_loras").glob("*/character_loras")
+    assert sorted(p.name for p in per_character.iterdir()) == ["character_0", "character_1"]  # a LoRA each
+    assert seg["ground_truth"] is True  # the demo's truth applies to the demo film (its fingerprint)
 
     run_session(kedro_project, "preprocessing")  # a rerun adds versions, never overwrites
     assert len(versions(data / "02_intermediate" / "frames")) == 2

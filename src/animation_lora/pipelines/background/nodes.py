@@ -19,7 +19,7 @@ from ...loop import map_images, materialise, progress, skip_table
 from ...metrics import psnr_from_mse, ssim
 from ...params import block, parse
 from ...temporal_fill import TemporalFillParams, fill_shot
-from ...training_set import DatasetParams, TrainingSet, dataset_from_cluster
+from ...training_set import DatasetParams, TrainingSet, main_and_each
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class LayerChecks:
 @block
 class SceneDatasetParams(DatasetParams):
     scene: str | None = None  # a scene cluster id or name; None takes the largest (logged)
+    scenes: list[str] | None = None  # each its own LoRA; None: every scene cluster with min_images or more
+    min_images: int = 5
 
 
 @block
@@ -56,7 +58,7 @@ def check_layers(
     missing = sorted(set(background_layers) - set(hole_masks))
     if missing:
         raise ValueError(
-            f"Background layer '{missing[0]}' has no hole mask: rerun `kedro run --pipeline=preprocessing`"
+            f"Background layer '{missing[0]}' has no hole mask: rerun `kedro run --pipelines=preprocessing`"
         )
 
     def hole_fraction(frame, pair):
@@ -124,9 +126,10 @@ def residue_check(
     inpainted: dict[str, np.ndarray],
     segmentation: dict[str, Any],
     residue: dict[str, Any],
-) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
     """Run the character segmenter on every clean plate; a plate where it still finds a character is
-    dropped with the reason. Outputs: clean_backgrounds, residue_report."""
+    dropped with the reason. Outputs: clean_backgrounds, rejected_plates (to look at; the reason of each is
+    in residue_report), residue_report."""
     segmenter = make_segmenter(segmentation)
     min_pixels = parse(InstanceFilter, residue, "background.residue").min_instance_pixels
     found, skipped = map_images(
@@ -150,8 +153,10 @@ def residue_check(
             )
         )
     kept = {fid: inpainted[fid] for fid, instances in found.items() if not instances}
-    log.info("Residue check kept %d of %d plates", len(kept), len(inpainted))
-    return kept, pd.concat(
+    rejected = {fid: inpainted[fid] for fid, instances in found.items() if instances}
+    log.info("Residue check kept %d of %d plates (rejected ones: rejected_plates, reasons: residue_report)",
+             len(kept), len(inpainted))
+    return kept, rejected, pd.concat(
         [pd.DataFrame(rows), skip_table(skipped, "frame_id").assign(kept=False)], ignore_index=True
     )
 
@@ -163,12 +168,17 @@ def embed_plates(
     return embed_images(clean_backgrounds, embedding, "frame_id")
 
 
-def cluster_scenes(plate_embeddings: pd.DataFrame, clustering: dict[str, Any]) -> pd.DataFrame:
+def cluster_scenes(plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame, clustering: dict[str, Any]
+                   ) -> pd.DataFrame:
     """Scene clusters `scene_0 …` (the brief: min cluster size 15, min samples 3, similarity 0.75, no face
-    detection), renamed by `names`. Output: scene_clusters."""
+    detection), each shot one location (a shot never splits by time), renamed by `names`.
+    Output: scene_clusters."""
     params = parse(ClusteringParams, clustering, "background.scene_clustering")
     vectors = np.stack(plate_embeddings.embedding.to_numpy()) if len(plate_embeddings) else np.zeros((0, 1))
-    clusters = cluster_embeddings(list(plate_embeddings.frame_id), vectors, "scene", params)
+    shot_of = frame_index.set_index("frame_id").shot.astype(str)
+    shots = [f"shot_{shot_of.get(f, f)}" for f in plate_embeddings.frame_id]
+    ids = list(plate_embeddings.frame_id)
+    clusters = cluster_embeddings(ids, vectors, "scene", params, shots, smooth=False)  # a shot: one place
     clusters = clusters.rename(columns={"id": "frame_id"})
     log.info("Scene clusters: %s", clusters.cluster.value_counts().to_dict())
     return clusters
@@ -188,24 +198,16 @@ def build_background_dataset(
     dataset: dict[str, Any],
     captioning: dict[str, Any],
     character_names: dict[str, str],
-) -> TrainingSet:
-    """The background LoRA dataset of the chosen scene (named, or the largest, logged). Captions start with
-    the scene trigger and the prefix and never name a character. Output: background.lora_dataset."""
+) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+    """The background LoRA datasets of the selected scenes. Captions start with the scene trigger and the
+    prefix and never name a character. Outputs: background.lora_dataset (the chosen scene: named, or the
+    largest, logged) and background.lora_datasets (`{name: dataset}`, one LoRA per selected scene)."""
     params = parse(SceneDatasetParams, dataset, "background.scene_dataset")
     quality = frame_index.set_index("frame_id").sharpness.fillna(0).to_dict()
-    return dataset_from_cluster(
-        scene_clusters,
-        plate_embeddings,
-        "frame_id",
-        clean_backgrounds,
-        quality,
-        params.scene,
-        "scene",
-        params,
-        captioning,
-        facts=lambda name: {"scene": name},
-        exclude=list((character_names or {}).values()),
-    )
+    common = dict(clusters=scene_clusters, embeddings=plate_embeddings, id_column="frame_id",
+                  images=clean_backgrounds, quality=quality, what="scene", params=params,
+                  captioning=captioning, exclude=list((character_names or {}).values()))
+    return main_and_each(params.scene, params.scenes, params.min_images, **common)
 
 
 def score_background(

@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=background` (the brief's steps 2.1-2.5): check layers -> temporal fill +
+"""`kedro run --pipelines=background` (the brief's steps 2.1-2.5): check layers -> temporal fill +
 inpainting -> residue check -> scene clusters -> captions -> the background LoRA dataset; purity, scores."""
 
 from kedro.pipeline import Node, Pipeline
@@ -26,18 +26,18 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(inpaint_plates, ["temporally_filled_frames", "holes_left_frames", "params:inpainting"],
              ["inpainted_frames", "inpaint_report"], name="inpaint_node"),
         Node(residue_check, ["inpainted_frames", "params:segmentation", "params:background.residue"],
-             ["clean_backgrounds", "residue_report"], name="residue_check_node"),
+             ["clean_backgrounds", "rejected_plates", "residue_report"], name="residue_check_node"),
         Node(embed_plates, ["clean_backgrounds", "params:embedding"],
              ["plate_embeddings", "plate_embedding_report"], name="embed_plates_node"),
-        Node(cluster_scenes, ["plate_embeddings", "params:background.scene_clustering"], "scene_clusters",
-             name="cluster_scenes_node"),
+        Node(cluster_scenes, ["plate_embeddings", "frame_index", "params:background.scene_clustering"],
+             "scene_clusters", name="cluster_scenes_node"),
         Node(scene_contact_sheets, ["clean_backgrounds", "scene_clusters"], "scene_cluster_sheets",
              name="scene_cluster_sheets_node"),
         Node(build_background_dataset,
              ["clean_backgrounds", "scene_clusters", "plate_embeddings", "frame_index",
               "params:background.scene_dataset", "params:captioning",
               "params:preprocessing.character_clustering.names"],
-             "background.lora_dataset", name="build_background_dataset_node"),
+             ["background.lora_dataset", "background.lora_datasets"], name="build_background_dataset_node"),
         Node(score_background,
              ["clean_backgrounds", "hole_masks", "holes_left_frames", "scene_clusters", "params:inpainting",
               "demo_ground_truth"],

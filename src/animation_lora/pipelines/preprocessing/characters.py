@@ -13,17 +13,26 @@ from sklearn.metrics import adjusted_rand_score
 
 from ...backends.embedding import flatten_rgba
 from ...backends.faces import make_face_detector
-from ...clustering import NOISE, ClusteringParams, cluster_embeddings, contact_sheets, embed_images
+from ...clustering import (
+    NOISE,
+    ClusteringParams,
+    cluster_embeddings,
+    colour_signature,
+    contact_sheets,
+    embed_images,
+)
 from ...loop import map_images, materialise, skip_table
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, dataset_from_cluster
+from ...training_set import DatasetParams, TrainingSet, main_and_each
 
 log = logging.getLogger(__name__)
 
 
 @block
 class CharacterDatasetParams(DatasetParams):
-    character: str | None = None  # a cluster id or name; None takes the largest cluster
+    character: str | None = None  # the main character (hyper-parameter search); None: the largest cluster
+    characters: list[str] | None = None  # each its own LoRA; None: every cluster with min_images or more
+    min_images: int = 5
 
 
 def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> pd.DataFrame:
@@ -44,20 +53,32 @@ def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> 
 
 def embed_characters(character_instances: dict[str, Any], embedding: dict[str, Any],
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Embedding (and top ImageNet labels) of every character crop. Outputs: character_embeddings and
-    character_embedding_report (the crops that could not be read, with the reason)."""
-    return embed_images(character_instances, embedding, "instance_id")
+    """Appearance vector of every character crop: the embedding model's vector and the colour signature of
+    the character's own pixels (what it wears, its skin and hair: an identity that framing and pose change
+    little), each unit-norm, side by side. Outputs: character_embeddings and character_embedding_report
+    (the crops that could not be read, with the reason)."""
+    table, report = embed_images(character_instances, embedding, "instance_id")
+    signatures = [colour_signature(materialise(character_instances[i])) for i in table.instance_id]
+    table["embedding"] = [
+        (np.concatenate([v / max(np.linalg.norm(v), 1e-8), c]) / np.sqrt(2)).astype(np.float32)
+        for v, c in zip(table.embedding, signatures)
+    ]
+    return table, report
 
 
 def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFrame,
-                       clustering: dict[str, Any]) -> pd.DataFrame:
-    """HDBSCAN over the instances (only those with a detected face when `use_face_detection`); clusters
-    `character_0 …` by size, renamed by `names`. Face-less instances are `noise` with that reason."""
+                       instance_index: pd.DataFrame, clustering: dict[str, Any]) -> pd.DataFrame:
+    """HDBSCAN over the instances (only those with a detected face when `use_face_detection`), each track
+    (the same instance through its shot) one identity; clusters `character_0 …` by size, renamed by
+    `names`. Face-less instances are `noise` with that reason."""
     params = parse(ClusteringParams, clustering, "preprocessing.character_clustering")
     emb = character_embeddings.merge(face_table[["instance_id", "has_face"]], on="instance_id", how="left")
-    gated = emb[emb.has_face.fillna(False)] if params.use_face_detection else emb
+    if "track" in instance_index:
+        emb = emb.merge(instance_index[["instance_id", "track"]], on="instance_id", how="left")
+    gated = emb[emb.has_face.fillna(False).astype(bool)] if params.use_face_detection else emb
     vectors = np.stack(gated.embedding.to_numpy()) if len(gated) else np.zeros((0, 1))
-    clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", params)
+    tracks = list(gated.track.fillna(gated.instance_id)) if "track" in gated else None
+    clusters = cluster_embeddings(list(gated.instance_id), vectors, "character", params, groups=tracks)
     dropped = emb[~emb.instance_id.isin(gated.instance_id)]
     faceless = pd.DataFrame(
         {"id": dropped.instance_id, "cluster": NOISE, "similarity": 0.0, "assigned_by": "no face"})
@@ -72,16 +93,35 @@ def cluster_contact_sheets(character_instances: dict[str, Any], character_cluste
     return contact_sheets(character_instances, character_clusters, "instance_id", "instances")
 
 
+def framing(face_table: pd.DataFrame, instance_index: pd.DataFrame) -> dict[str, str]:
+    """A framing tag per instance with a face, from the face's height over the instance's: `close-up`
+    (>= 0.45), `upper body` (>= 0.2), `full body` — what varies between images, so the trigger binds to
+    the identity rather than to one framing."""
+    boxes = instance_index.set_index("instance_id")
+    faces = face_table[face_table.has_face.astype(bool)].set_index("instance_id")
+    tags = {}
+    for iid, face in faces.iterrows():
+        if iid in boxes.index:
+            share = (face.fy1 - face.fy0) / max(float(boxes.at[iid, "y1"] - boxes.at[iid, "y0"]), 1.0)
+            tags[iid] = "close-up" if share >= 0.45 else "upper body" if share >= 0.2 else "full body"
+    return tags
+
+
 def build_character_dataset(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
                             character_embeddings: pd.DataFrame, instance_index: pd.DataFrame,
-                            dataset: dict[str, Any], captioning: dict[str, Any]) -> TrainingSet:
-    """The character LoRA dataset: the chosen cluster's cut-outs over white, captioned
-    `<trigger>, <prefix>, …`, selected by the shared builder. Output: character.lora_dataset."""
+                            face_table: pd.DataFrame, dataset: dict[str, Any], captioning: dict[str, Any],
+                            ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+    """The character LoRA datasets: each selected cluster's cut-outs over white, captioned
+    `<trigger>, <prefix>, <framing>`, selected by the shared builder. Outputs: character.lora_dataset (the
+    main character) and character.lora_datasets (`{name: dataset}`, one LoRA per selected character)."""
     params = parse(CharacterDatasetParams, dataset, "preprocessing.character_dataset")
     quality = instance_index.set_index("instance_id").area.astype(float).to_dict()  # larger = more detail
-    return dataset_from_cluster(character_clusters, character_embeddings, "instance_id", character_instances,
-                                quality, params.character, "character", params, captioning,
-                                prepare=lambda item: flatten_rgba(materialise(item), 255))
+    tags = framing(face_table, instance_index)
+    common = dict(clusters=character_clusters, embeddings=character_embeddings, id_column="instance_id",
+                  images=character_instances, quality=quality, what="character", params=params,
+                  captioning=captioning, prepare=lambda item: flatten_rgba(materialise(item), 255),
+                  facts=lambda iid: {"framing": tags.get(iid, "")})
+    return main_and_each(params.character, params.characters, params.min_images, **common)
 
 
 def score_characters(character_clusters: pd.DataFrame, instance_truth: pd.DataFrame,

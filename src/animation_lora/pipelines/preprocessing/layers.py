@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from ...backends.segmentation import hole_mask, make_segmenter
+from ...backends.segmentation import Instance, hole_mask, make_segmenter
 from ...ids import frame_number, instance_id
 from ...loop import map_images, materialise
 from ...metrics import iou
 from ...params import block, parse
+from ...tracks import link_tracks, static_strays, trim_scenery
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ class LayersParams:
     min_instance_pixels: int = 400  # smaller instances are dropped (with the reason in instance_index)
     crop_margin: float = 0.08  # RGBA cut-outs: the instance box grown by this fraction
     hole_margin: int = 3  # px the background hole extends past the characters (for inpainting)
+    drop_static_strays: bool = True  # a detection never matched to a track and never moving is scenery
+    still_level: float = 4.0  # grey levels: a stray whose pixels change less than this is still
+    trim_static_scenery: bool = True  # static camera: a moving character's never-changing pixels are scenery
 
 
 def crop_instance(
@@ -40,10 +44,18 @@ def crop_instance(
 
 
 def split_frame(
-    frame: str, shot: int, image: np.ndarray, found: list, params: LayersParams, backend: str
+    frame: str,
+    shot: int,
+    image: np.ndarray,
+    found: list,
+    params: LayersParams,
+    backend: str,
+    tracks: list[int] | None = None,
+    strays: set[int] = frozenset(),
 ) -> dict:
     """One frame's segmentation as layers: RGBA cut-outs and masks of the instances large enough, the
-    background layer (hole pixels black) and its hole mask, and the rows of the instance and layer tables."""
+    background layer (hole pixels black) and its hole mask, and the rows of the instance and layer tables.
+    `tracks` numbers each instance's track in the shot; `strays` are the instances that are scenery."""
     out = {"instances": {}, "masks": {}, "rows": []}
     for k, inst in enumerate(found):
         iid, area = instance_id(frame, k), int(inst.mask.sum())
@@ -52,6 +64,7 @@ def split_frame(
             frame_id=frame,
             shot=shot,
             instance=k,
+            track=f"s{shot}_t{tracks[k] if tracks else k}",
             area=area,
             score=float(inst.score),
             backend=backend,
@@ -60,6 +73,8 @@ def split_frame(
         )
         if area < params.min_instance_pixels:
             row.update(kept=False, reason=f"too small ({area} px < {params.min_instance_pixels})")
+        elif k in strays:
+            row.update(kept=False, reason="scenery: never matched to a track in its shot and never moves")
         else:
             rgba, box = crop_instance(image, inst.mask, params.crop_margin)
             out["instances"][iid], out["masks"][iid] = rgba, inst.mask
@@ -94,10 +109,18 @@ def segment_layers(
     ids_of = {int(shot): list(group.frame_id) for shot, group in kept.groupby("shot")}
 
     def segment_shot(shot, images):
-        found = segmenter.segment_shot(list(images))
+        images = list(images)
+        found = segmenter.segment_shot(images)
+        masks = [[i.mask for i in frame] for frame in found]
+        tracks = link_tracks(masks)
+        if params.trim_static_scenery:
+            masks = trim_scenery(images, masks, tracks, params.still_level)
+            found = [[Instance(m, i.score) for m, i in zip(ms, fr)] for ms, fr in zip(masks, found)]
+        strays = static_strays(images, masks, tracks, params.still_level) if params.drop_static_strays else ()
+        name = segmenter.name
         return [
-            split_frame(f, shot, im, inst, params, segmenter.name)
-            for f, im, inst in zip(ids_of[shot], images, found)
+            split_frame(f, shot, im, inst, params, name, tracks[p], {k for q, k in strays if q == p})
+            for p, (f, im, inst) in enumerate(zip(ids_of[shot], images, found))
         ]
 
     shots, skipped = map_images(
@@ -117,6 +140,7 @@ def segment_layers(
             "frame_id",
             "shot",
             "instance",
+            "track",
             "x0",
             "y0",
             "x1",

@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=preprocessing`: film -> frames -> layered segmentation -> character clusters ->
+"""`kedro run --pipelines=preprocessing`: film -> frames -> layered segmentation -> character clusters ->
 the character LoRA dataset, with contact sheets and scores against the demo's ground truth."""
 
 from kedro.pipeline import Node, Pipeline
@@ -42,14 +42,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(embed_characters, ["character_instances", "params:embedding"],
              ["character_embeddings", "character_embedding_report"], name="embed_characters_node"),
         Node(cluster_characters,
-             ["character_embeddings", "face_table", "params:preprocessing.character_clustering"],
+             ["character_embeddings", "face_table", "instance_index",
+              "params:preprocessing.character_clustering"],
              "character_clusters", name="cluster_characters_node"),
         Node(cluster_contact_sheets, ["character_instances", "character_clusters"],
              "character_cluster_sheets", name="character_cluster_sheets_node"),
         Node(build_character_dataset,
              ["character_instances", "character_clusters", "character_embeddings", "instance_index",
-              "params:preprocessing.character_dataset", "params:captioning"],
-             "character.lora_dataset", name="build_character_dataset_node"),
+              "face_table", "params:preprocessing.character_dataset", "params:captioning"],
+             ["character.lora_dataset", "character.lora_datasets"], name="build_character_dataset_node"),
         Node(score_characters,
              ["character_clusters", "instance_truth", "character.lora_dataset", "demo_ground_truth"],
              "character_metrics", name="score_characters_node"),

@@ -1,10 +1,11 @@
-"""`kedro run --pipeline=training`: the search on the character set, then the same modular training
+"""`kedro run --pipelines=training`: the search on the character set, then the same modular training
 pipeline under each namespace whose dataset exists (character, background; pose and expression join when
 their pipelines land)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import search_hyperparameters, train
+from .per_name import train_each
 
 LORA_TYPES = ("character", "background")
 
@@ -13,7 +14,10 @@ def lora_training() -> Pipeline:
     inputs = ["lora_dataset", "best_hyperparameters", "params:training", "params:diffusion"]
     return Pipeline([Node(train, inputs,
                           ["lora", "lora_epochs", "training_history", "training_metrics", "training_samples"],
-                          name="train_lora_node")])
+                          name="train_lora_node"),
+                     Node(train_each, ["lora_datasets", "lora_dataset", "lora", "training_samples",
+                                       *inputs[1:]], ["loras", "samples_by_name"],
+                          name="train_each_lora_node")])
 
 
 def create_pipeline(**kwargs) -> Pipeline:

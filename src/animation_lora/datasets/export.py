@@ -1,0 +1,84 @@
+"""The results of a run in one folder per film, with plain names, readable by everyone:
+
+    <filepath>/<film name>/loras/<name>.safetensors       the latest LoRA of every character and scene
+                           datasets/<name>/               kohya folders, `image_dir = "images"` (relative)
+                           contact_sheets/<kind>_<cluster>.png
+                           report.html, <stage>_metrics.json
+
+Versions stay in the catalog; this folder is replaced as a whole by each export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+from safetensors.torch import save_file
+
+from .image_folder import _as_pil
+from .kohya import write_kohya
+
+log = logging.getLogger(__name__)
+
+
+def _open_up(root: Path) -> None:
+    """Folders 755, files 644: the results are for whoever uses the machine, not only the run's owner."""
+    for folder, _, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        for f in files:
+            os.chmod(os.path.join(folder, f), 0o644)
+
+
+class ExportFolder(AbstractDataset[dict, None]):
+    """Write-only. `save({"loras": {name: LoraFile}, "datasets": {name: TrainingSet},
+    "sheets": {file stem: image}, "report": html or None, "metrics": {stage: dict}})`."""
+
+    def __init__(self, filepath: str, film_path: str, metadata: dict[str, Any] | None = None):
+        self._root = Path(filepath)
+        self._film = Path(film_path)
+        self.metadata = metadata
+
+    @property
+    def folder(self) -> Path:
+        return self._root / (self._film.stem if self._film.suffix else self._film.name)
+
+    def save(self, data: dict[str, Any]) -> None:
+        final = self.folder
+        staging = final.with_name(final.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "loras").mkdir(parents=True)
+        for name, lora in data.get("loras", {}).items():
+            save_file(lora.tensors, str(staging / "loras" / f"{name}.safetensors"), metadata=lora.metadata)
+        for name, training_set in data.get("datasets", {}).items():
+            write_kohya(training_set, staging / "datasets" / name, final / "datasets" / name, relative=True)
+        if data.get("sheets"):
+            (staging / "contact_sheets").mkdir()
+            for stem, image in data["sheets"].items():
+                _as_pil(image).save(staging / "contact_sheets" / f"{stem}.png")
+        if data.get("report"):
+            (staging / "report.html").write_text(data["report"], encoding="utf-8")
+        for stage, metrics in (data.get("metrics") or {}).items():
+            (staging / f"{stage}_metrics.json").write_text(json.dumps(metrics, indent=2))
+        _open_up(staging)
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+        names = ", ".join(f"{n}.safetensors" for n in data.get("loras", {}))
+        log.info("Results for '%s' are in %s: loras/ (%s), datasets/, contact_sheets/, report.html",
+                 self._film.name, final.resolve(), names)
+
+    def load(self) -> None:
+        raise DatasetError("The export folder is written for people, not read back by the pipeline")
+
+    def _exists(self) -> bool:
+        return self.folder.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._root), "film_path": str(self._film)}
