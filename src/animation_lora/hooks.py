@@ -29,7 +29,7 @@ class MissingInputsHook:
         producers = {ds: producer_of(ds) for ds in sorted(pipeline.inputs())}
         missing = [(ds, p) for ds, p in producers.items() if p and not catalog.exists(ds)]
         if missing:
-            lines = "; ".join(f"'{ds}' (run `kedro run --pipeline={p}` first)" for ds, p in missing)
+            lines = "; ".join(f"'{ds}' (run `kedro run --pipelines={p}` first)" for ds, p in missing)
             raise RuntimeError(f"Inputs of this run have not been produced yet: {lines}")
 
 

@@ -1,5 +1,5 @@
 """Composing several LoRAs on one Stable Diffusion base: the library behind
-`kedro run --pipeline=composition`.
+`kedro run --pipelines=composition`.
 
 - `parameters`: the typed `composition` parameter block.
 - `lora_set`: the LoRAs of a run (trained + extra), their weights, trigger phrases and sources.

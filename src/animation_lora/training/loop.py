@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..backends.diffusion import BaseModel
-from ..runtime import enable_tf32
 from ..training_set import TrainingSet
 from .checkpoint import checkpoint_owner, load_checkpoint, lora_state, retire_checkpoint, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
@@ -34,7 +33,14 @@ from .data import (
     split_validation,
     tag_frequency,
 )
-from .model import add_lora, check_network_dim, encode_text, make_optimizer, parameter_groups
+from .model import (
+    add_lora,
+    check_network_dim,
+    encode_text,
+    make_accelerator,
+    make_optimizer,
+    parameter_groups,
+)
 
 log = logging.getLogger(__name__)
 VALIDATION_TIMESTEPS = (100, 300, 500, 700, 900)
@@ -123,38 +129,6 @@ def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSett
     timesteps = torch.randint(0, num_steps, (len(batch),))
     noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
     return latents, captions, noise, timesteps
-
-
-def make_accelerator(base: BaseModel, cfg: TrainConfig):
-    """accelerate on the base's device (one process, or one per GPU under `accelerate launch`), with
-    `mixed_precision` (fp16 only on CUDA: its grad scaler; bf16 also on the CPU)."""
-    from accelerate import Accelerator
-
-    device = base.device
-    if device.type == "cuda" and device.index is not None:
-        torch.cuda.set_device(device)  # accelerate trains on the current CUDA device
-    precision = cfg.mixed_precision
-    if precision == "fp16" and device.type != "cuda":
-        log.warning("mixed_precision fp16 needs a CUDA GPU; training in float32 on %s", device)
-        precision = "no"
-    from accelerate.state import AcceleratorState
-
-    shared = AcceleratorState._shared_state  # a process-wide singleton: a trial may change the precision
-    if shared and shared.get("_mixed_precision") != precision and os.environ.get("WORLD_SIZE", "1") == "1":
-        AcceleratorState._reset_state()
-    accelerator = Accelerator(
-        mixed_precision=precision,
-        cpu=device.type == "cpu",
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-    )
-    if accelerator.device.type != device.type or (device.index or 0) != (accelerator.device.index or 0):
-        raise ValueError(
-            f"The base model is on {device} but accelerate trains on {accelerator.device}: set the diffusion "
-            f"backend's device (runtime.device in conf/base/globals.yml) to auto under `accelerate launch`"
-        )
-    if cfg.allow_tf32 and enable_tf32():
-        log.info("TF32 matmuls enabled (Ampere or newer)")
-    return accelerator
 
 
 class Optimisation:

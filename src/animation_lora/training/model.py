@@ -1,16 +1,22 @@
 """Model surgery for training: peft LoRA layers on `shared_copy`s of the shared base model (the frozen weights
 are not copied), the speed knobs (xformers, gradient checkpointing, channels-last), the check that
-`network_dim` fits, text encoding with kohya's clip_skip, and the optimizer named by `optimizer_type`."""
+`network_dim` fits, text encoding with kohya's clip_skip, the optimizer named by `optimizer_type`, and the
+accelerator on the base's device."""
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 import torch
 
 from ..backends.diffusion import BaseModel
 from ..backends.factory import shared_copy
+from ..runtime import enable_tf32
 from .config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -130,3 +136,35 @@ def make_optimizer(cfg: TrainConfig, groups: list[dict]):
         raise ImportError(
             f"optimizer_type '{name}' needs the '{package}' package: pip install {package}"
         ) from err
+
+
+def make_accelerator(base: BaseModel, cfg: TrainConfig):
+    """accelerate on the base's device (one process, or one per GPU under `accelerate launch`), with
+    `mixed_precision` (fp16 only on CUDA: its grad scaler; bf16 also on the CPU)."""
+    from accelerate import Accelerator
+
+    device = base.device
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # accelerate trains on the current CUDA device
+    precision = cfg.mixed_precision
+    if precision == "fp16" and device.type != "cuda":
+        log.warning("mixed_precision fp16 needs a CUDA GPU; training in float32 on %s", device)
+        precision = "no"
+    from accelerate.state import AcceleratorState
+
+    shared = AcceleratorState._shared_state  # a process-wide singleton: a trial may change the precision
+    if shared and shared.get("_mixed_precision") != precision and os.environ.get("WORLD_SIZE", "1") == "1":
+        AcceleratorState._reset_state()
+    accelerator = Accelerator(
+        mixed_precision=precision,
+        cpu=device.type == "cpu",
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+    )
+    if accelerator.device.type != device.type or (device.index or 0) != (accelerator.device.index or 0):
+        raise ValueError(
+            f"The base model is on {device} but accelerate trains on {accelerator.device}: set the diffusion "
+            f"backend's device (runtime.device in conf/base/globals.yml) to auto under `accelerate launch`"
+        )
+    if cfg.allow_tf32 and enable_tf32():
+        log.info("TF32 matmuls enabled (Ampere or newer)")
+    return accelerator

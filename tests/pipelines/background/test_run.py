@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=background` on the tiny demo film, after preprocessing, through KedroSession."""
+"""`kedro run --pipelines=background` on the tiny demo film, after preprocessing, through KedroSession."""
 
 import json
 
@@ -15,7 +15,7 @@ def metrics(project, name):
 
 def test_background_before_preprocessing_says_what_to_run_first(kedro_project):
     with pytest.raises(
-        RuntimeError, match=r"'background_layers' \(run `kedro run --pipeline=preprocessing` first\)"
+        RuntimeError, match=r"'background_layers' \(run `kedro run --pipelines=preprocessing` first\)"
     ):
         run_session(kedro_project, "background")
 

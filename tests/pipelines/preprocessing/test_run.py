@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=preprocessing` on the tiny demo film, through a real KedroSession."""
+"""`kedro run --pipelines=preprocessing` on the tiny demo film, through a real KedroSession."""
 
 import json
 import sqlite3

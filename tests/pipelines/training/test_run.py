@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=training` on the tiny demo's datasets, through KedroSession."""
+"""`kedro run --pipelines=training` on the tiny demo's datasets, through KedroSession."""
 
 import json
 import pathlib

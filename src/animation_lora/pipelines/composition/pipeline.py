@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=composition`: the base model + N LoRAs with weights -> images for every strategy,
+"""`kedro run --pipelines=composition`: the base model + N LoRAs with weights -> images for every strategy,
 per-concept scores, a weight search, a grid and an HTML report."""
 
 from kedro.pipeline import Node, Pipeline
