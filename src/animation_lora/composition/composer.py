@@ -42,6 +42,20 @@ def check_compatible(lora: LoraFile, base, source: str, known: set[str] | None =
             )
 
 
+@contextmanager
+def quiet_transformers():
+    """transformers 5 prints a "LOAD REPORT" listing a text-encoder LoRA's keys as MISSING while diffusers
+    loads them correctly (the export round-trips exactly, tests/test_lora_training.py): hush it here."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 class Composer:
     """A base pipeline with N LoRAs loaded as named adapters."""
 
@@ -61,7 +75,8 @@ class Composer:
             check_compatible(lora, base, source, known)
             tensors = {k: v.clone() for k, v in lora.tensors.items()}
             try:
-                self.pipe.load_lora_weights(tensors, adapter_name=name)
+                with quiet_transformers():
+                    self.pipe.load_lora_weights(tensors, adapter_name=name)
             except (RuntimeError, ValueError, KeyError, TypeError) as err:  # shape mismatch, bad layout
                 raise ValueError(f"LoRA '{source}' cannot be loaded into '{base.name}': {err}") from err
 
