@@ -33,6 +33,21 @@ class MissingInputsHook:
             raise RuntimeError(f"Inputs of this run have not been produced yet: {lines}")
 
 
+class CheckpointsHook:
+    """Before a run, every checkpoint its backends are configured with must be on disk: all missing ones are
+    listed at once with their parameters (not one at a time, after minutes of work)."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        from .backends.weights import missing_checkpoints
+
+        names = sorted(ds for ds in pipeline.inputs() if ds.startswith("params:"))
+        missing = missing_checkpoints({name[len("params:"):]: catalog.load(name) for name in names})
+        if missing:
+            lines = "; ".join(f"`{where}` is '{file}'" for where, file in missing)
+            raise FileNotFoundError(f"Checkpoints not found (set them in conf/local/): {lines}")
+
+
 class FailedRunVersionsHook:
     """A failed run's saved versions never become "latest": on a pipeline error each versioned dataset this
     run saved is renamed `<folder>/<version>/<name>.failed` (kept for inspection; Kedro's latest-version glob

@@ -22,6 +22,11 @@ CONFIG_LOADER_ARGS = {
     "custom_resolvers": {"cwd": lambda: Path.cwd().as_posix()},
 }
 
-from animation_lora.hooks import FailedRunVersionsHook, MissingInputsHook, MlflowTrackingHook  # noqa: E402
+from animation_lora.hooks import (  # noqa: E402
+    CheckpointsHook,
+    FailedRunVersionsHook,
+    MissingInputsHook,
+    MlflowTrackingHook,
+)
 
-HOOKS = (MissingInputsHook(), MlflowTrackingHook(), FailedRunVersionsHook())
+HOOKS = (MissingInputsHook(), CheckpointsHook(), MlflowTrackingHook(), FailedRunVersionsHook())

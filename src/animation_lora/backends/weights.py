@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -26,3 +27,28 @@ def checkpoint_path(value: str | None, parameter: str) -> Path:
     if not value or not Path(value).exists():
         raise FileNotFoundError(f"Checkpoint not found: parameter `{parameter}` is '{value}'")
     return Path(value)
+
+
+CHECKPOINT_KEYS = ("checkpoint", "model_path", "path", "original_config", "clip_checkpoint")
+
+
+def configured_checkpoints(params: Any, where: str) -> list[tuple[str, str]]:
+    """Every checkpoint path a parameter block asks for, as (YAML path, file): keys named like a checkpoint,
+    inside the selected backend's block only (an unselected backend's paths are not needed)."""
+    if not isinstance(params, dict):
+        return []
+    found = []
+    for key, value in params.items():
+        if isinstance(value, dict):
+            if "backend" in params and key != params["backend"]:
+                continue  # another backend's settings
+            found += configured_checkpoints(value, f"{where}.{key}")
+        elif key in CHECKPOINT_KEYS and isinstance(value, str) and value:
+            found.append((f"{where}.{key}", value))
+    return found
+
+
+def missing_checkpoints(blocks: dict[str, Any]) -> list[tuple[str, str]]:
+    """Of the checkpoints the parameter blocks ask for, those not on disk: (YAML path, file)."""
+    wanted = [item for name, block in blocks.items() for item in configured_checkpoints(block, name)]
+    return [(where, file) for where, file in wanted if not Path(file).exists()]
