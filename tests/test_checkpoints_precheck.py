@@ -1,4 +1,4 @@
-"""`--env=studio` lists every missing checkpoint before any work; the base env (embedded backends) needs none."""
+"""`--env=studio` lists every missing checkpoint first; the base env (embedded backends) has none."""
 
 import pytest
 from kedro.config import OmegaConfigLoader
@@ -40,5 +40,6 @@ def test_the_hook_names_them_all_at_once():
             return studio[name[len("params:"):]]
 
     pipeline = Pipeline([Node(lambda a, b: None, ["params:segmentation", "params:inpainting"], None)])
-    with pytest.raises(FileNotFoundError, match=r"`inpainting.lama.model_path` is .*`segmentation.sam2.checkpoint`"):
+    both = r"`inpainting.lama.model_path` is .*`segmentation.sam2.checkpoint`"
+    with pytest.raises(FileNotFoundError, match=both):
         CheckpointsHook().before_pipeline_run(pipeline, Catalog())
