@@ -175,7 +175,7 @@ def test_a_kohya_lora_in_the_extra_loras_folder_is_composed(base, loras, tmp_pat
     params.update(num_samples=1, strategies=["base", "solo"], weights={"background": 0.8, "twin": 0.9})
     params["sampling"].update(steps=4)
     extra = LoraInputFolderDataset(str(tmp_path)).load()
-    lora_set = gather_loras(loras["character"], loras["background"], extra, params)
+    lora_set = gather_loras(loras["character"], {}, loras["background"], {}, extra, params)
     assert lora_set.weights == {"character": 1.0, "background": 0.8, "twin": 0.9}
     assert lora_set.sources["twin"] == "twin.safetensors (extra_loras)"
     assert lora_set.triggers["twin"] == "marco"
@@ -184,3 +184,21 @@ def test_a_kohya_lora_in_the_extra_loras_folder_is_composed(base, loras, tmp_pat
     twin_alone = images[table.image_id[table.strategy == "solo:twin"].item()]
     base_image = images[table.image_id[table.strategy == "base"].item()]
     assert np.abs(twin_alone.astype(int) - base_image).max() > 0  # the extra LoRA does something
+
+
+def test_composition_picks_trained_loras_by_name(loras):
+    """One LoRA per selected character: `composition.loras` says which fills a slot (default: the main one)."""
+    params = yaml.safe_load(BASE_PARAMETERS.read_text())["composition"]
+    nina = loras["background"]  # any other trained LoRA stands in for a second character
+    characters = {"marco": loras["character"], "nina": nina}
+    picked = gather_loras(loras["character"], characters, loras["background"], {}, {},
+                          {**params, "loras": {"character": "nina"}})
+    assert picked.loras["character"] is nina and picked.loras["background"] is loras["background"]
+    default = gather_loras(loras["character"], characters, loras["background"], {}, {}, params)
+    assert default.loras["character"] is loras["character"]
+    with pytest.raises(ValueError, match=r"`composition.loras.character` is 'luca'.*\['marco', 'nina'\]"):
+        gather_loras(loras["character"], characters, loras["background"], {}, {},
+                     {**params, "loras": {"character": "luca"}})
+    with pytest.raises(ValueError, match=r"`composition.loras` names slot\(s\) \['pose'\]"):
+        gather_loras(loras["character"], characters, loras["background"], {}, {},
+                     {**params, "loras": {"pose": "running"}})

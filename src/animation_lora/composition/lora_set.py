@@ -4,11 +4,13 @@ weight, trigger phrase and source (what an error or the report names)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..lora_format import LoraFile
 from .prompts import check_weight
 
 LORA_WEIGHT_KEYS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight")
+T = TypeVar("T")
 DEFAULT_WEIGHT = 1.0  # a loaded LoRA that `composition.weights` does not name
 
 
@@ -18,6 +20,17 @@ class LoraSet:
     sources: dict[str, str]  # name -> where it came from
     weights: dict[str, float]
     triggers: dict[str, str]  # name -> trigger phrase (the name when the file has none)
+
+
+def pick_by_name(slot: str, by_name: dict[str, T], main: T, wanted: str | None) -> T:
+    """What fills a composition slot (`character`, `background`): the trained entry named `wanted` (a
+    selected character or scene), or the main one when none is named; an unknown name lists the known ones."""
+    if wanted is None:
+        return main
+    if wanted not in by_name:
+        known = sorted(by_name)
+        raise ValueError(f"`composition.loras.{slot}` is '{wanted}'; the trained {slot} LoRAs: {known}")
+    return by_name[wanted]
 
 
 def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: dict[str, float]) -> LoraSet:

@@ -60,6 +60,8 @@ class Composition:
     scoring: Scoring
     weight_search: WeightSearch
     prompts: list[str] = field(default_factory=list)  # empty: the templates, filled with the trigger phrases
+    # slot -> the trained LoRA (a selected character / scene, by name) that fills it; unnamed: the main one
+    loras: dict[str, str] = field(default_factory=dict)
 
 
 def composition_params(values: Mapping[str, Any] | Composition) -> Composition:

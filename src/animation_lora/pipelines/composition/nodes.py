@@ -14,7 +14,7 @@ from ...backends.embedding import make_embedder
 from ...backends.segmentation import make_segmenter
 from ...composition import Composer
 from ...composition.batch import generate_all
-from ...composition.lora_set import LoraSet, gather
+from ...composition.lora_set import LoraSet, gather, pick_by_name
 from ...composition.parameters import Composition, composition_params, scoring_params
 from ...composition.prompts import Request, build_requests
 from ...composition.report import composition_grid, render_report
@@ -34,13 +34,29 @@ __all__ = [
 ]
 
 
+def _slots(params: Composition, main: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each slot's trained entry, picked by `composition.loras` (an unknown slot or name is an error)."""
+    unknown = sorted(set(params.loras) - set(main))
+    if unknown:
+        raise ValueError(f"`composition.loras` names slot(s) {unknown}; the slots are {sorted(main)}")
+    return {s: pick_by_name(s, by_name[s], main[s], params.loras.get(s)) for s in main}
+
+
 def gather_loras(
-    character: LoraFile, background: LoraFile, extra_loras: dict[str, LoraFile], composition: dict[str, Any]
+    character: LoraFile,
+    characters: dict[str, LoraFile],
+    background: LoraFile,
+    backgrounds: dict[str, LoraFile],
+    extra_loras: dict[str, LoraFile],
+    composition: dict[str, Any],
 ) -> LoraSet:
-    """The trained LoRAs and the extra ones (catalog `extra_loras`), with their weights from
-    `composition.weights` and trigger phrases. Output: lora_set."""
+    """The trained LoRAs (the main ones, or those `composition.loras` picks by name) and the extra ones
+    (catalog `extra_loras`), with their weights from `composition.weights` and trigger phrases.
+    Output: lora_set."""
     params = composition_params(composition)
-    return gather({"character": character, "background": background}, extra_loras, params.weights)
+    trained = _slots(params, {"character": character, "background": background},
+                     {"character": characters, "background": backgrounds})
+    return gather(trained, extra_loras, params.weights)
 
 
 def _requests(lora_set: LoraSet, params: Composition, tokenizer) -> list[Request]:
@@ -63,16 +79,20 @@ def generate_compositions(
 
 
 def concept_centroids(
-    character_dataset: TrainingSet, background_dataset: TrainingSet, embedding: dict[str, Any]
+    character_dataset: TrainingSet,
+    character_datasets: dict[str, TrainingSet],
+    background_dataset: TrainingSet,
+    background_datasets: dict[str, TrainingSet],
+    composition: dict[str, Any],
+    embedding: dict[str, Any],
 ) -> dict[str, np.ndarray]:
-    """The mean embedding of each concept's LoRA dataset. Output: concept_centroids."""
-    return mean_embeddings(
-        make_embedder(embedding),
-        {
-            "character": list(character_dataset.images.values()),
-            "background": list(background_dataset.images.values()),
-        },
-    )
+    """The mean embedding of the LoRA dataset behind each slot (picked as `gather_loras` picks the LoRA).
+    Output: concept_centroids."""
+    main = {"character": character_dataset, "background": background_dataset}
+    by_name = {"character": character_datasets, "background": background_datasets}
+    datasets = _slots(composition_params(composition), main, by_name)
+    images = {slot: list(dataset.images.values()) for slot, dataset in datasets.items()}
+    return mean_embeddings(make_embedder(embedding), images)
 
 
 def _scorer(centroids, segmentation, embedding, scoring) -> ConceptScorer:

@@ -16,11 +16,13 @@ from .nodes import (
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
-        Node(gather_loras, ["character.lora", "background.lora", "extra_loras", "params:composition"],
-             "lora_set", name="gather_loras_node"),
+        Node(gather_loras, ["character.lora", "character.loras", "background.lora", "background.loras",
+                            "extra_loras", "params:composition"], "lora_set", name="gather_loras_node"),
         Node(generate_compositions, ["lora_set", "params:composition", "params:diffusion"],
              ["compositions", "composition_table"], name="generate_compositions_node"),
-        Node(concept_centroids, ["character.lora_dataset", "background.lora_dataset", "params:embedding"],
+        Node(concept_centroids,
+             ["character.lora_dataset", "character.lora_datasets", "background.lora_dataset",
+              "background.lora_datasets", "params:composition", "params:embedding"],
              "concept_centroids", name="concept_centroids_node"),
         Node(score_compositions, ["compositions", "composition_table", "concept_centroids",
                                   "params:segmentation", "params:embedding", "params:composition.scoring"],
