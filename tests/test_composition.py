@@ -187,7 +187,7 @@ def test_a_kohya_lora_in_the_extra_loras_folder_is_composed(base, loras, tmp_pat
 
 
 def test_composition_picks_trained_loras_by_name(loras):
-    """One LoRA per selected character: `composition.loras` says which fills a slot (default: the main one)."""
+    """One LoRA per selected character: `composition.loras` picks the one for a slot (default: the main)."""
     params = yaml.safe_load(BASE_PARAMETERS.read_text())["composition"]
     nina = loras["background"]  # any other trained LoRA stands in for a second character
     characters = {"marco": loras["character"], "nina": nina}
