@@ -59,10 +59,12 @@ def test_the_alpha_travels_into_the_kohya_folder_and_the_examples(tmp_path):
     off = prepare_examples(back, TrainConfig(resolution=64), settings)
     assert on[0].mask.shape == (64, 64) and on[0].mask[:, :32].min() == 1 and on[0].mask[:, 32:].max() == 0
     assert all(e.mask is None for e in off)  # kohya's default: masked_loss off
-    plain = prepare_examples(rgba_set(0, rgb_only=True), TrainConfig(masked_loss=True, resolution=64), settings)
+    plain = prepare_examples(rgba_set(0, rgb_only=True), TrainConfig(masked_loss=True, resolution=64),
+                             settings)
     assert all(np.array_equal(a.image, b.image) for a, b in zip(on, plain))  # RGB untouched by the alpha
     flipped = batch_masks(on[:1], [True], "cpu")
-    assert flipped.shape == (1, 1, 64, 64) and flipped[0, 0, :, 32:].min() == 1 and flipped[0, 0, :, :32].max() == 0
+    assert flipped.shape == (1, 1, 64, 64)
+    assert flipped[0, 0, :, 32:].min() == 1 and flipped[0, 0, :, :32].max() == 0
 
 
 def test_an_all_known_alpha_trains_exactly_like_rgb_and_a_half_mask_differs(base):

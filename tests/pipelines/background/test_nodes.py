@@ -116,13 +116,14 @@ def test_purity_drops_a_plate_with_a_character_and_can_fail_the_run(tiny_film, t
 
     with av.open(str(tiny_film)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    images = {"f000000": frames[0], "f000001": tiny_truth.plate(1)}  # a frame with its characters; a true plate
+    images = {"f000000": frames[0], "f000001": tiny_truth.plate(1)}  # a frame with characters; a true plate
     background = TrainingSet("scene_0", "scene_0", images, {k: "scene_0" for k in images}, {},
                              pd.DataFrame({"id": list(images), "selected": True}))
     character = TrainingSet("character_0", "character_0", {"f000000_0": None, "f000014_0": None}, {}, {})
     scenes = pd.DataFrame({"frame_id": ["f000000", "f000014"], "cluster": ["scene_0", "scene_1"]})
     segmenter = make_segmenter({"backend": "mediapipe", "mediapipe": {}})
-    kept, report = drop_leaking("scene_0", {"scene_0": background}, lambda im: characters_in(segmenter, im, 400))
+    find = lambda im: characters_in(segmenter, im, 400)  # noqa: E731
+    kept, report = drop_leaking("scene_0", {"scene_0": background}, find)
     assert list(kept["scene_0"].images) == ["f000001"] and report.dropped.tolist() == [True, False]
     m = score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": None})
     assert m["background_leakage_rate_before_drop"] == 0.5 and m["background_leakage_mean_area"] > 0
