@@ -16,6 +16,7 @@ SUBSET_KEYS = {
     "color_aug": bool,
     "face_crop_aug_range": list,
     "flip_aug": bool,
+    "alpha_mask": bool,  # sd-scripts >= 0.8.7: the alpha channel is the loss mask (with --masked_loss)
     "num_repeats": int,
     "random_crop": bool,
     "shuffle_caption": bool,

@@ -91,9 +91,14 @@ class DatasetParams:
     bucket_no_upscale: bool = True
 
 
-def kohya_toml(params: DatasetParams, num_repeats: int) -> dict[str, Any]:
+def has_alpha(image: Any) -> bool:
+    return isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 4
+
+
+def kohya_toml(params: DatasetParams, num_repeats: int, alpha_mask: bool = False) -> dict[str, Any]:
     """The dataset config as sd-scripts validates it: [general], [[datasets]], [[datasets.subsets]]
-    (image_dir is added when the folder is written)."""
+    (image_dir is added when the folder is written). `alpha_mask`: the images' alpha channel is the loss
+    mask (sd-scripts' subset key, read with `--masked_loss`)."""
     subset = {
         "num_repeats": int(num_repeats),
         "shuffle_caption": params.shuffle_caption,
@@ -101,6 +106,7 @@ def kohya_toml(params: DatasetParams, num_repeats: int) -> dict[str, Any]:
         "caption_extension": ".txt",
         "color_aug": params.color_aug,
         "flip_aug": params.flip_aug,
+        **({"alpha_mask": True} if alpha_mask else {}),
     }
     resolution = params.resolution
     dataset = {
@@ -126,7 +132,8 @@ def build_lora_dataset(
     vectors: dict[str, np.ndarray] | None,
     params: DatasetParams | dict[str, Any],
 ) -> TrainingSet:
-    """Select `params.target_size` images and describe the kohya dataset. Images may be arrays or loaders."""
+    """Select `params.target_size` images and describe the kohya dataset. Images may be arrays or loaders;
+    RGBA arrays carry a loss mask in their alpha (the TOML then says `alpha_mask = true`)."""
     params = parse(DatasetParams, params, "dataset")
     ids = sorted(images)
     q = np.array([quality.get(i, 0.0) for i in ids], dtype=float)
@@ -148,7 +155,7 @@ def build_lora_dataset(
         trigger=trigger,
         images={i: images[i] for i in chosen},
         captions={i: captions[i] for i in chosen},
-        toml=kohya_toml(params, repeats),
+        toml=kohya_toml(params, repeats, any(has_alpha(images[i]) for i in chosen)),
         report=report.assign(note=note, num_repeats=repeats),
     )
 
@@ -168,7 +175,8 @@ def dataset_from_cluster(
     prepare: Callable[[Any], np.ndarray] = materialise,
 ) -> TrainingSet:
     """The LoRA dataset of one cluster (named by `wanted`, or the largest, logged): its members' images
-    (`prepare` turns an item of `images` into the RGB array trained on), captioned `<trigger>, <prefix>, …`
+    (`prepare` turns an item of `images` into the RGB array trained on, or RGBA: alpha 0 for pixels not to
+    learn, `alpha_mask`; the captioner sees the RGB), captioned `<trigger>, <prefix>, …`
     with `facts(member id)` (what varies from image to image: framing, view …; never a classifier's
     labels), never with a word of `params.exclude_words` or `exclude`; then the shared selection."""
     name = select_cluster(clusters, wanted, what)
@@ -179,7 +187,7 @@ def dataset_from_cluster(
     trigger = params.trigger_template.format(name=name)
     pictures = {i: prepare(images[i]) for i in members}
     captions = make_captioner(captioning)(
-        list(pictures.values()),
+        [p[..., :3] if has_alpha(p) else p for p in pictures.values()],
         [facts(i) if facts else {} for i in members],
         trigger,
         params.caption_prefix,
@@ -194,6 +202,23 @@ def dataset_from_cluster(
         dict(zip(emb.index, emb.embedding)),
         params,
     )
+
+
+def drop_images(data: TrainingSet, reasons: dict[str, str]) -> TrainingSet:
+    """The set without the images named in `reasons` (the report says why: `dropped`); kohya's num_repeats
+    stays. Dropping every image is an error naming the first reason."""
+    gone = [k for k in data.images if k in reasons]
+    if not gone:
+        return data
+    if len(gone) == len(data.images):
+        raise ValueError(f"LoRA dataset '{data.name}': every image was dropped (first: '{gone[0]}', "
+                         f"{reasons[gone[0]]})")
+    report = data.report.copy()
+    report["dropped"] = [reasons[i] if i in set(gone) else "" for i in report["id"]]
+    report.loc[report.dropped != "", "selected"] = False
+    keep = [k for k in data.images if k not in reasons]
+    return TrainingSet(data.name, data.trigger, {k: data.images[k] for k in keep},
+                       {k: data.captions[k] for k in keep}, data.toml, report)
 
 
 def selected_clusters(

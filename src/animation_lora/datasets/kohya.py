@@ -30,7 +30,8 @@ def write_kohya(data: TrainingSet, staging: Path, final: Path, relative: bool = 
     images = staging / "images"
     images.mkdir(parents=True)
     for key, image in data.images.items():
-        _as_pil(image).convert("RGB").save(images / f"{key}.png")
+        picture = _as_pil(image)  # RGBA keeps its alpha: the loss mask (kohya's `alpha_mask`)
+        (picture if picture.mode == "RGBA" else picture.convert("RGB")).save(images / f"{key}.png")
         (images / f"{key}.txt").write_text(data.captions[key] + "\n", encoding="utf-8")
     toml = {**data.toml, "datasets": [dict(d) for d in data.toml["datasets"]]}
     image_dir = "images" if relative else str((final / "images").resolve())

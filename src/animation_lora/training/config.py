@@ -57,6 +57,9 @@ class TrainConfig:
     checkpoint_every_n_steps: int = 0
     resume: bool = False
     missing_caption: Literal["error", "trigger"] = "error"  # an image without (or with an empty) caption
+    # kohya's --masked_loss: with a dataset subset's `alpha_mask = true`, an image's alpha weights its loss
+    # (0: invented or unknown pixels, not learned); off (kohya's default) or without alpha: unchanged
+    masked_loss: bool = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainConfig:
@@ -76,6 +79,7 @@ class DatasetSettings:
     caption_dropout_rate: float = 0.0
     color_aug: bool = False
     flip_aug: bool = False
+    alpha_mask: bool = False  # the images' alpha channel is the loss mask (used with `masked_loss`)
     image_dir: str | None = None
     resolution: int = 512
     batch_size: int = 1

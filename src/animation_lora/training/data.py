@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ..backends.diffusion import BaseModel
@@ -29,6 +30,7 @@ class Example:
     key: str
     image: np.ndarray
     caption: str
+    mask: np.ndarray | None = None  # float32 0..1 per pixel of `image` (its alpha), with `masked_loss`
 
 
 def buckets(resolution: int, steps: int, min_reso: int, max_reso: int) -> list[tuple[int, int]]:
@@ -90,9 +92,11 @@ def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: DatasetSe
     warning; a missing caption is an error or the trigger word, as `missing_caption` says)."""
     options = bucket_options(settings, cfg.resolution or settings.resolution)
     examples = []
+    use_alpha = cfg.masked_loss and settings.alpha_mask
     for key in sorted(dataset.images):
         try:
-            image = np.asarray(Image.fromarray(materialise(dataset.images[key])).convert("RGB"))
+            picture = Image.fromarray(materialise(dataset.images[key]))
+            image = np.asarray(picture.convert("RGB"))  # RGBA -> RGB drops the alpha, nothing composited
         except (OSError, ValueError) as err:
             log.warning("Training set '%s': skipped '%s': %s", dataset.name, key, err)
             continue
@@ -104,8 +108,32 @@ def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: DatasetSe
                     f"'trigger' trains it with the trigger word alone)"
                 )
             caption = dataset.trigger
-        examples.append(Example(key, fit_to_bucket(image, options), caption))
+        alpha = np.asarray(picture.getchannel("A")) if use_alpha and picture.mode == "RGBA" else None
+        mask = None if alpha is None else fit_to_bucket(alpha, options).astype(np.float32) / 255
+        examples.append(Example(key, fit_to_bucket(image, options), caption, mask))
     return examples
+
+
+def batch_masks(batch: list[Example], flips: list[bool], device) -> torch.Tensor | None:
+    """The batch's loss masks (B x 1 x H x W, flipped with their images; ones for an example without one),
+    or None when no example has a mask."""
+    if all(e.mask is None for e in batch):
+        return None
+    masks = [np.ones(e.image.shape[:2], np.float32) if e.mask is None else e.mask for e in batch]
+    masks = [m[:, ::-1] if flip else m for m, flip in zip(masks, flips, strict=True)]
+    return torch.from_numpy(np.stack(masks).copy())[:, None].to(device)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+    """The per-example MSE. With masks (pixel resolution, 0..1): downsampled to the latents by area and
+    weighting each latent pixel, as sd-scripts' `apply_masked_loss`; then divided by the mask's mean (which
+    sd-scripts does not), so the loss keeps the scale of an unmasked image and an all-ones mask changes
+    nothing."""
+    loss = F.mse_loss(pred.float(), target.float(), reduction="none")
+    if masks is None:
+        return loss.mean(dim=(1, 2, 3))
+    weight = F.interpolate(masks.float(), size=loss.shape[2:], mode="area")
+    return (loss * weight).mean(dim=(1, 2, 3)) / weight.mean(dim=(1, 2, 3)).clamp_min(1e-6)
 
 
 def bucket_batches(

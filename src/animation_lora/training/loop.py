@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..backends.diffusion import BaseModel
@@ -27,8 +26,10 @@ from .config import DatasetSettings, TrainConfig, dataset_settings
 from .data import (
     Example,
     LatentCache,
+    batch_masks,
     bucket_batches,
     make_caption,
+    masked_mse,
     prepare_examples,
     split_validation,
     tag_frequency,
@@ -84,10 +85,10 @@ class Objective:
             self.text_cache.update(zip(missing, encoded, strict=True))
         return torch.stack([self.text_cache[c] for c in captions])
 
-    def loss(self, latents, captions: list[str], noise, timesteps) -> torch.Tensor:
+    def loss(self, latents, captions: list[str], noise, timesteps, masks=None) -> torch.Tensor:
         noisy = self.base.noise_scheduler.add_noise(latents, noise, timesteps)
         pred = self.unet(noisy, timesteps, self.text(captions)).sample
-        loss = F.mse_loss(pred.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3))
+        loss = masked_mse(pred, noise, masks)  # masks: the images' alpha with `masked_loss`, else None
         if self.cfg.min_snr_gamma:
             from diffusers.training_utils import compute_snr
 
@@ -103,20 +104,21 @@ class Objective:
         gen = torch.Generator().manual_seed(1234)  # on the CPU: the same noise on every device
         losses = []
         for ex in examples:
-            lat = self.latents(ex, False)[None]
+            lat, masks = self.latents(ex, False)[None], batch_masks([ex], [False], self.base.vae.device)
             for t in VALIDATION_TIMESTEPS:
                 noise = torch.randn(lat.shape, generator=gen).to(lat.device, lat.dtype)
                 step = torch.tensor([t], device=lat.device)
-                losses.append(float(self.loss(lat, [ex.caption], noise, step)))
+                losses.append(float(self.loss(lat, [ex.caption], noise, step, masks)))
         return float(np.mean(losses))
 
 
 def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSettings, rng: random.Random):
     """One batch's random draws in kohya's order: flips, captions (shuffled tags, dropout), noise (with the
-    noise offset: a per-channel constant, for darker/brighter images), timesteps."""
+    noise offset: a per-channel constant, for darker/brighter images), timesteps; and the loss masks."""
     cfg = objective.cfg
     dropout = cfg.caption_dropout_rate or settings.caption_dropout_rate
-    latents = torch.stack([objective.latents(e, settings.flip_aug and rng.random() < 0.5) for e in batch])
+    flips = [settings.flip_aug and rng.random() < 0.5 for _ in batch]
+    latents = torch.stack([objective.latents(e, flip) for e, flip in zip(batch, flips, strict=True)])
     captions = [
         make_caption(e.caption, settings.shuffle_caption, settings.keep_tokens, dropout, rng) for e in batch
     ]
@@ -128,7 +130,7 @@ def draw_batch(batch: list[Example], objective: Objective, settings: DatasetSett
     num_steps = objective.base.noise_scheduler.config.num_train_timesteps
     timesteps = torch.randint(0, num_steps, (len(batch),))
     noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
-    return latents, captions, noise, timesteps
+    return latents, captions, noise, timesteps, batch_masks(batch, flips, latents.device)
 
 
 class Optimisation:

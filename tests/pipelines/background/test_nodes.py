@@ -106,22 +106,28 @@ def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):
     assert plates_out == {} and report.frame_id.tolist() == ["f000001"] and "f000002.png" in report.reason[0]
 
 
-def test_purity_finds_a_leaked_character_and_can_fail_the_run(tiny_film, tiny_truth):
+def test_purity_drops_a_plate_with_a_character_and_can_fail_the_run(tiny_film, tiny_truth):
     import av
 
+    from animation_lora.backends.segmentation import characters_in, make_segmenter
     from animation_lora.pipelines.background.nodes import score_purity
+    from animation_lora.pipelines.background.plates import drop_leaking
     from animation_lora.training_set import TrainingSet
 
     with av.open(str(tiny_film)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    background = TrainingSet(
-        "scene_0", "scene_0", {"f000000": frames[0], "f000001": tiny_truth.plate(1)}, {}, {}
-    )
+    images = {"f000000": frames[0], "f000001": tiny_truth.plate(1)}  # a frame with characters; a true plate
+    background = TrainingSet("scene_0", "scene_0", images, {k: "scene_0" for k in images}, {},
+                             pd.DataFrame({"id": list(images), "selected": True}))
     character = TrainingSet("character_0", "character_0", {"f000000_0": None, "f000014_0": None}, {}, {})
     scenes = pd.DataFrame({"frame_id": ["f000000", "f000014"], "cluster": ["scene_0", "scene_1"]})
-    seg = {"backend": "mediapipe", "mediapipe": {}}
-    m = score_purity(background, character, scenes, seg, {"min_instance_pixels": 400, "max_leakage": None})
-    assert m["background_leakage_rate"] == 0.5 and m["background_leakage_mean_area"] > 0
+    segmenter = make_segmenter({"backend": "mediapipe", "mediapipe": {}})
+    find = lambda im: characters_in(segmenter, im, 400)  # noqa: E731
+    kept, report = drop_leaking("scene_0", {"scene_0": background}, find)
+    assert list(kept["scene_0"].images) == ["f000001"] and report.dropped.tolist() == [True, False]
+    m = score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": None})
+    assert m["background_leakage_rate_before_drop"] == 0.5 and m["background_leakage_mean_area"] > 0
+    assert m["background_leakage_rate"] == 0.0 and m["background_dropped_for_leakage"] == 1
     assert m["character_scenes"] == 2
-    with pytest.raises(ValueError, match="leaks characters into 50% of its images"):
-        score_purity(background, character, scenes, seg, {"min_instance_pixels": 400, "max_leakage": 0.0})
+    with pytest.raises(ValueError, match="leak characters into 50% of the images checked"):
+        score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": 0.0})

@@ -20,6 +20,7 @@ from ...metrics import psnr_from_mse, ssim
 from ...params import block, parse
 from ...temporal_fill import TemporalFillParams, fill_shot
 from ...training_set import DatasetParams, TrainingSet, main_and_each
+from .plates import PlateCrop, drop_leaking, masked_plate
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class InstanceFilter:
 
 @block
 class PurityParams(InstanceFilter):
-    max_leakage: float | None = None  # e.g. 0.0 fails the run when any background image shows a character
+    max_leakage: float | None = None  # e.g. 0.0 fails the run when any plate was dropped for leaking
 
 
 def check_layers(
@@ -192,22 +193,40 @@ def scene_contact_sheets(
 
 def build_background_dataset(
     clean_backgrounds: dict[str, Any],
+    holes_left: dict[str, Any],
     scene_clusters: pd.DataFrame,
     plate_embeddings: pd.DataFrame,
     frame_index: pd.DataFrame,
     dataset: dict[str, Any],
+    crop: dict[str, Any],
     captioning: dict[str, Any],
     character_names: dict[str, str],
-) -> tuple[TrainingSet, dict[str, TrainingSet]]:
-    """The background LoRA datasets of the selected scenes. Captions start with the scene trigger and the
-    prefix and never name a character. Outputs: background.lora_dataset (the chosen scene: named, or the
-    largest, logged) and background.lora_datasets (`{name: dataset}`, one LoRA per selected scene)."""
+    segmentation: dict[str, Any],
+    purity: dict[str, Any],
+) -> tuple[TrainingSet, dict[str, TrainingSet], pd.DataFrame]:
+    """The background LoRA datasets of the selected scenes. Each plate is RGBA: alpha 0 on the inpainted
+    pixels (`holes_left`), cropped away from a large hole (`background.crop`); captions start with the scene
+    trigger and the prefix and never name a character; plates where the segmenter still finds a character
+    are dropped (`background.purity`). Outputs: background.lora_dataset (the chosen scene: named, or the
+    largest, logged), background.lora_datasets (`{name: dataset}`, one LoRA per selected scene) and
+    background_purity_report (every plate checked, dropped or kept, and why)."""
     params = parse(SceneDatasetParams, dataset, "background.scene_dataset")
+    crop_params = parse(PlateCrop, crop, "background.crop")
+    min_pixels = parse(PurityParams, purity, "background.purity").min_instance_pixels
+    missing = sorted(set(clean_backgrounds) - set(holes_left))
+    if missing:
+        raise ValueError(f"Plate '{missing[0]}' has no holes_left mask (what was inpainted): rerun the "
+                         f"background pipeline from temporal_fill_node")
     quality = frame_index.set_index("frame_id").sharpness.fillna(0).to_dict()
+    plates = {f: (clean_backgrounds[f], holes_left[f]) for f in clean_backgrounds}
     common = dict(clusters=scene_clusters, embeddings=plate_embeddings, id_column="frame_id",
-                  images=clean_backgrounds, quality=quality, what="scene", params=params,
-                  captioning=captioning, exclude=list((character_names or {}).values()))
-    return main_and_each(params.scene, params.scenes, params.min_images, **common)
+                  images=plates, quality=quality, what="scene", params=params,
+                  captioning=captioning, exclude=list((character_names or {}).values()),
+                  prepare=lambda p: masked_plate(materialise(p[0]), materialise(p[1]) > 0, crop_params))
+    first, each = main_and_each(params.scene, params.scenes, params.min_images, **common)
+    segmenter = make_segmenter(segmentation)
+    each, report = drop_leaking(first.name, each, lambda im: characters_in(segmenter, im, min_pixels))
+    return each[first.name], each, report
 
 
 def score_background(
@@ -262,40 +281,38 @@ def score_background(
 
 
 def score_purity(
-    background_dataset: TrainingSet,
+    background_purity_report: pd.DataFrame,
     character_dataset: TrainingSet,
     scene_clusters: pd.DataFrame,
-    segmentation: dict[str, Any],
     purity: dict[str, Any],
 ) -> dict[str, Any]:
     """Data purity beyond the brief's "make sure each LoRA's data is clean": character leakage in the
-    background set (share of images where the segmenter still finds a character, and the masked area) and
+    background sets (from `background_purity_report`: the plates where the segmenter still found a character
+    were dropped before the datasets were saved; the rate before the drop and the count dropped) and
     background bias of the character set (how many scenes its crops come from). `max_leakage` makes too
-    much leakage a hard failure."""
+    much leakage (before the drop) a hard failure."""
     params = parse(PurityParams, purity, "background.purity")
-    segmenter = make_segmenter(segmentation)
-    found, _ = map_images(
-        background_dataset.images,
-        lambda im: characters_in(segmenter, im, params.min_instance_pixels),
-        "purity",
-    )
-    leaks = [bool(instances) for instances in found.values()]
-    areas = [float(sum(i.mask.mean() for i in instances)) for instances in found.values()]
+    report = background_purity_report
+    leaks = report.residue_instances.to_numpy() > 0
     scene_of = dict(zip(scene_clusters.frame_id, scene_clusters.cluster))
     scenes = pd.Series([scene_of.get(instance_frame(k), NOISE) for k in character_dataset.images])
     counts = scenes[scenes != NOISE].value_counts(normalize=True)
+    saved = leaks[~report.dropped.to_numpy(bool)]
     metrics = {
-        "background_images": len(leaks),
-        "background_leakage_rate": float(np.mean(leaks)) if leaks else 0.0,
-        "background_leakage_mean_area": float(np.mean(areas)) if areas else 0.0,
+        "background_images": int(len(saved)),
+        "background_dropped_for_leakage": int(report.dropped.sum()),
+        "background_leakage_rate": float(saved.mean()) if len(saved) else 0.0,
+        "background_leakage_rate_before_drop": float(leaks.mean()) if len(leaks) else 0.0,
+        "background_leakage_mean_area": float(report.area.mean()) if len(report) else 0.0,
         "character_images": int(len(scenes)),
         "character_scenes": int(len(counts)),
         "character_scene_shares": {k: round(float(v), 3) for k, v in counts.items()},
         "character_largest_scene_share": float(counts.iloc[0]) if len(counts) else None,
     }
-    if params.max_leakage is not None and metrics["background_leakage_rate"] > params.max_leakage:
+    rate = metrics["background_leakage_rate_before_drop"]
+    if params.max_leakage is not None and rate > params.max_leakage:
         raise ValueError(
-            f"Background dataset leaks characters into {metrics['background_leakage_rate']:.0%} of its "
-            f"images (max_leakage {params.max_leakage:.0%}): see the residue report"
+            f"Background plates leak characters into {rate:.0%} of the images checked (max_leakage "
+            f"{params.max_leakage:.0%}): see background_purity_report"
         )
     return metrics

@@ -1,5 +1,6 @@
 """`kedro run --pipelines=background` (the brief's steps 2.1-2.5): check layers -> temporal fill +
-inpainting -> residue check -> scene clusters -> captions -> the background LoRA dataset; purity, scores."""
+inpainting -> residue check -> scene clusters -> captions -> the background LoRA datasets (RGBA plates: alpha
+0 where inpainted; cropped from large holes; plates still showing a character dropped); purity, scores."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -34,16 +35,18 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(scene_contact_sheets, ["clean_backgrounds", "scene_clusters"], "scene_cluster_sheets",
              name="scene_cluster_sheets_node"),
         Node(build_background_dataset,
-             ["clean_backgrounds", "scene_clusters", "plate_embeddings", "frame_index",
-              "params:background.scene_dataset", "params:captioning",
-              "params:preprocessing.character_clustering.names"],
-             ["background.lora_dataset", "background.lora_datasets"], name="build_background_dataset_node"),
+             ["clean_backgrounds", "holes_left_frames", "scene_clusters", "plate_embeddings", "frame_index",
+              "params:background.scene_dataset", "params:background.crop", "params:captioning",
+              "params:preprocessing.character_clustering.names", "params:segmentation",
+              "params:background.purity"],
+             ["background.lora_dataset", "background.lora_datasets", "background_purity_report"],
+             name="build_background_dataset_node"),
         Node(score_background,
              ["clean_backgrounds", "hole_masks", "holes_left_frames", "scene_clusters", "params:inpainting",
               "demo_ground_truth"],
              "background_metrics", name="score_background_node"),
         Node(score_purity,
-             ["background.lora_dataset", "character.lora_dataset", "scene_clusters", "params:segmentation",
+             ["background_purity_report", "character.lora_dataset", "scene_clusters",
               "params:background.purity"],
              "purity_metrics", name="score_purity_node"),
     ])
