@@ -52,13 +52,8 @@ def link_tracks(
     return tracks
 
 
-def static_strays(
-    images: list[np.ndarray],
-    masks: list[list[np.ndarray]],
-    tracks: list[list[int]],
-    still: float = 4.0,
-    min_frames: int = 3,
-) -> set[tuple[int, int]]:
+def static_strays(images: list[np.ndarray], masks: list[list[np.ndarray]], tracks: list[list[int]],
+                  still: float = 4.0, min_frames: int = 3) -> set[tuple[int, int]]:
     """(frame position, instance) of the detections that are scenery: in a shot of at least `min_frames`
     frames, alone on their track (never matched in another frame) and still — the mean absolute change of
     their pixels to the neighbouring frames is below `still` grey levels."""

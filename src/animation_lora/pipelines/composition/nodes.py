@@ -42,14 +42,9 @@ def _slots(params: Composition, main: dict[str, Any], by_name: dict[str, dict[st
     return {s: pick_by_name(s, by_name[s], main[s], params.loras.get(s)) for s in main}
 
 
-def gather_loras(
-    character: LoraFile,
-    characters: dict[str, LoraFile],
-    background: LoraFile,
-    backgrounds: dict[str, LoraFile],
-    extra_loras: dict[str, LoraFile],
-    composition: dict[str, Any],
-) -> LoraSet:
+def gather_loras(character: LoraFile, characters: dict[str, LoraFile], background: LoraFile,
+                 backgrounds: dict[str, LoraFile], extra_loras: dict[str, LoraFile],
+                 composition: dict[str, Any]) -> LoraSet:
     """The trained LoRAs (the main ones, or those `composition.loras` picks by name) and the extra ones
     (catalog `extra_loras`), with their weights from `composition.weights` and trigger phrases.
     Output: lora_set."""

@@ -10,12 +10,9 @@ def _prefixed(kind: str, cluster: str) -> str:
 
 
 def collect_results(
-    character_loras: dict[str, Any],
-    background_loras: dict[str, Any],
-    character_datasets: dict[str, Any],
-    background_datasets: dict[str, Any],
-    character_sheets: dict[str, Any],
-    scene_sheets: dict[str, Any],
+    character_loras: dict[str, Any], background_loras: dict[str, Any],
+    character_datasets: dict[str, Any], background_datasets: dict[str, Any],
+    character_sheets: dict[str, Any], scene_sheets: dict[str, Any],
     report: str,
     character_metrics: dict[str, Any],
     segmentation_metrics: dict[str, Any],
