@@ -143,8 +143,9 @@ def test_a_changed_dataset_starts_a_new_study(tmp_path, caplog):
 
 
 def test_a_silent_trial_is_failed_and_retried(tmp_path):
-    cfg = search(tmp_path, 3, heartbeat_interval=1)
-    study, _ = run_search(quadratic, search(tmp_path, 1, heartbeat_interval=1))
+    # no pruner: whether the retry is pruned would depend on which trials finished first (timing)
+    cfg = search(tmp_path, 3, heartbeat_interval=1, pruner="none")
+    study, _ = run_search(quadratic, search(tmp_path, 1, heartbeat_interval=1, pruner="none"))
     storage = study._storage
     dead = storage.create_new_trial(study._study_id)  # a worker killed mid-trial: RUNNING, no heartbeat
     lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
@@ -157,4 +158,4 @@ def test_a_silent_trial_is_failed_and_retried(tmp_path):
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == 1]
     assert len(retried) == 1 and retried[0].params["learning_rate"] == 0.02
     assert retried[0].state.name == "COMPLETE"
-    assert states.count("COMPLETE") + states.count("PRUNED") == 3
+    assert states.count("COMPLETE") == 3
