@@ -154,27 +154,14 @@ def test_round_trip_keeps_a_trigger_with_quotes_and_commas(tmp_path):
     assert (loaded.name, loaded.trigger, loaded.captions) == ("scene_1", trigger, {"a": trigger})
 
 
-def test_dataset_params_are_typed_and_name_the_key():
-    with pytest.raises(ValueError, match=r"`dataset.keep_tokens`: Input should be a valid integer"):
-        build_lora_dataset(
-            "x",
-            "x",
-            {"a": np.zeros((8, 8, 3), np.uint8)},
-            {"a": "x"},
-            {},
-            None,
-            {**PARAMS, "keep_tokens": "3"},
-        )
-    with pytest.raises(ValueError, match=r"`dataset.caption_ext`: unknown key; known keys: .*caption_prefix"):
-        build_lora_dataset(
-            "x",
-            "x",
-            {"a": np.zeros((8, 8, 3), np.uint8)},
-            {"a": "x"},
-            {},
-            None,
-            {**PARAMS, "caption_ext": ".txt"},
-        )
+@pytest.mark.parametrize("extra, message", [
+    ({"keep_tokens": "3"}, r"`dataset.keep_tokens`: Input should be a valid integer"),
+    ({"caption_ext": ".txt"}, r"`dataset.caption_ext`: unknown key; known keys: .*caption_prefix"),
+])
+def test_dataset_params_are_typed_and_name_the_key(extra, message):
+    image = {"a": np.zeros((8, 8, 3), np.uint8)}
+    with pytest.raises(ValueError, match=message):
+        build_lora_dataset("x", "x", image, {"a": "x"}, {}, None, {**PARAMS, **extra})
 
 
 def test_captions_repeat_no_tag_even_spelled_differently():
