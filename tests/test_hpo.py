@@ -151,7 +151,9 @@ def test_a_silent_trial_is_failed_and_retried(tmp_path):
     lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
     storage.set_trial_param(dead, "learning_rate", 0.02, lr)
     storage.record_heartbeat(dead)
-    time.sleep(2.5)
+    # stale after the grace period (2 heartbeat intervals); SQLite's now() has whole seconds, so a heartbeat
+    # 2.5 s old can read as 2 s (not stale yet) and the dead trial would be failed only mid-search
+    time.sleep(3.5)
     study, _ = run_search(quadratic, cfg)
     states = [t.state.name for t in study.trials]
     assert states.count("FAIL") == 1 and study.trials[1].state.name == "FAIL"
