@@ -175,7 +175,7 @@ def test_a_kohya_lora_in_the_extra_loras_folder_is_composed(base, loras, tmp_pat
     params.update(num_samples=1, strategies=["base", "solo"], weights={"background": 0.8, "twin": 0.9})
     params["sampling"].update(steps=4)
     extra = LoraInputFolderDataset(str(tmp_path)).load()
-    lora_set = gather_loras(loras["character"], {}, loras["background"], {}, extra, params)
+    lora_set = gather_loras(extra, params, **trained(loras["character"], loras["background"]))
     assert lora_set.weights == {"character": 1.0, "background": 0.8, "twin": 0.9}
     assert lora_set.sources["twin"] == "twin.safetensors (extra_loras)"
     assert lora_set.triggers["twin"] == "marco"
@@ -186,19 +186,47 @@ def test_a_kohya_lora_in_the_extra_loras_folder_is_composed(base, loras, tmp_pat
     assert np.abs(twin_alone.astype(int) - base_image).max() > 0  # the extra LoRA does something
 
 
+def trained(character, background, characters=None, pose=None, expression=None):
+    """`gather_loras`' LoRAs per type; a type without a LoRA holds one that was not trained, as training
+    writes it for a dataset with nothing to teach."""
+    missing = {kind: LoraFile.not_trained(kind, "no instance had a detectable pose")
+               for kind in ("pose", "expression")}
+    main = {"character": character, "background": background, **missing,
+            **{k: v for k, v in {"pose": pose, "expression": expression}.items() if v is not None}}
+    return {**main, **{f"{kind}_by_name": {} for kind in main}, "character_by_name": characters or {}}
+
+
 def test_composition_picks_trained_loras_by_name(loras):
     """One LoRA per selected character: `composition.loras` picks the one for a slot (default: the main)."""
     params = yaml.safe_load(BASE_PARAMETERS.read_text())["composition"]
     nina = loras["background"]  # any other trained LoRA stands in for a second character
     characters = {"marco": loras["character"], "nina": nina}
-    picked = gather_loras(loras["character"], characters, loras["background"], {}, {},
-                          {**params, "loras": {"character": "nina"}})
+    both = trained(loras["character"], loras["background"], characters)
+    picked = gather_loras({}, {**params, "loras": {"character": "nina"}}, **both)
     assert picked.loras["character"] is nina and picked.loras["background"] is loras["background"]
-    default = gather_loras(loras["character"], characters, loras["background"], {}, {}, params)
+    default = gather_loras({}, params, **both)
     assert default.loras["character"] is loras["character"]
     with pytest.raises(ValueError, match=r"`composition.loras.character` is 'luca'.*\['marco', 'nina'\]"):
-        gather_loras(loras["character"], characters, loras["background"], {}, {},
-                     {**params, "loras": {"character": "luca"}})
-    with pytest.raises(ValueError, match=r"`composition.loras` names slot\(s\) \['pose'\]"):
-        gather_loras(loras["character"], characters, loras["background"], {}, {},
-                     {**params, "loras": {"pose": "running"}})
+        gather_loras({}, {**params, "loras": {"character": "luca"}}, **both)
+    with pytest.raises(ValueError, match=r"`composition.loras` names slot\(s\) \['lighting'\]"):
+        gather_loras({}, {**params, "loras": {"lighting": "sunset"}}, **both)
+
+
+def test_the_four_lora_prompt_and_weights_and_a_type_with_nothing_to_teach(loras, base):
+    """The brief's case: character 1.0, background 0.8, pose 0.7, expression 0.6, prompt
+    `[character] [pose] [expression] in [background], …`; a type whose dataset had nothing to teach is left
+    out with its reason (its default weight is then no error) and the prompt goes on without it."""
+    params = yaml.safe_load(BASE_PARAMETERS.read_text())["composition"]
+    running = LoraFile(loras["background"].tensors, {"modelspec.trigger_phrase": "running pose"})
+    happy = LoraFile(loras["background"].tensors, {"modelspec.trigger_phrase": "happy expression"})
+    four = gather_loras({}, params, **trained(loras["character"], loras["background"], pose=running,
+                                               expression=happy))
+    assert four.weights == {"character": 1.0, "background": 0.8, "pose": 0.7, "expression": 0.6}
+    prompt = build_requests([], params["templates"], four.weights, four.triggers, base.tokenizer)[0].prompt
+    words = [four.triggers[k] for k in ("character", "pose", "expression")]
+    assert prompt.startswith(f"{words[0]} {words[1]} {words[2]} in {four.triggers['background']},")
+    three = gather_loras({}, params, **trained(loras["character"], loras["background"], expression=happy))
+    assert sorted(three.loras) == ["background", "character", "expression"]
+    assert three.absent == {"pose": "no instance had a detectable pose"}
+    prompt = build_requests([], params["templates"], three.weights, three.triggers, base.tokenizer)[0].prompt
+    assert "pose" not in prompt and f"{three.triggers['character']} happy expression in" in prompt

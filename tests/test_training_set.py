@@ -168,3 +168,18 @@ def test_captions_repeat_no_tag_even_spelled_differently():
     facts = [{"scene": "scene_0", "view": "wide shot"}]
     cap = TemplateCaptioner()([None], facts, "scene_0", "background", [])
     assert cap == ["scene_0, background, wide shot"]
+
+
+def test_a_type_with_nothing_to_teach_round_trips_and_trains_no_lora(tmp_path):
+    """A film whose characters have no human pose still completes: the empty dataset is written with its
+    reason, read back with it, and training returns a LoRA without weights that says why."""
+    from animation_lora.pipelines.training.nodes import train
+    from animation_lora.training_set import nothing_to_teach
+
+    folder = KohyaDatasetFolder(str(tmp_path / "pose_lora"), version=Version(None, None))
+    folder.save(nothing_to_teach("pose", "none of 12 instances had a detectable pose"))
+    back = folder.load()
+    assert back.skipped == "none of 12 instances had a detectable pose" and back.images == {}
+    lora, epochs, history, metrics, _ = train(back, {}, {"args": {}, "sample_prompts": [], "sampling": {
+        "steps": 1, "size": 64}}, {"backend": "tiny"})
+    assert lora.tensors == {} and lora.skipped == back.skipped and epochs == {} and history.empty

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .training_set import TrainingSet
 
 PRECISIONS = {"float": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# The four LoRA types, each a training namespace and a composition slot (the brief's weights 1.0/0.8/0.7/0.6)
+LORA_TYPES = ("character", "background", "pose", "expression")
+SKIPPED = "animation_lora.skipped"  # metadata of a LoRA that was not trained: why
 
 
 def text_model_path(path: str) -> str:
@@ -85,6 +88,16 @@ class LoraFile:
 
     def __init__(self, tensors: dict[str, torch.Tensor], metadata: dict[str, str]):
         self.tensors, self.metadata = tensors, {k: str(v) for k, v in metadata.items()}
+
+    @classmethod
+    def not_trained(cls, name: str, reason: str) -> LoraFile:
+        """No weights: the dataset had nothing to teach (`training_set.nothing_to_teach`)."""
+        return cls({}, {"ss_output_name": name, SKIPPED: reason})
+
+    @property
+    def skipped(self) -> str:
+        """Why this LoRA holds no weights; '' for a trained one."""
+        return self.metadata.get(SKIPPED, "")
 
     @property
     def trigger(self) -> str:

@@ -33,6 +33,15 @@ class TrainingSet:
     captions: dict[str, str]
     toml: dict[str, Any]
     report: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: str = ""  # why there is nothing to teach (no detectable pose, no clear face)
+
+
+def nothing_to_teach(name: str, reason: str) -> TrainingSet:
+    """The dataset of a LoRA type the film gives no images for (a robot has no human pose, an animal no face):
+    written like any other (so the run completes and a user can see why), skipped by training, and its slot
+    left out of the composition."""
+    log.warning("No %s LoRA dataset: %s", name, reason)
+    return TrainingSet(name, "", {}, {}, {"datasets": []}, pd.DataFrame({"skipped": [reason]}), reason)
 
 
 def select_images(

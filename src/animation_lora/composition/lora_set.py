@@ -3,12 +3,14 @@ weight, trigger phrase and source (what an error or the report names)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..lora_format import LoraFile
 from .prompts import check_weight
 
+log = logging.getLogger(__name__)
 LORA_WEIGHT_KEYS = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight")
 T = TypeVar("T")
 DEFAULT_WEIGHT = 1.0  # a loaded LoRA that `composition.weights` does not name
@@ -20,10 +22,11 @@ class LoraSet:
     sources: dict[str, str]  # name -> where it came from
     weights: dict[str, float]
     triggers: dict[str, str]  # name -> trigger phrase (the name when the file has none)
+    absent: dict[str, str] = field(default_factory=dict)  # slot -> why it has no LoRA (nothing to teach)
 
 
 def pick_by_name(slot: str, by_name: dict[str, T], main: T, wanted: str | None) -> T:
-    """What fills a composition slot (`character`, `background`): the trained entry named `wanted` (a
+    """What fills a composition slot (a LoRA type): the trained entry named `wanted` (a
     selected character or scene), or the main one when none is named; an unknown name lists the known ones."""
     if wanted is None:
         return main
@@ -34,9 +37,14 @@ def pick_by_name(slot: str, by_name: dict[str, T], main: T, wanted: str | None) 
 
 
 def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: dict[str, float]) -> LoraSet:
-    """The trained LoRAs plus the extra ones (`<name>.safetensors` in the `extra_loras` folder). A weight
+    """The trained LoRAs plus the extra ones (`<name>.safetensors` in the `extra_loras` folder). A trained
+    slot whose LoRA was not trained (its dataset had nothing to teach) is left out, with its reason. A weight
     outside [-2, 2], a weight for a LoRA that is not loaded, or an extra LoRA named like a trained one is an
     error naming it."""
+    absent = {slot: lora.skipped for slot, lora in trained.items() if lora.skipped}
+    for slot, reason in absent.items():
+        log.warning("No %s LoRA to compose: %s", slot, reason)
+    trained = {slot: lora for slot, lora in trained.items() if slot not in absent}
     clash = sorted(set(trained) & set(extra))
     if clash:
         raise ValueError(
@@ -51,7 +59,7 @@ def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: di
                 f"{len(lora.tensors)} keys (e.g. {sample}) ends in {list(LORA_WEIGHT_KEYS)}"
             )
     loras = {**trained, **extra}
-    unloaded = sorted(set(weights) - set(loras))
+    unloaded = sorted(set(weights) - set(loras) - set(absent))
     if unloaded:
         raise ValueError(
             f"`composition.weights` names LoRA(s) {unloaded} that are not loaded; loaded: "
@@ -67,4 +75,5 @@ def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: di
         sources=sources,
         weights={n: check_weight(n, float(weights.get(n, DEFAULT_WEIGHT))) for n in loras},
         triggers={n: lora.trigger or n for n, lora in loras.items()},
+        absent=absent,
     )

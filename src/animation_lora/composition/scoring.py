@@ -16,7 +16,7 @@ import pandas as pd
 from ..loop import materialise
 from .parameters import Scoring
 
-NOT_SCORED = "pose and expression (no pose/expression backend yet); clip_t without a CLIP checkpoint"
+NOT_SCORED = "pose and expression presence (no concept probe yet); clip_t without a CLIP checkpoint"
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

@@ -43,7 +43,10 @@ def write_kohya(data: TrainingSet, staging: Path, final: Path, relative: bool = 
         f"# kohya sd-scripts: train_network.py --dataset_config dataset.toml {where}\n".replace(" \n", "\n")
         + tomli_w.dumps(toml)
     )
-    (staging / SIDECAR).write_text(json.dumps({"name": data.name, "trigger": data.trigger}, indent=2))
+    identity = {"name": data.name, "trigger": data.trigger}
+    if data.skipped:  # nothing to teach: why (`training_set.nothing_to_teach`)
+        identity["skipped"] = data.skipped
+    (staging / SIDECAR).write_text(json.dumps(identity, indent=2))
     data.report.to_csv(staging / "report.csv", index=False)
 
 
@@ -65,6 +68,7 @@ def read_kohya(folder: Path) -> TrainingSet:
         captions={p.stem: p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in pngs},
         toml=toml,
         report=pd.read_csv(folder / "report.csv"),
+        skipped=identity.get("skipped", ""),
     )
 
 

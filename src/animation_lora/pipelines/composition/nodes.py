@@ -20,7 +20,7 @@ from ...composition.prompts import Request, build_requests
 from ...composition.report import composition_grid, render_report
 from ...composition.scoring import ConceptScorer, mean_embeddings, score_table
 from ...composition.weight_search import search_weights
-from ...lora_format import LoraFile
+from ...lora_format import LORA_TYPES, LoraFile
 from ...training_set import TrainingSet
 
 __all__ = [
@@ -42,16 +42,15 @@ def _slots(params: Composition, main: dict[str, Any], by_name: dict[str, dict[st
     return {s: pick_by_name(s, by_name[s], main[s], params.loras.get(s)) for s in main}
 
 
-def gather_loras(character: LoraFile, characters: dict[str, LoraFile], background: LoraFile,
-                 backgrounds: dict[str, LoraFile], extra_loras: dict[str, LoraFile],
-                 composition: dict[str, Any]) -> LoraSet:
-    """The trained LoRAs (the main ones, or those `composition.loras` picks by name) and the extra ones
-    (catalog `extra_loras`), with their weights from `composition.weights` and trigger phrases.
-    Output: lora_set."""
+def gather_loras(extra_loras: dict[str, LoraFile], composition: dict[str, Any],
+                 **trained: LoraFile | dict[str, LoraFile]) -> LoraSet:
+    """The trained LoRAs of every type (`<type>`: the main one, `<type>_by_name`: one per selected name;
+    `composition.loras` picks by name) and the extra ones (catalog `extra_loras`), with their weights from
+    `composition.weights` and trigger phrases. Output: lora_set."""
     params = composition_params(composition)
-    trained = _slots(params, {"character": character, "background": background},
-                     {"character": characters, "background": backgrounds})
-    return gather(trained, extra_loras, params.weights)
+    main = {kind: trained[kind] for kind in LORA_TYPES}
+    by_name = {kind: trained[f"{kind}_by_name"] for kind in LORA_TYPES}
+    return gather(_slots(params, main, by_name), extra_loras, params.weights)
 
 
 def _requests(lora_set: LoraSet, params: Composition, tokenizer) -> list[Request]:

@@ -3,6 +3,7 @@ per-concept scores, a weight search, a grid and an HTML report."""
 
 from kedro.pipeline import Node, Pipeline
 
+from ...lora_format import LORA_TYPES
 from .nodes import (
     composition_grid,
     composition_report,
@@ -16,8 +17,10 @@ from .nodes import (
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
-        Node(gather_loras, ["character.lora", "character.loras", "background.lora", "background.loras",
-                            "extra_loras", "params:composition"], "lora_set", name="gather_loras_node"),
+        Node(gather_loras, {"extra_loras": "extra_loras", "composition": "params:composition",
+                            **{kind: f"{kind}.lora" for kind in LORA_TYPES},
+                            **{f"{kind}_by_name": f"{kind}.loras" for kind in LORA_TYPES}},
+             "lora_set", name="gather_loras_node"),
         Node(generate_compositions, ["lora_set", "params:composition", "params:diffusion"],
              ["compositions", "composition_table"], name="generate_compositions_node"),
         Node(concept_centroids,

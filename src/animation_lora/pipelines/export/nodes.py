@@ -4,31 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...lora_format import LORA_TYPES
+
 
 def _prefixed(kind: str, cluster: str) -> str:
     return cluster if cluster.startswith(f"{kind}_") else f"{kind}_{cluster}"
 
 
-def collect_results(
-    character_loras: dict[str, Any], background_loras: dict[str, Any],
-    character_datasets: dict[str, Any], background_datasets: dict[str, Any],
-    character_sheets: dict[str, Any], scene_sheets: dict[str, Any],
-    report: str,
-    character_metrics: dict[str, Any],
-    segmentation_metrics: dict[str, Any],
-    background_metrics: dict[str, Any],
-) -> dict[str, Any]:
-    """One LoRA and one dataset per name (a character and a scene with the same name is an error), the
-    cluster contact sheets as `character_<cluster>` / `scene_<cluster>`. Output: results (ExportFolder)."""
-    clash = sorted(set(character_loras) & set(background_loras))
-    if clash:
-        raise ValueError(f"A character and a scene share the names {clash}: rename one in `names`")
+def _ending(inputs: dict[str, Any], suffix: str) -> dict[str, Any]:
+    return {key.removesuffix(suffix): value for key, value in inputs.items() if key.endswith(suffix)}
+
+
+def collect_results(report: str, **inputs: Any) -> dict[str, Any]:
+    """One LoRA and one dataset per name over every LoRA type (`<type>_loras`, `<type>_datasets`; two types
+    using one name is an error; a type with nothing to teach has none), the contact sheets
+    (`<kind>_sheets`) as `<kind>_<cluster>`, and each stage's metrics (`<stage>_metrics`).
+    Output: results (ExportFolder)."""
+    loras: dict[str, Any] = {}
+    for kind in LORA_TYPES:
+        clash = sorted(set(loras) & set(inputs[f"{kind}_loras"]))
+        if clash:
+            raise ValueError(f"Two LoRAs of different types are named {clash}: rename one in `names`")
+        loras.update(inputs[f"{kind}_loras"])
+    datasets = {name: dataset for kind in LORA_TYPES for name, dataset in inputs[f"{kind}_datasets"].items()
+                if not dataset.skipped}
+    sheets = _ending(inputs, "_sheets")
     return {
-        "loras": {**character_loras, **background_loras},
-        "datasets": {**character_datasets, **background_datasets},
-        "sheets": {**{_prefixed("character", k): v for k, v in character_sheets.items()},
-                   **{_prefixed("scene", k): v for k, v in scene_sheets.items()}},
+        "loras": loras,
+        "datasets": datasets,
+        "sheets": {_prefixed(kind, k): v for kind, pictures in sheets.items() for k, v in pictures.items()},
         "report": report,
-        "metrics": {"character": character_metrics, "segmentation": segmentation_metrics,
-                    "background": background_metrics},
+        "metrics": _ending(inputs, "_metrics"),
     }

@@ -2,14 +2,19 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from ...lora_format import LORA_TYPES
 from .nodes import collect_results
+
+SHEETS = {"character": "character_cluster_sheets", "scene": "scene_cluster_sheets"}  # kind -> dataset
+METRICS = ("character", "segmentation", "background")  # `<stage>_metrics`
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([
-        Node(collect_results,
-             ["character.loras", "background.loras", "character.lora_datasets", "background.lora_datasets",
-              "character_cluster_sheets", "scene_cluster_sheets", "composition_report",
-              "character_metrics", "segmentation_metrics", "background_metrics"],
-             "results", name="export_results_node"),
-    ])
+    inputs = {
+        "report": "composition_report",
+        **{f"{kind}_loras": f"{kind}.loras" for kind in LORA_TYPES},
+        **{f"{kind}_datasets": f"{kind}.lora_datasets" for kind in LORA_TYPES},
+        **{f"{kind}_sheets": dataset for kind, dataset in SHEETS.items()},
+        **{f"{stage}_metrics": f"{stage}_metrics" for stage in METRICS},
+    }
+    return Pipeline([Node(collect_results, inputs, "results", name="export_results_node")])

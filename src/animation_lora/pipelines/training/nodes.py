@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ...backends.diffusion import make_base_model
 from ...hpo import Search, best_hyperparameters, convergence_plot, run_search, trials_table
@@ -132,8 +132,11 @@ def train(
 ) -> tuple[LoraFile, dict[str, LoraFile], pd.DataFrame, Metrics, Image.Image]:
     """Train one LoRA with the searched hyper-parameters. Outputs: the LoRA (kohya format + metadata), the
     per-epoch saves (`save_every_n_epochs`, kohya's name-000002 …), its history (loss, lr, validation loss per
-    step), the same as MLflow metric histories, sample images per saved epoch."""
+    step), the same as MLflow metric histories, sample images per saved epoch. A dataset with nothing to
+    teach (`nothing_to_teach`) gives a LoRA without weights that says why."""
     settings = parse(Training, training, "training")
+    if lora_dataset.skipped:
+        return not_trained(lora_dataset)
     base = make_base_model(diffusion)
     args = {**settings.args, **best}
     if settings.text_encoder_lr_ratio is not None:
@@ -151,6 +154,15 @@ def train(
         if "final_val_loss" in result.extra:
             run.log_metrics({"final_val_loss": result.extra["final_val_loss"]}, result.steps)
         return export(result, lora_dataset, base, cfg, settings)
+
+
+def not_trained(dataset: TrainingSet):
+    """`train`'s outputs for a dataset with nothing to teach: no weights, no history, a note as samples."""
+    log.warning("The '%s' LoRA is not trained: %s", dataset.name, dataset.skipped)
+    note = Image.new("RGB", (640, 40), "white")
+    ImageDraw.Draw(note).text((8, 14), f"{dataset.name}: not trained: {dataset.skipped}", fill="black")
+    history = pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64")})
+    return LoraFile.not_trained(dataset.name, dataset.skipped), {}, history, {}, note
 
 
 def export(result: TrainResult, lora_dataset: TrainingSet, base, cfg: TrainConfig, settings: Training):

@@ -21,11 +21,14 @@ def train_each(
     training: dict[str, Any],
     diffusion: dict[str, Any],
 ) -> tuple[dict[str, LoraFile], dict[str, Image.Image]]:
-    """`{name: LoRA}` and `{name: samples}` for every dataset; the main one is not trained twice.
-    Outputs: `<namespace>.loras`, `<namespace>.samples_by_name`."""
+    """`{name: LoRA}` and `{name: samples}` for every dataset; the main one is not trained twice, and a
+    dataset with nothing to teach gives no entry. Outputs: `<namespace>.loras`,
+    `<namespace>.samples_by_name`."""
     loras, samples = {main_dataset.name: main_lora}, {main_dataset.name: main_samples}
+    if main_lora.skipped:
+        loras, samples = {}, {}
     for name, dataset in lora_datasets.items():
-        if name not in loras:
+        if name not in loras and not dataset.skipped:
             lora, _, _, _, grid = train(dataset, best, training, diffusion)
             loras[name], samples[name] = lora, grid
     return loras, samples

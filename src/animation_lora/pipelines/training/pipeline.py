@@ -1,13 +1,12 @@
 """`kedro run --pipelines=training`: the search on the character set, then the same modular training
-pipeline under each namespace whose dataset exists (character, background; pose and expression join when
-their pipelines land)."""
+pipeline under each LoRA type's namespace (character, background, pose, expression) with the searched
+hyper-parameters (the brief: the character search's best parameters transfer)."""
 
 from kedro.pipeline import Node, Pipeline
 
+from ...lora_format import LORA_TYPES
 from .nodes import search_hyperparameters, train
 from .per_name import train_each
-
-LORA_TYPES = ("character", "background")
 
 
 def lora_training() -> Pipeline:
