@@ -139,15 +139,16 @@ class LandmarkExpression:
     """MediaPipe FaceMesh (468 points) and interpretable geometry rules
     (`expressions.landmark_probabilities`): mouth corners above the lip centre → happy, a narrow round mouth
     → surprised, corners well below → sad.
-    The crop is upscaled to `upscale_to` pixels first (FaceMesh misses small cartoon faces); FaceMesh wants
-    the whole head (`margin` 0.25), the tflite models a tight face (`margin` 0: measured, docs/metrics.md)."""
+    The crop is upscaled to `upscale_to` pixels first (FaceMesh misses small cartoon faces). FaceMesh finds
+    the face again in the crop and wants the head and space around it (`margin` 0.5); the tflite models
+    want a tight face (`margin` 0). Both measured in docs/metrics.md."""
 
     name = "landmarks"
     labels = ("happy", "surprised", "neutral", "sad")
 
     def __init__(self, smile_lift: float = 0.0, narrow_mouth: float = 0.435, frown_lift: float = -0.08,
                  softness: float = 0.01, upscale_to: int = 240, min_confidence: float = 0.3,
-                 margin: float = 0.25):
+                 margin: float = 0.5):
         import mediapipe as mp
 
         self.rules = dict(smile_lift=smile_lift, narrow_mouth=narrow_mouth, frown_lift=frown_lift,
