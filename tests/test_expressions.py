@@ -32,7 +32,8 @@ def face(corner_dy: float, mouth_width: float, mouth_open: float = 0.05, brow: f
     p[list(BROW)] = [(75, 95 - brow * 100), (125, 95 - brow * 100)]
     p[LIP_INNER[0]], p[LIP_INNER[1]] = (100, 200 - mouth_open * 50), (100, 200 + mouth_open * 50)
     half = mouth_width * 50
-    p[MOUTH_CORNERS[0]], p[MOUTH_CORNERS[1]] = (100 - half, 200 - corner_dy * 100), (100 + half, 200 - corner_dy * 100)
+    corner_y = 200 - corner_dy * 100
+    p[MOUTH_CORNERS[0]], p[MOUTH_CORNERS[1]] = (100 - half, corner_y), (100 + half, corner_y)
     return p
 
 
