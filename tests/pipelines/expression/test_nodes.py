@@ -68,3 +68,20 @@ def test_an_unknown_expression_lists_the_known_ones(inputs):
     images, face_table, index, clusters, _ = inputs
     with pytest.raises(ValueError, match="does not know \\['smug'\\]; known expressions: happy, surprised"):
         label_expressions(images, {}, face_table, index, clusters, {**PARAMS, "expressions": ["smug"]})
+
+
+def test_the_shipped_parameters_parse_and_every_classifier_block_builds():
+    import yaml
+
+    from animation_lora.backends.faces import make_expression_classifier
+    from animation_lora.params import parse
+    from animation_lora.pipelines.expression.nodes import ExpressionParams
+    from tests.conftest import PROJECT_ROOT
+
+    conf = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_expression.yml").read_text())["expression"]
+    params = parse(ExpressionParams, conf, "expression")
+    for backend in ["landmarks", "fer", "facex"]:
+        model = make_expression_classifier({**params.classifier, "backend": backend})
+        assert model.name == backend and model.margin == (0.5 if backend == "landmarks" else 0.0)
+    with pytest.raises(ValueError, match="`expression.labelling.min_confidance`: unknown key"):
+        parse(ExpressionParams, {**conf, "labelling": {"min_confidance": 0.5}}, "expression")
