@@ -85,3 +85,13 @@ def test_the_shipped_parameters_parse_and_every_classifier_block_builds():
         assert model.name == backend and model.margin == (0.5 if backend == "landmarks" else 0.0)
     with pytest.raises(ValueError, match="`expression.labelling.min_confidance`: unknown key"):
         parse(ExpressionParams, {**conf, "labelling": {"min_confidance": 0.5}}, "expression")
+
+
+def test_a_second_backend_that_disagrees_leaves_the_face_out(inputs):
+    images, face_table, index, clusters, _ = inputs
+    crops = crop_faces(images, face_table, PARAMS)
+    labelling = {"confirm_with": "facex", "min_confidence": 0.0, "min_margin": 0.0}
+    table = label_expressions(images, crops, face_table, index, clusters, {**PARAMS, "labelling": labelling})
+    facex = table[table.reason.str.startswith("not confirmed: facex says")]
+    # the rendered smiles are happy to the geometry; facex sees no smile on them (measured here)
+    assert len(facex) == 4 and (facex.label == "happy").all() and (table.expression == "").all()
