@@ -1,0 +1,97 @@
+"""The expression nodes on hand-made inputs: a faceless character is skipped with its reason and counted,
+no instances is an error naming the pipeline to run first, the datasets carry the expression trigger and
+never a character's name."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from animation_lora.pipelines.expression.nodes import (
+    build_expression_datasets,
+    crop_faces,
+    label_expressions,
+    score_expressions,
+)
+from tests.backends.test_expression_backends import rendered_face
+
+PARAMS = {"expressions": ["happy", "surprised"], "classifier": {"backend": "landmarks"},
+          "dataset": {"min_images": 2, "target_size": 4, "caption_prefix": "face close-up"}}
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    images, faces = {}, []
+    for k in range(4):  # two characters smiling, twice each
+        image, box = rendered_face(k % 2, "happy")
+        iid = f"f{k:06d}_0"
+        images[iid] = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
+        faces.append({"instance_id": iid, "face_score": 0.9, "fx0": box[0], "fy0": box[1], "fx1": box[2],
+                      "fy1": box[3], "has_face": True, "reason": ""})
+    images["f000009_0"] = np.full((120, 60, 4), 128, np.uint8)  # a robot: no face
+    faces.append({"instance_id": "f000009_0", "face_score": 0.0, "fx0": np.nan, "fy0": np.nan,
+                  "fx1": np.nan, "fy1": np.nan, "has_face": False, "reason": ""})
+    face_table = pd.DataFrame(faces)
+    ids = list(images)
+    index = pd.DataFrame({"instance_id": ids, "track": ["s0_t0", "s0_t1", "s0_t0", "s0_t1", "s0_t2"]})
+    clusters = pd.DataFrame({"instance_id": ids, "cluster": ["marco", "nina", "marco", "nina", "robot"]})
+    embeddings = pd.DataFrame({"instance_id": ids, "embedding": [np.eye(5)[i] for i in range(5)]})
+    return images, face_table, index, clusters, embeddings
+
+
+def test_faceless_characters_are_skipped_counted_and_the_datasets_name_no_one(inputs):
+    images, face_table, index, clusters, embeddings = inputs
+    crops = crop_faces(images, face_table, PARAMS)
+    assert sorted(crops) == sorted(face_table[face_table.has_face].instance_id)
+    table = label_expressions(images, crops, face_table, index, clusters, PARAMS)
+    robot = table.set_index("instance_id").loc["f000009_0"]
+    assert robot.expression == "" and robot.reason == "no face detected"
+    assert (table[table.instance_id != "f000009_0"].expression == "happy").all()
+    main, each = build_expression_datasets(crops, table, embeddings, clusters, PARAMS,
+                                           {"backend": "template"})
+    assert main.name == "happy" and list(each) == ["happy"]  # no surprised face: no surprised dataset
+    for caption in main.captions.values():
+        assert caption.startswith("happy expression, face close-up")
+        assert not {"marco", "nina", "robot"} & set(caption.replace(",", " ").split())
+    metrics = score_expressions(table, images, crops, face_table, pd.DataFrame(columns=["instance_id"]),
+                                PARAMS, None)
+    assert metrics["ground_truth"] is False
+    assert metrics["skipped"] == {"no face detected": 1} and metrics["kept"] == {"happy": 4}
+
+
+def test_no_instances_names_the_pipeline_to_run_first(inputs):
+    _, face_table, *_ = inputs
+    with pytest.raises(ValueError, match="run `kedro run --pipelines=preprocessing` first"):
+        crop_faces({}, face_table, PARAMS)
+
+
+def test_an_unknown_expression_lists_the_known_ones(inputs):
+    images, face_table, index, clusters, _ = inputs
+    with pytest.raises(ValueError, match="does not know \\['smug'\\]; known expressions: happy, surprised"):
+        label_expressions(images, {}, face_table, index, clusters, {**PARAMS, "expressions": ["smug"]})
+
+
+def test_the_shipped_parameters_parse_and_every_classifier_block_builds():
+    import yaml
+
+    from animation_lora.backends.faces import make_expression_classifier
+    from animation_lora.params import parse
+    from animation_lora.pipelines.expression.nodes import ExpressionParams
+    from tests.conftest import PROJECT_ROOT
+
+    conf = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_expression.yml").read_text())["expression"]
+    params = parse(ExpressionParams, conf, "expression")
+    for backend in ["landmarks", "fer", "facex"]:
+        model = make_expression_classifier({**params.classifier, "backend": backend})
+        assert model.name == backend and model.margin == (0.5 if backend == "landmarks" else 0.0)
+    with pytest.raises(ValueError, match="`expression.labelling.min_confidance`: unknown key"):
+        parse(ExpressionParams, {**conf, "labelling": {"min_confidance": 0.5}}, "expression")
+
+
+def test_a_second_backend_that_disagrees_leaves_the_face_out(inputs):
+    images, face_table, index, clusters, _ = inputs
+    crops = crop_faces(images, face_table, PARAMS)
+    labelling = {"confirm_with": "facex", "min_confidence": 0.0, "min_margin": 0.0}
+    table = label_expressions(images, crops, face_table, index, clusters, {**PARAMS, "labelling": labelling})
+    facex = table[table.reason.str.startswith("not confirmed: facex says")]
+    # the rendered smiles are happy to the geometry; facex sees no smile on them (measured here)
+    assert len(facex) == 4 and (facex.label == "happy").all() and (table.expression == "").all()
