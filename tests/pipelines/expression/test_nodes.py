@@ -58,6 +58,18 @@ def test_faceless_characters_are_skipped_counted_and_the_datasets_name_no_one(in
     assert metrics["skipped"] == {"no face detected": 1} and metrics["kept"] == {"happy": 4}
 
 
+def test_a_film_of_faceless_characters_completes_without_an_expression_lora(inputs):
+    images, face_table, index, clusters, embeddings = inputs
+    robot = ["f000009_0"]
+    only = {k: images[k] for k in robot}
+    crops = crop_faces(only, face_table[face_table.instance_id.isin(robot)], PARAMS)
+    table = label_expressions(only, crops, face_table[face_table.instance_id.isin(robot)],
+                              index[index.instance_id.isin(robot)], clusters[clusters.instance_id.isin(robot)],
+                              PARAMS)
+    main, each = build_expression_datasets(crops, table, embeddings, clusters, PARAMS, {"backend": "template"})
+    assert main.images == {} and each == {} and "no requested expression" in main.skipped
+
+
 def test_no_instances_names_the_pipeline_to_run_first(inputs):
     _, face_table, *_ = inputs
     with pytest.raises(ValueError, match="run `kedro run --pipelines=preprocessing` first"):

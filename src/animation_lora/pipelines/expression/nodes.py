@@ -18,7 +18,7 @@ from ...clustering import NOISE, contact_sheets
 from ...expressions import canonical, check_requested, label_face, smooth_over_tracks
 from ...loop import map_images, materialise, skip_table
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, main_and_each
+from ...training_set import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +176,11 @@ def build_expression_datasets(face_crops: dict[str, Any], expression_table: pd.D
     if missing:
         log.warning("Expressions without a dataset (fewer than %d faces): %s; faces per expression: %s",
                     data.min_images, missing, counts.to_dict())
-    if not found:
-        raise ValueError(f"expression: no requested expression ({params.expressions}) was found on "
-                         f"`expression.dataset.min_images` = {data.min_images} faces or more (found: "
-                         f"{counts.to_dict()}); lower it or `expression.labelling.min_confidence`")
+    if not found:  # a film of robots or animals: the run completes, without an expression LoRA
+        return nothing_to_teach("expression", (
+            f"no requested expression ({params.expressions}) was found on `expression.dataset.min_images` = "
+            f"{data.min_images} faces or more (found: {counts.to_dict()}); lower it or "
+            f"`expression.labelling.min_confidence`")), {}
     clusters = pd.DataFrame({"instance_id": kept.instance_id, "cluster": kept.expression})
     embeddings = character_embeddings[character_embeddings.instance_id.isin(kept.instance_id)]
     names = sorted(set(character_clusters.cluster) - {NOISE})
