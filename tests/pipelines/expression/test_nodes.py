@@ -64,9 +64,10 @@ def test_a_film_of_faceless_characters_completes_without_an_expression_lora(inpu
     only = {k: images[k] for k in robot}
     crops = crop_faces(only, face_table[face_table.instance_id.isin(robot)], PARAMS)
     table = label_expressions(only, crops, face_table[face_table.instance_id.isin(robot)],
-                              index[index.instance_id.isin(robot)], clusters[clusters.instance_id.isin(robot)],
-                              PARAMS)
-    main, each = build_expression_datasets(crops, table, embeddings, clusters, PARAMS, {"backend": "template"})
+                              index[index.instance_id.isin(robot)],
+                              clusters[clusters.instance_id.isin(robot)], PARAMS)
+    main, each = build_expression_datasets(crops, table, embeddings, clusters, PARAMS,
+                                           {"backend": "template"})
     assert main.images == {} and each == {} and "no requested expression" in main.skipped
 
 
