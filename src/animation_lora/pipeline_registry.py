@@ -9,11 +9,12 @@ from functools import lru_cache
 
 from kedro.pipeline import Pipeline
 
-from .pipelines import background, composition, export, preprocessing, training
+from .pipelines import background, composition, export, pose, preprocessing, training
 
 PIPELINES = {
     "preprocessing": preprocessing,
     "background": background,
+    "pose": pose,
     "training": training,
     "composition": composition,
     "export": export,
