@@ -33,8 +33,8 @@ class ActionRules:
     jump_velocity: float = 1.2  # torso lengths / s of vertical hip motion -> jumping
     airborne: float = 0.3  # share of the window with both feet off the ground, without striding -> jumping
     contact: float = 0.25  # a foot within this many torso lengths of the track's ground line touches it
-    stride_amplitude: float = 1.0  # range of the signed ankle spread: above it the legs stride (walk, run)
-    still_amplitude: float = 0.7  # below this, little knee bend and no hip motion -> standing
+    stride_amplitude: float = 0.7  # range of the ankle spread: above it the legs stride (walk, run)
+    still_amplitude: float = 0.6  # below this, little knee bend and no hip motion -> standing
     still_knee: float = 20.0  # degrees
     still_velocity: float = 0.6  # torso lengths / s
     run_stride: float = 1.3  # ankle spread above this -> running
@@ -77,16 +77,19 @@ def pose_features(k: np.ndarray) -> dict[str, np.ndarray]:
     return {"knee_flex": knee, "hip_flex": hip, "elbow_flex": elbow, "stride": stride, "arms_up": arms}
 
 
-def track_features(k: np.ndarray, t: np.ndarray, window: float = 0.5, contact: float = 0.25) -> pd.DataFrame:
+def track_features(k: np.ndarray, t: np.ndarray, window: float = 0.5, contact: float = 0.25,
+                   cycle: float = 0.6) -> pd.DataFrame:
     """Features of each instance of one track: keypoints (n, 17, ≥2) at times t (seconds, any order).
     Motion features use the instances within ±`window` s: stride amplitude (range of the signed ankle
-    spread), cadence (steps per second: sign changes of the spread), hip vertical speed and the share of
+    spread's size: left and right may be swapped), cadence (steps per second: sign changes of the signed
+    spread; 0 when the window spans less than `cycle` s, too short to count steps), hip vertical speed and the share of
     the window with both feet above the track's ground line (its lowest ankle) by more than `contact`."""
     order = np.argsort(t)
     k, t = k[order].astype(np.float64), np.asarray(t, np.float64)[order]
     per = pose_features(k)
     torso = float(np.median(torso_length(k[..., :2])))
     signed = (k[:, L_ANK, 0] - k[:, R_ANK, 0]) / torso
+    spread = np.abs(signed)  # a pose model may swap left and right in a profile view: no sign
     hip_y = (k[:, L_HIP, 1] + k[:, R_HIP, 1]) / 2 / torso
     feet_y = k[:, [L_ANK, R_ANK], 1] / torso
     ground = feet_y.max()
@@ -100,10 +103,10 @@ def track_features(k: np.ndarray, t: np.ndarray, window: float = 0.5, contact: f
         speed = np.abs(np.diff(hip_y[near]) / np.diff(tn).clip(1e-6)) if near.sum() > 1 else np.zeros(1)
         rows.append({
             **{name: float(v[i]) for name, v in per.items()},
-            "stride_amplitude": float(np.ptp(sn)),
+            "stride_amplitude": float(np.ptp(spread[near])),
             "airborne": float(off[near].mean()),
             "hip_velocity": float(speed.mean()),
-            "cadence": steps / span if near.sum() > 2 else 0.0,
+            "cadence": steps / span if span >= cycle else 0.0,
         })
     out = pd.DataFrame(rows, columns=list(FEATURES))
     out.index = order

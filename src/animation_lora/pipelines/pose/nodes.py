@@ -29,6 +29,7 @@ NO_POSE = "no human pose detected (an animal, a robot, or too small)"
 class PoseParams:
     actions: list[str] = field(default_factory=lambda: ["running", "jumping", "walking", "standing"])
     window: float = 0.5  # seconds either side of an instance for its motion features
+    cycle: float = 0.6  # a window shorter than this (s) gives no cadence
     clustering: ClusteringParams = field(default_factory=lambda: ClusteringParams(min_cluster_size=4,
                                                                                    min_samples=2))
     rules: ActionRules = field(default_factory=ActionRules)
@@ -92,7 +93,8 @@ def label_actions(pose_keypoints: pd.DataFrame, pose: dict[str, Any]) -> pd.Data
     parts = []
     for _, group in found.groupby("track"):
         k = np.stack([keypoints_of(v) for v in group.keypoints])
-        feats = track_features(k, group.timestamp.to_numpy(), params.window, params.rules.contact)
+        feats = track_features(k, group.timestamp.to_numpy(), params.window, params.rules.contact,
+                               params.cycle)
         parts.append(feats.set_axis(group.index))
     features = pd.concat(parts).sort_index() if parts else pd.DataFrame(columns=list(FEATURES))
     labels = cluster_actions(features, list(found.track), params.clustering, params.rules, wanted)
