@@ -84,7 +84,8 @@ def test_the_rules_name_run_stand_jump():
     for (k, t), action in ((running(), "running"), (standing(), "standing"), (jumping(), "jumping")):
         assert name_action(track_features(k, t).mean().to_dict(), ActionRules(), wanted) == action
     # an action that was not requested stays unlabeled
-    assert name_action(track_features(*running()).mean().to_dict(), ActionRules(), ["standing"]) == "unlabeled"
+    run = track_features(*running()).mean().to_dict()
+    assert name_action(run, ActionRules(), ["standing"]) == "unlabeled"
 
 
 def test_a_walk_is_a_stride_without_bent_knees_or_a_fast_cadence():

@@ -5,7 +5,8 @@ by interpretable rules on the cluster centroids.
 
 The rules, in order: `jumping` — a fast vertical hip motion, or both feet off the ground for part of the
 window without striding; `standing` — legs that do not stride, straight knees, no motion; `running` — legs
-that stride with a long stride, deeply bent knees or a high cadence; `walking` — legs that stride. A cluster no rule names stays `unlabeled`, as does one named by an
+that stride with a long stride, deeply bent knees or a high cadence; `walking` — legs that stride.
+A cluster no rule names stays `unlabeled`, as does one named by an
 action that was not requested."""
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ActionRules:
     """Thresholds of the naming rules (torso lengths, degrees, per second)."""
 
     jump_velocity: float = 1.2  # torso lengths / s of vertical hip motion -> jumping
-    airborne: float = 0.3  # share of the window with both feet off the ground, without striding -> jumping
+    airborne: float = 0.5  # share of the window with both feet off the ground, without striding -> jumping
     contact: float = 0.25  # a foot within this many torso lengths of the track's ground line touches it
     stride_amplitude: float = 0.7  # range of the ankle spread: above it the legs stride (walk, run)
     still_amplitude: float = 0.6  # below this, little knee bend and no hip motion -> standing
@@ -69,9 +70,11 @@ def pose_features(k: np.ndarray) -> dict[str, np.ndarray]:
     xy = k[..., :2].astype(np.float64)
     torso = torso_length(xy)
     mid_sho = (xy[:, L_SHO] + xy[:, R_SHO]) / 2
-    knee = (angle(xy[:, L_HIP], xy[:, L_KNE], xy[:, L_ANK]) + angle(xy[:, R_HIP], xy[:, R_KNE], xy[:, R_ANK])) / 2
+    knee = (angle(xy[:, L_HIP], xy[:, L_KNE], xy[:, L_ANK])
+            + angle(xy[:, R_HIP], xy[:, R_KNE], xy[:, R_ANK])) / 2
     hip = (angle(mid_sho, xy[:, L_HIP], xy[:, L_KNE]) + angle(mid_sho, xy[:, R_HIP], xy[:, R_KNE])) / 2
-    elbow = (angle(xy[:, L_SHO], xy[:, L_ELB], xy[:, L_WRI]) + angle(xy[:, R_SHO], xy[:, R_ELB], xy[:, R_WRI])) / 2
+    elbow = (angle(xy[:, L_SHO], xy[:, L_ELB], xy[:, L_WRI])
+             + angle(xy[:, R_SHO], xy[:, R_ELB], xy[:, R_WRI])) / 2
     stride = np.linalg.norm(xy[:, L_ANK] - xy[:, R_ANK], axis=-1) / torso
     arms = (mid_sho[:, 1] - (xy[:, L_WRI, 1] + xy[:, R_WRI, 1]) / 2) / torso  # image y grows downwards
     return {"knee_flex": knee, "hip_flex": hip, "elbow_flex": elbow, "stride": stride, "arms_up": arms}
@@ -80,9 +83,9 @@ def pose_features(k: np.ndarray) -> dict[str, np.ndarray]:
 def track_features(k: np.ndarray, t: np.ndarray, window: float = 0.5, contact: float = 0.25,
                    cycle: float = 0.6) -> pd.DataFrame:
     """Features of each instance of one track: keypoints (n, 17, ≥2) at times t (seconds, any order).
-    Motion features use the instances within ±`window` s: stride amplitude (range of the signed ankle
-    spread's size: left and right may be swapped), cadence (steps per second: sign changes of the signed
-    spread; 0 when the window spans less than `cycle` s, too short to count steps), hip vertical speed and the share of
+    Motion features use the instances within ±`window` s: stride amplitude (range of the ankle spread's
+    size: left and right may be swapped), cadence (steps per second: sign changes of the signed spread; 0
+    when the window spans less than `cycle` s, too short to count steps), hip vertical speed and the share of
     the window with both feet above the track's ground line (its lowest ankle) by more than `contact`."""
     order = np.argsort(t)
     k, t = k[order].astype(np.float64), np.asarray(t, np.float64)[order]

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from .embedding import flatten_rgba
 from ..runtime import device_name
+from .embedding import flatten_rgba
 from .factory import backend_factory
 from .weights import checkpoint_path
 
@@ -51,8 +51,8 @@ class PoseEstimator(Protocol):
 
 
 def square_crop(image: np.ndarray, margin: float, size: int) -> tuple[np.ndarray, float, np.ndarray]:
-    """The image (RGBA flattened over grey) centred on a square `margin` x its longer side larger, edge-padded,
-    resized to size x size; returns (crop, scale, offset) with original = crop / scale + offset."""
+    """The image (RGBA flattened over grey) centred on a square `margin` x its longer side larger, grey-padded,
+    resized to size x size. Returns (crop, scale, offset): original = crop / scale + offset."""
     rgb = flatten_rgba(image)
     h, w = rgb.shape[:2]
     side = int(round(max(h, w) * (1 + 2 * margin)))
@@ -81,7 +81,8 @@ class MediaPipePose:
         found = self._pose.process(np.ascontiguousarray(crop)).pose_landmarks
         if found is None:
             return None
-        marks = np.array([(p.x * self.size, p.y * self.size, p.visibility) for p in found.landmark], np.float32)
+        marks = np.array([(p.x * self.size, p.y * self.size, p.visibility) for p in found.landmark],
+                         np.float32)
         coco = mediapipe_to_coco17(marks)
         if float(np.median(coco[:, 2])) < self.min_score:
             return None

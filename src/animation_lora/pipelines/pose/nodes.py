@@ -52,7 +52,8 @@ def estimate_poses(character_instances: dict[str, Any], instance_index: pd.DataF
     kept = instance_index[instance_index.kept.astype(bool)] if "kept" in instance_index else instance_index
     kept = kept[kept.instance_id.isin(list(character_instances))]
     if not len(kept):
-        raise ValueError("No character instances to estimate poses on: run `kedro run --pipelines=preprocessing` "
+        raise ValueError("No character instances to estimate poses on: run "
+                         "`kedro run --pipelines=preprocessing` "
                          "first (or check why it kept no instance: instance_index's `reason`)")
     model = make_pose_estimator(estimator)
     offsets = kept.set_index("instance_id")[["x0", "y0"]].astype(float)
@@ -146,7 +147,8 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
     """A kohya dataset per requested action found (at least `min_images` instances), captioned
     `<action> pose, <prefix>, <facing>, <distance>` with no identity word (the character clusters' names
     are excluded); images chosen for viewpoint variety: facing and distance are the selection's space."""
-    params, wanted = parse(PoseDatasetParams, dataset, "pose.dataset"), parse(PoseParams, pose, "pose").actions
+    params = parse(PoseDatasetParams, dataset, "pose.dataset")
+    wanted = parse(PoseParams, pose, "pose").actions
     labelled = action_table[action_table.action.isin(wanted)]
     counts = labelled.action.value_counts()
     found = [a for a in wanted if counts.get(a, 0) >= params.min_images]
