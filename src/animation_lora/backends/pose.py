@@ -51,8 +51,8 @@ class PoseEstimator(Protocol):
 
 
 def square_crop(image: np.ndarray, margin: float, size: int) -> tuple[np.ndarray, float, np.ndarray]:
-    """The image (RGBA flattened over grey) centred on a square `margin` x its longer side larger, grey-padded,
-    resized to size x size. Returns (crop, scale, offset): original = crop / scale + offset."""
+    """The image (RGBA flattened over grey) centred on a square `margin` x its longer side larger, padded
+    grey, resized to size x size. Returns (crop, scale, offset): original = crop / scale + offset."""
     rgb = flatten_rgba(image)
     h, w = rgb.shape[:2]
     side = int(round(max(h, w) * (1 + 2 * margin)))
