@@ -40,5 +40,5 @@ def test_pose_run_scores_keypoints_and_actions(kedro_project):
         captions = [p.read_text() for p in (sets / name / "images").glob("*.txt")]
         assert captions and all(c.startswith(f"{name} pose, ") for c in captions)
         assert not any(w in c for c in captions for w in ("marco", "nina", "character_"))
-    (skeletons,) = (data / "04_feature" / "pose_skeletons").glob("*")
-    assert len(list(skeletons.glob("*.png"))) == m["detected"]
+    skeletons = list((data / "04_feature" / "pose_skeletons").glob("*/pose_skeletons/*.png"))
+    assert len(skeletons) == m["detected"]
