@@ -61,7 +61,8 @@ def test_skeletons_are_drawn_in_crop_pixels():
     table = keypoint_table({"a": (k, np.zeros(1))})
     x0, y0 = int(k[..., 0].min()) - 10, int(k[..., 1].min()) - 10
     x1, y1 = int(k[..., 0].max()) + 10, int(k[..., 1].max()) + 10
-    index = pd.DataFrame([[table.instance_id[0], "f000000", 0, "a", x0, y0, x1, y1, True]], columns=INDEX_COLUMNS)
+    row = [table.instance_id[0], "f000000", 0, "a", x0, y0, x1, y1, True]
+    index = pd.DataFrame([row], columns=INDEX_COLUMNS)
     image = np.asarray(draw_skeletons(table, index, {})[table.instance_id[0]])
     assert image.shape == (y1 - y0, x1 - x0, 3)
     nose = k[0, 0, :2] - (x0, y0)
