@@ -35,9 +35,8 @@ class ActionRules:
     airborne: float = 0.5  # share of the window with both feet off the ground, without striding -> jumping
     contact: float = 0.25  # a foot within this many torso lengths of the track's ground line touches it
     stride_amplitude: float = 0.7  # range of the ankle spread: above it the legs stride (walk, run)
-    still_amplitude: float = 0.6  # below this, little knee bend and no hip motion -> standing
-    still_knee: float = 20.0  # degrees
-    still_velocity: float = 0.6  # torso lengths / s
+    still_knee: float = 20.0  # legs that do not stride, knees bent less than this (degrees) and ...
+    still_velocity: float = 0.6  # ... hips slower than this (torso lengths / s) -> standing
     run_stride: float = 1.3  # ankle spread above this -> running
     run_knee: float = 30.0  # mean knee bend (degrees) above this -> running
     run_cadence: float = 2.8  # steps per second above this -> running (needs a window of several frames)
@@ -123,8 +122,7 @@ def name_action(centroid: dict[str, float], rules: ActionRules, wanted: list[str
     striding = c["stride_amplitude"] >= rules.stride_amplitude
     if c["hip_velocity"] >= rules.jump_velocity or (c["airborne"] >= rules.airborne and not striding):
         action = "jumping"
-    elif (c["stride_amplitude"] < rules.still_amplitude and c["knee_flex"] < rules.still_knee
-          and c["hip_velocity"] < rules.still_velocity):
+    elif not striding and c["knee_flex"] < rules.still_knee and c["hip_velocity"] < rules.still_velocity:
         action = "standing"
     elif striding and (c["stride"] >= rules.run_stride or c["knee_flex"] >= rules.run_knee
                        or c["cadence"] >= rules.run_cadence):
