@@ -132,3 +132,19 @@ def test_mediapipe_finds_the_demo_characters_joints(tiny_film, tiny_truth):
         hits += int(((dist < 0.2 * torso_length(true[None, :, :2])[0]) & (true[:, 2] > 0)).sum())
     assert found >= 0.7 * len(rows)
     assert hits / total >= 0.4
+
+
+def test_studio_lists_the_pose_checkpoints_before_work():
+    """`--env=studio`: the checkpoints hook finds RTMPose's pose and detector files in the parameters."""
+    from pathlib import Path
+
+    import yaml
+
+    from animation_lora.backends.weights import missing_checkpoints
+
+    root = Path(__file__).resolve().parents[2]
+    studio = yaml.safe_load((root / "conf/studio/parameters_pose.yml").read_text())["pose"]["estimator"]
+    studio["rtmpose"].pop("device")
+    missing = dict(missing_checkpoints({"pose.estimator": studio}))
+    assert set(missing) == {"pose.estimator.rtmpose.checkpoint", "pose.estimator.rtmpose.detector.checkpoint"}
+    assert missing["pose.estimator.rtmpose.checkpoint"].endswith(".onnx")
