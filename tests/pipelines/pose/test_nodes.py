@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from animation_lora.pipelines.pose.nodes import (
+    LEGS_HIDDEN,
     NO_POSE,
+    build_pose_datasets,
     draw_skeletons,
     estimate_poses,
     label_actions,
@@ -33,7 +35,7 @@ def test_an_instance_without_a_human_pose_is_skipped_and_counted():
     assert list(actions.action) == ["unlabeled"] and actions.reason[0] == NO_POSE
     metrics = score_poses(table, actions, pd.DataFrame(columns=["instance_id", "identity"]), {}, None)
     assert metrics == {"ground_truth": False, "instances": 1, "detected": 0, "skipped": 1,
-                       "backend": "mediapipe", "actions": {"unlabeled": 1}}
+                       "backend": "mediapipe", "legs_not_visible": 0, "actions": {"unlabeled": 1}}
 
 
 def keypoint_table(tracks):
@@ -68,3 +70,19 @@ def test_skeletons_are_drawn_in_crop_pixels():
     nose = k[0, 0, :2] - (x0, y0)
     assert image[int(nose[1]), int(nose[0])].any()  # a keypoint dot where the nose is
     assert not image[:5].any() and not image[-5:].any()  # nothing drawn off the skeleton
+
+
+def test_a_close_up_without_legs_has_no_action_and_no_dataset():
+    k, t = standing()
+    k[:, 11:, 2] = 0.05  # hips, knees, ankles guessed at low scores: a close-up (a table hides the legs)
+    table = keypoint_table({"a": (k, t)})
+    actions = label_actions(table, {})
+    assert (actions.action == "unlabeled").all() and (actions.reason == LEGS_HIDDEN).all()
+    index = pd.DataFrame([[i, "f000000", 0, "a", 0, 0, 50, 100, True] for i in table.instance_id],
+                         columns=INDEX_COLUMNS)
+    clusters = pd.DataFrame({"instance_id": table.instance_id, "cluster": "character_0"})
+    main, each = build_pose_datasets({}, actions, index, clusters, {}, {}, {"backend": "template"})
+    assert main.name == "no_action" and not main.images and each == {}
+    assert "legs not visible" in main.report.note[0]
+    metrics = score_poses(table, actions, pd.DataFrame(columns=["instance_id", "identity"]), {}, None)
+    assert metrics["legs_not_visible"] == len(t) and metrics["detected"] == len(t)

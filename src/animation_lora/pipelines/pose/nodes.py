@@ -19,10 +19,11 @@ from ...ids import frame_number
 from ...loop import Skip, map_images, materialise
 from ...openpose import draw_openpose
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, main_and_each
+from ...training_set import DatasetParams, TrainingSet, kohya_toml, main_and_each
 
 log = logging.getLogger(__name__)
 NO_POSE = "no human pose detected (an animal, a robot, or too small)"
+LEGS_HIDDEN = "legs not visible (a close-up or a cropped body): no full-body action"
 
 
 @block
@@ -30,6 +31,7 @@ class PoseParams:
     actions: list[str] = field(default_factory=lambda: ["running", "jumping", "walking", "standing"])
     window: float = 0.5  # seconds either side of an instance for its motion features
     cycle: float = 0.6  # a window shorter than this (s) gives no cadence
+    min_leg_score: float = 0.3  # hips, knees and ankles all scored at least this: a full-body action
     clustering: ClusteringParams = field(default_factory=lambda: ClusteringParams(min_cluster_size=4,
                                                                                    min_samples=2))
     rules: ActionRules = field(default_factory=ActionRules)
@@ -84,13 +86,21 @@ def keypoints_of(row) -> np.ndarray:
     return np.asarray(row, np.float32).reshape(17, 3)
 
 
+def legs_visible(keypoints: Any, min_score: float) -> bool:
+    """Whether hips, knees and ankles all score at least `min_score` (a close-up or a body cut by the frame
+    edge or a table has no full-body action: the model guesses the legs it cannot see)."""
+    return keypoints is not None and float(keypoints_of(keypoints)[11:, 2].min()) >= min_score
+
+
 def label_actions(pose_keypoints: pd.DataFrame, pose: dict[str, Any]) -> pd.DataFrame:
-    """Per detected instance: its motion features over its track, the action cluster, the action named
-    by the rules and the confidence; instances without a pose are listed with action `unlabeled` and
-    their reason. Output: action_table."""
+    """Per instance with a full-body pose: its motion features over its track, the action cluster, the
+    action named by the rules and the confidence; the other instances are listed with action `unlabeled`
+    and the reason (no pose, or legs not visible). Output: action_table."""
     params = parse(PoseParams, pose, "pose")
     wanted = check_actions(params.actions)
-    found = pose_keypoints[pose_keypoints.detected.astype(bool)].reset_index(drop=True)
+    full = pose_keypoints.detected.astype(bool) & pose_keypoints.keypoints.map(
+        lambda k: legs_visible(k, params.min_leg_score))
+    found = pose_keypoints[full].reset_index(drop=True)
     parts = []
     for _, group in found.groupby("track"):
         k = np.stack([keypoints_of(v) for v in group.keypoints])
@@ -102,11 +112,12 @@ def label_actions(pose_keypoints: pd.DataFrame, pose: dict[str, Any]) -> pd.Data
     table = pd.concat([found[["instance_id", "track"]], labels, features], axis=1)
     table["facing"] = [facing(keypoints_of(v)) for v in found.keypoints]
     table["reason"] = ""
-    missing = pose_keypoints[~pose_keypoints.detected.astype(bool)]
+    missing = pose_keypoints[~full]
+    reasons = missing.reason.where(~missing.detected.astype(bool), LEGS_HIDDEN)
     rest = pd.DataFrame({"instance_id": missing.instance_id, "track": missing.track, "cluster": NOISE,
-                         "action": "unlabeled", "confidence": 0.0, "reason": missing.reason})
+                         "action": "unlabeled", "confidence": 0.0, "reason": reasons})
     table = pd.concat([table, rest], ignore_index=True) if len(rest) else table
-    log.info("Actions: %s", table.action.value_counts().to_dict())
+    log.info("Actions: %s (%d without a full-body pose)", table.action.value_counts().to_dict(), len(rest))
     return table
 
 
@@ -144,7 +155,8 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
                         instance_index: pd.DataFrame, character_clusters: pd.DataFrame, pose: dict[str, Any],
                         dataset: dict[str, Any], captioning: dict[str, Any],
                         ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
-    """A kohya dataset per requested action found (at least `min_images` instances), captioned
+    """A kohya dataset per requested action found (at least `min_images` instances; none found: an empty
+    set named `no_action`, with the reason in its report, and no per-action sets), captioned
     `<action> pose, <prefix>, <facing>, <distance>` with no identity word (the character clusters' names
     are excluded); images chosen for viewpoint variety: facing and distance are the selection's space."""
     params = parse(PoseDatasetParams, dataset, "pose.dataset")
@@ -152,9 +164,12 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
     labelled = action_table[action_table.action.isin(wanted)]
     counts = labelled.action.value_counts()
     found = [a for a in wanted if counts.get(a, 0) >= params.min_images]
-    if not found:
-        raise ValueError(f"No requested action ({', '.join(wanted)}) was found on {params.min_images} "
-                         f"instances or more (found: {counts.to_dict()}); see the action contact sheets")
+    if not found:  # e.g. a film of close-ups: the pipeline completes, training finds no pose set
+        note = (f"no requested action ({', '.join(wanted)}) on {params.min_images} instances or more "
+                f"(found: {counts.to_dict()}; reasons: {action_table.reason.value_counts().to_dict()})")
+        log.warning("No pose LoRA dataset: %s; see the action contact sheets", note)
+        report = pd.DataFrame({"id": [""], "selected": [False], "note": [note]})
+        return TrainingSet("no_action", "", {}, {}, kohya_toml(params, 1), report), {}
     heights = (instance_index.set_index("instance_id").y1 - instance_index.set_index("instance_id").y0)
     frame_h = float(max(heights.max(), 1))  # the largest instance: distances are relative to it
     rows = labelled.set_index("instance_id")
@@ -182,6 +197,7 @@ def score_poses(pose_keypoints: pd.DataFrame, action_table: pd.DataFrame, instan
     detected = pose_keypoints.detected.astype(bool)
     counts = {"instances": int(len(pose_keypoints)), "detected": int(detected.sum()),
               "skipped": int((~detected).sum()), "backend": str(pose_keypoints.backend.iloc[0]),
+              "legs_not_visible": int((action_table.reason == LEGS_HIDDEN).sum()),
               "actions": {str(k): int(v) for k, v in action_table.action.value_counts().items()}}
     if ground_truth is None:
         return {"ground_truth": False, **counts}
