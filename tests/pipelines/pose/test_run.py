@@ -1,6 +1,7 @@
 """`kedro run --pipelines=pose` on the tiny demo film, after preprocessing, through KedroSession."""
 
 import json
+import shutil
 
 import pytest
 
@@ -42,3 +43,29 @@ def test_pose_run_scores_keypoints_and_actions(kedro_project):
         assert not any(w in c for c in captions for w in ("marco", "nina", "character_"))
     skeletons = list((data / "04_feature" / "pose_skeletons").glob("*/pose_skeletons/*.png"))
     assert len(skeletons) == m["detected"]
+
+
+@pytest.fixture(scope="module")
+def default_film(tmp_path_factory):
+    """The default demo film (12 shots of 24 frames at 12 fps, 512x288): tracks long enough for motion."""
+    from animation_lora.demo import render_demo_film
+
+    return render_demo_film(tmp_path_factory.mktemp("default") / "demo_film", preset="default", seed=0)
+
+
+@pytest.mark.slow
+def test_pose_on_the_default_demo_film_names_actions(kedro_project, default_film):
+    film_dir = kedro_project / "data" / "01_raw" / "demo_film"
+    shutil.rmtree(film_dir)
+    shutil.copytree(default_film.parent, film_dir)
+    defaults = {"preprocessing": {"character_clustering": {"min_cluster_size": 15, "min_samples": 3}}}
+    run_session(kedro_project, "preprocessing", runtime_params=defaults)
+    run_session(kedro_project, "pose", runtime_params=defaults)
+    m = metrics(kedro_project, "pose")
+    print(json.dumps(m, indent=1))
+    assert m["instances_scored"] >= 150
+    assert m["action_accuracy"] >= 0.8  # 0.94 measured (docs/metrics.md)
+    assert min(m["action_accuracy_by_action"].values()) >= 0.7
+    assert m["pck@0.1"] >= 0.35  # 0.41 measured
+    (sets,) = (kedro_project / "data" / "05_model_input" / "pose_loras").glob("*/pose_loras")
+    assert {p.name for p in sets.iterdir()} == {"running", "jumping", "walking", "standing"}
