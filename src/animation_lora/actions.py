@@ -138,8 +138,8 @@ def cluster_actions(features: pd.DataFrame, tracks: list[str], params: Clusterin
                     wanted: list[str]) -> pd.DataFrame:
     """HDBSCAN on the standardised features (each track one cluster), each cluster named by the rules on
     its centroid (in feature units); an instance left as noise is named by its own track's mean.
-    `confidence`: the share of the cluster's tracks whose own mean the rules name the same way.
-    Returns (index as `features`): cluster, action, confidence."""
+    `confidence`: the share of the cluster's instances whose own track's mean the rules name the same way;
+    `track_action`: that name. Returns (index as `features`): cluster, action, confidence, track_action."""
     wanted = check_actions(wanted)
     ids = [str(i) for i in features.index]
     x = features[list(FEATURES)].to_numpy(np.float64)
@@ -150,6 +150,7 @@ def cluster_actions(features: pd.DataFrame, tracks: list[str], params: Clusterin
     frame = features.set_axis(ids)[list(FEATURES)]
     track_action = {tr: name_action(g.mean().to_dict(), rules, wanted) for tr, g in frame.groupby(track_of)}
     out = pd.DataFrame(index=ids, columns=["cluster", "action", "confidence"])
+    out["track_action"] = [track_action[track_of[i]] for i in ids]
     out["cluster"] = clusters.loc[ids, "cluster"].to_numpy()
     for cluster, members in out.groupby("cluster").groups.items():
         own = [track_action[track_of[i]] for i in members]

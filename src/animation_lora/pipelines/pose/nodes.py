@@ -115,7 +115,8 @@ def label_actions(pose_keypoints: pd.DataFrame, pose: dict[str, Any]) -> pd.Data
     missing = pose_keypoints[~full]
     reasons = missing.reason.where(~missing.detected.astype(bool), LEGS_HIDDEN)
     rest = pd.DataFrame({"instance_id": missing.instance_id, "track": missing.track, "cluster": NOISE,
-                         "action": "unlabeled", "confidence": 0.0, "reason": reasons})
+                         "action": "unlabeled", "confidence": 0.0, "track_action": "unlabeled",
+                         "reason": reasons})
     table = pd.concat([table, rest], ignore_index=True) if len(rest) else table
     log.info("Actions: %s (%d without a full-body pose)", table.action.value_counts().to_dict(), len(rest))
     return table
@@ -155,13 +156,16 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
                         instance_index: pd.DataFrame, character_clusters: pd.DataFrame, pose: dict[str, Any],
                         dataset: dict[str, Any], captioning: dict[str, Any],
                         ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
-    """A kohya dataset per requested action found (at least `min_images` instances; none found: an empty
-    set named `no_action`, with the reason in its report, and no per-action sets), captioned
+    """A kohya dataset per requested action found on at least `min_images` unambiguous instances (the rules
+    name their own track as their cluster; none found: an empty set named `no_action`, with the reason in
+    its report, and no per-action sets), captioned
     `<action> pose, <prefix>, <facing>, <distance>` with no identity word (the character clusters' names
     are excluded); images chosen for viewpoint variety: facing and distance are the selection's space."""
     params = parse(PoseDatasetParams, dataset, "pose.dataset")
     wanted = parse(PoseParams, pose, "pose").actions
-    labelled = action_table[action_table.action.isin(wanted)]
+    # an instance whose own track the rules name otherwise than its cluster is ambiguous: left out
+    table = action_table
+    labelled = table[table.action.isin(wanted) & (table.track_action == table.action)]
     counts = labelled.action.value_counts()
     found = [a for a in wanted if counts.get(a, 0) >= params.min_images]
     if not found:  # e.g. a film of close-ups: the pipeline completes, training finds no pose set
