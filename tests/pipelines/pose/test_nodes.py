@@ -86,3 +86,22 @@ def test_a_close_up_without_legs_has_no_action_and_no_dataset():
     assert "legs not visible" in main.report.note[0]
     metrics = score_poses(table, actions, pd.DataFrame(columns=["instance_id", "identity"]), {}, None)
     assert metrics["legs_not_visible"] == len(t) and metrics["detected"] == len(t)
+
+
+def test_the_shipped_pose_parameters_parse():
+    import yaml
+
+    from animation_lora.backends.pose import MmPose, RtmPose, make_pose_estimator
+    from animation_lora.params import check_arguments, parse
+    from animation_lora.pipelines.pose.nodes import PoseDatasetParams, PoseParams
+    from tests.conftest import PROJECT_ROOT
+
+    base = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_pose.yml").read_text())["pose"]
+    assert parse(PoseParams, base, "pose").actions == ["running", "jumping", "walking", "standing"]
+    assert parse(PoseDatasetParams, base["dataset"], "pose.dataset").trigger_template == "{name} pose"
+    assert make_pose_estimator(base["estimator"]).name == "mediapipe"
+    studio = yaml.safe_load((PROJECT_ROOT / "conf/studio/parameters_pose.yml").read_text())["pose"]
+    check_arguments(RtmPose, studio["estimator"]["rtmpose"], "pose.estimator.rtmpose")
+    check_arguments(MmPose, studio["estimator"]["mmpose"], "pose.estimator.mmpose")
+    with pytest.raises(ValueError, match=r"`pose.window`: Input should be a valid number"):
+        parse(PoseParams, {"window": "half a second"}, "pose")
