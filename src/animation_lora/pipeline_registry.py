@@ -9,11 +9,12 @@ from functools import lru_cache
 
 from kedro.pipeline import Pipeline
 
-from .pipelines import background, composition, export, expression, preprocessing, training
+from .pipelines import background, composition, export, expression, pose, preprocessing, training
 
 PIPELINES = {
     "preprocessing": preprocessing,
     "background": background,
+    "pose": pose,
     "expression": expression,
     "training": training,
     "composition": composition,
