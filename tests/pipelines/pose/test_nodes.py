@@ -82,8 +82,8 @@ def test_a_close_up_without_legs_has_no_action_and_no_dataset():
                          columns=INDEX_COLUMNS)
     clusters = pd.DataFrame({"instance_id": table.instance_id, "cluster": "character_0"})
     main, each = build_pose_datasets({}, actions, index, clusters, {}, {}, {"backend": "template"})
-    assert main.name == "no_action" and not main.images and each == {}
-    assert "legs not visible" in main.report.note[0]
+    assert main.name == "pose" and not main.images and each == {} and "no requested action" in main.skipped
+    assert "legs not visible" in main.skipped
     metrics = score_poses(table, actions, pd.DataFrame(columns=["instance_id", "identity"]), {}, None)
     assert metrics["legs_not_visible"] == len(t) and metrics["detected"] == len(t)
 

@@ -19,7 +19,7 @@ from ...ids import frame_number
 from ...loop import Skip, map_images, materialise
 from ...openpose import draw_openpose
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, kohya_toml, main_and_each
+from ...training_set import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
 
 log = logging.getLogger(__name__)
 NO_POSE = "no human pose detected (an animal, a robot, or too small)"
@@ -157,8 +157,8 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
                         dataset: dict[str, Any], captioning: dict[str, Any],
                         ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """A kohya dataset per requested action found on at least `min_images` unambiguous instances (the rules
-    name their own track as their cluster; none found: an empty set named `no_action`, with the reason in
-    its report, and no per-action sets), captioned
+    name their own track as their cluster; none found: `nothing_to_teach`, with the reason, and no per-action
+    sets), captioned
     `<action> pose, <prefix>, <facing>, <distance>` with no identity word (the character clusters' names
     are excluded); images chosen for viewpoint variety: facing and distance are the selection's space."""
     params = parse(PoseDatasetParams, dataset, "pose.dataset")
@@ -168,12 +168,11 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
     labelled = table[table.action.isin(wanted) & (table.track_action == table.action)]
     counts = labelled.action.value_counts()
     found = [a for a in wanted if counts.get(a, 0) >= params.min_images]
-    if not found:  # e.g. a film of close-ups: the pipeline completes, training finds no pose set
-        note = (f"no requested action ({', '.join(wanted)}) on {params.min_images} instances or more "
-                f"(found: {counts.to_dict()}; reasons: {action_table.reason.value_counts().to_dict()})")
-        log.warning("No pose LoRA dataset: %s; see the action contact sheets", note)
-        report = pd.DataFrame({"id": [""], "selected": [False], "note": [note]})
-        return TrainingSet("no_action", "", {}, {}, kohya_toml(params, 1), report), {}
+    if not found:  # e.g. a film of close-ups: the pipeline completes, training skips the pose LoRA
+        return nothing_to_teach("pose", (
+            f"no requested action ({', '.join(wanted)}) on {params.min_images} instances or more (found: "
+            f"{counts.to_dict()}; reasons: {action_table.reason.value_counts().to_dict()}); see the action "
+            f"contact sheets")), {}
     heights = (instance_index.set_index("instance_id").y1 - instance_index.set_index("instance_id").y0)
     frame_h = float(max(heights.max(), 1))  # the largest instance: distances are relative to it
     rows = labelled.set_index("instance_id")
