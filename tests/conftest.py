@@ -58,6 +58,8 @@ TINY_PARAMS = {
         "scene_clustering": {"min_cluster_size": 3, "min_samples": 2},
         "scene_dataset": {"target_size": 6},
     },
+    "pose": {"dataset": {"min_images": 2, "target_size": 6}},
+    "expression": {"dataset": {"min_images": 2, "target_size": 6}},
     "training": {"search": {"n_trials": 3}, "args": {"max_train_epochs": 1}},
     "composition": {
         "num_samples": 1,

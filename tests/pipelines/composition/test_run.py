@@ -3,6 +3,7 @@ KedroSession, checking what the composition pipeline writes; a kohya LoRA droppe
 is composed with the trained ones."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def saved(data: Path, name: str) -> Path:
 
 @pytest.mark.slow
 def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project):
-    for pipeline in ("preprocessing", "background", "training"):
+    for pipeline in ("preprocessing", "background", "pose", "expression", "training"):
         run_session(kedro_project, pipeline)
     data = kedro_project / "data"
     (data / "01_raw" / "extra_loras").mkdir(parents=True)
@@ -33,13 +34,16 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
         "solo:character",
         "solo:background",
         "solo:twin",
+        "solo:pose",
+        "solo:expression",
         "merge",
         "fused",
         "switch",
         "composite",
     }
     assert set(table.strategy) == strategies and len(table) == len(strategies)  # 1 prompt x 1 sample
-    assert table.prompt.iloc[0].startswith("character_") and " in scene_" in table.prompt.iloc[0]
+    # the brief's structure: [character] [pose] [expression] in [background], …
+    assert re.match(r"character_\w+ \w+ pose \w+ expression in scene_", table.prompt.iloc[0]), table.prompt[0]
     (images,) = (data / "07_model_output" / "compositions").glob("*/compositions")
     assert len(list(images.glob("*.png"))) == len(table)
     metrics = json.loads(saved(data, "08_reporting/composition_metrics.json").read_text())
@@ -55,7 +59,8 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
     }
     evaluated = tuned["evaluated"]
     assert len(evaluated) == tuned["trials"] == TINY_PARAMS["composition"]["weight_search"]["n_trials"]
-    assert tuned["default_weights"] == {"character": 1.0, "background": 0.8, "twin": 1.0}
+    assert tuned["default_weights"] == {"character": 1.0, "background": 0.8, "pose": 0.7, "expression": 0.6,
+                                        "twin": 1.0}
     assert evaluated[0]["weights"] == tuned["default_weights"]
     assert evaluated[0]["score"] == tuned["default_score"]
     for weights in [tuned["best_weights"], *(e["weights"] for e in evaluated)]:

@@ -9,6 +9,7 @@ import pytest
 
 from animation_lora.datasets import read_lora
 from animation_lora.hpo import network_alpha
+from animation_lora.lora_format import LORA_TYPES
 from tests.conftest import run_session
 
 
@@ -27,9 +28,8 @@ def best_complete_trial(trials: pd.DataFrame) -> dict:
 
 @pytest.mark.slow
 def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
-    run_session(kedro_project, "preprocessing")
-    run_session(kedro_project, "background")
-    run_session(kedro_project, "training")
+    for pipeline in ("preprocessing", "background", "pose", "expression", "training"):
+        run_session(kedro_project, pipeline)
     models = kedro_project / "data" / "06_models"
     best = json.loads(next((models / "best_hyperparameters.json").glob("*/*.json")).read_text())
     trials = pd.read_parquet(next((models / "hpo_trials.parquet").glob("*/*.parquet")))
@@ -48,6 +48,10 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         assert lora.modules("lora_unet_") and lora.modules("lora_te_text_model_encoder_layers_")
         history = pd.read_parquet(next((models / f"{kind}_training_history.parquet").glob("*/*")))
         assert history.val_loss.notna().sum() >= 2
+    for kind, word in (("pose", " pose"), ("expression", " expression")):  # the searched values transfer
+        lora = read_lora(next((models / f"{kind}_lora.safetensors").glob("*/*")))
+        assert lora.trigger.endswith(word) and lora.metadata["ss_network_dim"] == str(best["network_dim"])
+        assert lora.modules("lora_unet_")
     with sqlite3.connect(kedro_project / "mlflow.db") as db:
         (training_run,) = db.execute("select run_uuid from runs where name = 'training'").fetchall()
         children = dict(
@@ -63,9 +67,9 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
             for n, s in zip(trials.number, trials.state, strict=True)
         }
         # every selected character and scene has its LoRA (the main one among them), each its own run
-        trained = {p.stem for kind in ("character", "background")
+        trained = {p.stem for kind in LORA_TYPES
                    for p in (models / f"{kind}_loras").glob("*/*/*.safetensors")}
-        assert set(names.values()) <= trained and len(trained) > len(names)  # the tiny film: 2 + 3 LoRAs
+        assert set(names.values()) <= trained and len(trained) > len(names)  # the tiny film: 2 + 3 + … LoRAs
         assert children == {**expected_trials, **{f"{name} LoRA": "FINISHED" for name in trained}}
         for name in names.values():
             (run_id,) = db.execute("select run_uuid from runs where name = ?", (f"{name} LoRA",)).fetchone()
