@@ -183,3 +183,26 @@ def test_a_type_with_nothing_to_teach_round_trips_and_trains_no_lora(tmp_path):
     lora, epochs, history, metrics, _ = train(back, {}, {"args": {}, "sample_prompts": [], "sampling": {
         "steps": 1, "size": 64}}, {"backend": "tiny"})
     assert lora.tensors == {} and lora.skipped == back.skipped and epochs == {} and history.empty
+
+
+def test_character_captions_gain_the_action_and_expression_of_their_instance():
+    """So the character trigger binds to identity: each caption names what varies (issue 12); an unlabeled
+    action or a left-out face adds nothing, and a word already in the caption is not repeated."""
+    import pandas as pd
+
+    from animation_lora.pipelines.training.character_words import tag_character_datasets
+
+    images = {f"f{k:06d}_0": np.full((40, 30, 3), 20 * k, np.uint8) for k in range(3)}
+    captions = {k: join_caption("marco", "character", ["full body"], []) for k in images}
+    ds = build_lora_dataset("marco", "marco", images, captions, {k: 1.0 for k in images}, None, PARAMS)
+    actions = pd.DataFrame({"instance_id": list(images), "action": ["running", "unlabeled", "standing"]})
+    expressions = pd.DataFrame({"instance_id": list(images), "expression": ["happy", "", "full body"]})
+    main, each = tag_character_datasets(ds, {"marco": ds}, actions, expressions)
+    assert main.captions == {
+        "f000000_0": "marco, character, full body, running, happy",
+        "f000001_0": "marco, character, full body",
+        "f000002_0": "marco, character, full body, standing",
+    }
+    assert each["marco"].captions == main.captions
+    assert ds.captions["f000000_0"] == "marco, character, full body"  # the preprocessing dataset is unchanged
+    assert list(main.report.caption) == [main.captions[i] for i in main.report.id]

@@ -6,6 +6,7 @@ shuffle_caption=true, keep_tokens=3, caption_extension=".txt", color_aug=false, 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -261,3 +262,18 @@ def main_and_each(
     names = selected_clusters(kwargs["clusters"], each, min_images, kwargs["what"])
     others = {n: dataset_from_cluster(wanted=n, **kwargs) for n in names if n != first.name}
     return first, {first.name: first, **others}
+
+
+def with_tags(data: TrainingSet, tags: dict[str, list[str]]) -> TrainingSet:
+    """The dataset with each image's caption followed by its tags (what varies from image to image: the
+    action, the expression), so that the trigger binds to what stays — the identity — not to a pose or a
+    smile; tags already in the caption are not repeated."""
+    captions = {}
+    for key, caption in data.captions.items():
+        have = {t.strip().lower() for t in caption.split(",")}
+        new = [t for t in dict.fromkeys(tags.get(key, [])) if t and t.lower() not in have]
+        captions[key] = ", ".join([caption, *new])
+    report = data.report.copy()
+    if "id" in report:
+        report["caption"] = [captions.get(i, c) for i, c in zip(report["id"], report["caption"], strict=True)]
+    return dataclasses.replace(data, captions=captions, report=report)

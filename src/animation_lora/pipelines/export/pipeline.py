@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from ...lora_format import LORA_TYPES
+from ..training.pipeline import TRAINED_ON
 from .nodes import collect_results
 
 SHEETS = {"character": "character_cluster_sheets", "scene": "scene_cluster_sheets"}  # kind -> dataset
@@ -13,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     inputs = {
         "report": "composition_report",
         **{f"{kind}_loras": f"{kind}.loras" for kind in LORA_TYPES},
-        **{f"{kind}_datasets": f"{kind}.lora_datasets" for kind in LORA_TYPES},
+        **{f"{kind}_datasets": TRAINED_ON[kind][1] for kind in LORA_TYPES},  # as trained
         **{f"{kind}_sheets": dataset for kind, dataset in SHEETS.items()},
         **{f"{stage}_metrics": f"{stage}_metrics" for stage in METRICS},
     }

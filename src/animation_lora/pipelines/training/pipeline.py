@@ -1,12 +1,18 @@
-"""`kedro run --pipelines=training`: the search on the character set, then the same modular training
-pipeline under each LoRA type's namespace (character, background, pose, expression) with the searched
-hyper-parameters (the brief: the character search's best parameters transfer)."""
+"""`kedro run --pipelines=training`: the character captions gain the action and expression words, the
+search on the character set, then the same modular training pipeline under each LoRA type's namespace
+(character, background, pose, expression) with the searched hyper-parameters (the brief: the character
+search's best parameters transfer)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from ...lora_format import LORA_TYPES
+from .character_words import tag_character_datasets
 from .nodes import search_hyperparameters, train
 from .per_name import train_each
+
+# what each type's LoRAs train on: `<type>.lora_dataset(s)`, the character's with the action/expression words
+TRAINED_ON = {kind: (f"{kind}.lora_dataset", f"{kind}.lora_datasets") for kind in LORA_TYPES}
+TRAINED_ON["character"] = ("character.tagged_dataset", "character.tagged_datasets")
 
 
 def lora_training() -> Pipeline:
@@ -20,11 +26,16 @@ def lora_training() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    character, characters = TRAINED_ON["character"]
     search = Pipeline([
-        Node(search_hyperparameters, ["character.lora_dataset", "params:training", "params:diffusion"],
+        Node(tag_character_datasets,
+             ["character.lora_dataset", "character.lora_datasets", "action_table", "expression_table"],
+             [character, characters], name="tag_character_datasets_node"),
+        Node(search_hyperparameters, [character, "params:training", "params:diffusion"],
              ["best_hyperparameters", "hpo_trials", "hpo_convergence"], name="search_hyperparameters_node"),
     ])
-    trainings = [Pipeline(lora_training(), namespace=kind, inputs={"best_hyperparameters"},
-                          parameters={"params:training", "params:diffusion"})
+    trainings = [Pipeline(lora_training(), namespace=kind, parameters={"params:training", "params:diffusion"},
+                          inputs={"best_hyperparameters": "best_hyperparameters",
+                                  "lora_dataset": TRAINED_ON[kind][0], "lora_datasets": TRAINED_ON[kind][1]})
                  for kind in LORA_TYPES]
     return search + sum(trainings, Pipeline([]))
