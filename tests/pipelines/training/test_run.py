@@ -48,6 +48,10 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         assert lora.modules("lora_unet_") and lora.modules("lora_te_text_model_encoder_layers_")
         history = pd.read_parquet(next((models / f"{kind}_training_history.parquet").glob("*/*")))
         assert history.val_loss.notna().sum() >= 2
+    # the character LoRAs train on captions that name the action and expression of each instance
+    (tagged,) = (kedro_project / "data" / "05_model_input" / "character_tagged_lora").glob("*/*/images")
+    captions = [p.read_text() for p in tagged.glob("*.txt")]
+    assert any(w in c for c in captions for w in (", running", ", walking", ", standing", ", jumping"))
     for kind, word in (("pose", " pose"), ("expression", " expression")):  # the searched values transfer
         lora = read_lora(next((models / f"{kind}_lora.safetensors").glob("*/*")))
         assert lora.trigger.endswith(word) and lora.metadata["ss_network_dim"] == str(best["network_dim"])
