@@ -108,3 +108,34 @@ def test_a_second_backend_that_disagrees_leaves_the_face_out(inputs):
     facex = table[table.reason.str.startswith("not confirmed: facex says")]
     # the rendered smiles are happy to the geometry; facex sees no smile on them (measured here)
     assert len(facex) == 4 and (facex.label == "happy").all() and (table.expression == "").all()
+
+
+def test_confirm_with_per_expression_checks_only_the_expressions_named(inputs):
+    images, face_table, index, clusters, _ = inputs
+    crops = crop_faces(images, face_table, PARAMS)
+    base = {"min_confidence": 0.0, "min_margin": 0.0}
+    # facex sees no smile on the rendered faces (the test above) but is asked to confirm surprised only
+    table = label_expressions(images, crops, face_table, index, clusters,
+                              {**PARAMS, "labelling": {**base, "confirm_with": {"surprised": "facex"}}})
+    assert (table[table.instance_id != "f000009_0"].expression == "happy").all()
+    table = label_expressions(images, crops, face_table, index, clusters,
+                              {**PARAMS, "labelling": {**base, "confirm_with": {"Happy": "facex"}}})
+    assert table.reason.str.startswith("not confirmed: facex says").sum() == 4
+    with pytest.raises(ValueError, match=r"`expression.labelling.confirm_with`: \['sad'\] are not requested"):
+        label_expressions(images, crops, face_table, index, clusters,
+                          {**PARAMS, "labelling": {**base, "confirm_with": {"sad": "fer"}}})
+
+
+def test_fer_confirms_happy_in_base_and_both_expressions_in_studio():
+    import yaml
+
+    from animation_lora.params import parse
+    from animation_lora.pipelines.expression.nodes import ExpressionParams
+    from tests.conftest import PROJECT_ROOT, deep_merge
+
+    base, studio = (yaml.safe_load((PROJECT_ROOT / f"conf/{env}/parameters_expression.yml").read_text())
+                    ["expression"] for env in ("base", "studio"))
+    requested = ["happy", "surprised"]
+    assert parse(ExpressionParams, base, "expression").labelling.confirmers(requested) == {"happy": "fer"}
+    merged = parse(ExpressionParams, deep_merge(base, studio), "expression")  # the soft merge of conf/studio
+    assert merged.labelling.confirmers(requested) == {"happy": "fer", "surprised": "fer"}

@@ -34,7 +34,20 @@ class LabelParams:
     min_confidence: float = 0.6  # the best label's probability
     min_margin: float = 0.2  # ahead of the runner-up; below: ambiguous, left out
     track_window: int = 3  # probabilities averaged over this many instances of a track (1: off)
-    confirm_with: str | None = None  # a second backend whose best label must agree (e.g. fer on real films)
+    # a second backend whose best label must agree: one for every expression (e.g. fer on real films), or
+    # {expression: backend} for some (the base: fer confirms happy; docs/metrics.md)
+    confirm_with: str | dict[str, str] | None = None
+
+    def confirmers(self, requested: list[str]) -> dict[str, str]:
+        """{expression: the backend that must confirm it} for the requested expressions."""
+        if isinstance(self.confirm_with, str):
+            return {e: self.confirm_with for e in requested}
+        wanted = {canonical(e): b for e, b in (self.confirm_with or {}).items() if b}
+        unknown = sorted(set(wanted) - set(requested))
+        if unknown:
+            raise ValueError(f"`expression.labelling.confirm_with`: {unknown} are not requested expressions "
+                             f"({requested})")
+        return wanted
 
 
 @block
@@ -112,7 +125,8 @@ def label_expressions(character_instances: dict[str, Any], face_crops: dict[str,
                       character_clusters: pd.DataFrame, expression: dict[str, Any]) -> pd.DataFrame:
     """An expression per face: the classifier's best label when it is requested, confident and unambiguous;
     otherwise an empty `expression` and the reason (no face — an animal, a robot —, no face mesh, not
-    confident, ambiguous, not requested, or, with `confirm_with`, another backend's best label differs).
+    confident, ambiguous, not requested, or, with `confirm_with`, the backend that must confirm the label
+    says something else).
     Output: expression_table, a row per character instance."""
     params = parse(ExpressionParams, expression, "expression")
     model = make_expression_classifier(params.classifier)
@@ -122,17 +136,19 @@ def label_expressions(character_instances: dict[str, Any], face_crops: dict[str,
                                       params.classifier, params.crop.size)
     tracks = instance_index.set_index("instance_id").get("track", pd.Series(dtype=str))
     probabilities = smooth_over_tracks(probabilities, tracks, params.labelling.track_window)
-    second = params.labelling.confirm_with
-    if second:
+    confirm = params.labelling.confirmers(requested)
+    opinions = {}
+    for second in sorted(set(confirm.values())):
         opinion, _ = classify(character_instances, boxes[boxes.index.isin(face_crops)],
                               {"backend": second, second: params.classifier.get(second) or {}})
-        opinion = opinion.idxmax(axis=1) if len(opinion) else pd.Series(dtype=str)
+        opinions[second] = opinion.idxmax(axis=1) if len(opinion) else pd.Series(dtype=str)
     rows = []
     for iid, p in probabilities.iterrows():
         label, confidence, reason = label_face(p.to_numpy(), list(p.index), requested,
                                                params.labelling.min_confidence, params.labelling.min_margin)
-        if second and not reason and opinion.get(iid) != label:
-            reason = f"not confirmed: {second} says {opinion.get(iid, 'nothing')}"
+        second = confirm.get(label)
+        if second and not reason and opinions[second].get(iid) != label:
+            reason = f"not confirmed: {second} says {opinions[second].get(iid, 'nothing')}"
         rows.append({"instance_id": iid, "label": label, "confidence": confidence,
                      "expression": "" if reason else label, "reason": reason})
     unread = skip_table(skipped, "instance_id").assign(label="", confidence=0.0, expression="")
