@@ -70,7 +70,7 @@ def megamind_run(tmp_path_factory):
         mp.chdir(root)
         try:
             with KedroSession.create(project_path=root, runtime_params={"film_path": str(CLIP)}) as session:
-                session.run(pipeline_names=["preprocessing", "background"])
+                session.run(pipeline_names=["preprocessing", "background", "pose", "expression"])
         finally:
             while mlflow.active_run():
                 mlflow.end_run()
@@ -120,3 +120,19 @@ def test_captions_carry_no_imagenet_words(megamind_run):
         for caption in latest(megamind_run / "05_model_input" / kind).glob("*/images/*.txt"):
             tags = {t.strip().lower() for t in caption.read_text().split(",")}
             assert not tags & words, caption
+
+
+def test_pose_and_expression_complete_on_seated_close_ups(megamind_run):
+    """Two people at a table, framed from the waist up: no full-body action to teach, so the pose dataset is
+    empty and says why (training skips it); the expressions kept are the confirmed smiles (their precision
+    against hand labels: tests/backends/test_expression_backends.py)."""
+    from animation_lora.datasets.kohya import read_kohya
+
+    pose = json.loads(latest(megamind_run / "08_reporting" / "pose_metrics.json").read_text())
+    assert pose["ground_truth"] is False and pose["instances"] > 0
+    poses = read_kohya(latest(megamind_run / "05_model_input" / "pose_lora"))
+    assert poses.images == {} and "no requested action" in poses.skipped
+    faces = json.loads(latest(megamind_run / "08_reporting" / "expression_metrics.json").read_text())
+    assert faces["ground_truth"] is False and faces["kept"].get("happy", 0) >= 5
+    happy = read_kohya(latest(megamind_run / "05_model_input" / "expression_loras") / "happy")
+    assert happy.images and all(c.startswith("happy expression") for c in happy.captions.values())
