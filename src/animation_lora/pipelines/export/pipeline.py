@@ -6,8 +6,9 @@ from ...lora_format import LORA_TYPES
 from ..training.pipeline import TRAINED_ON
 from .nodes import collect_results
 
-SHEETS = {"character": "character_cluster_sheets", "scene": "scene_cluster_sheets"}  # kind -> dataset
-METRICS = ("character", "segmentation", "background")  # `<stage>_metrics`
+SHEETS = {"character": "character_cluster_sheets", "scene": "scene_cluster_sheets",  # kind -> dataset
+          "action": "action_contact_sheets", "expression": "expression_contact_sheets"}
+METRICS = ("character", "segmentation", "background", "pose", "expression")  # `<stage>_metrics`
 
 
 def create_pipeline(**kwargs) -> Pipeline:
