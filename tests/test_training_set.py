@@ -186,8 +186,9 @@ def test_a_type_with_nothing_to_teach_round_trips_and_trains_no_lora(tmp_path):
 
 
 def test_character_captions_gain_the_action_and_expression_of_their_instance():
-    """So the character trigger binds to identity: each caption names what varies (issue 12); an unlabeled
-    action or a left-out face adds nothing, and a word already in the caption is not repeated."""
+    """So the character trigger binds to identity: each caption names what varies (view, action, expression:
+    issue 12); an unlabeled action or a left-out face adds nothing, and a tag already in the caption is not
+    repeated."""
     import pandas as pd
 
     from animation_lora.pipelines.training.character_words import tag_character_datasets
@@ -195,13 +196,14 @@ def test_character_captions_gain_the_action_and_expression_of_their_instance():
     images = {f"f{k:06d}_0": np.full((40, 30, 3), 20 * k, np.uint8) for k in range(3)}
     captions = {k: join_caption("marco", "character", ["full body"], []) for k in images}
     ds = build_lora_dataset("marco", "marco", images, captions, {k: 1.0 for k in images}, None, PARAMS)
-    actions = pd.DataFrame({"instance_id": list(images), "action": ["running", "unlabeled", "standing"]})
+    actions = pd.DataFrame({"instance_id": list(images), "action": ["running", "unlabeled", "standing"],
+                            "facing": ["facing left", "", "facing the camera"]})
     expressions = pd.DataFrame({"instance_id": list(images), "expression": ["happy", "", "full body"]})
     main, each = tag_character_datasets(ds, {"marco": ds}, actions, expressions)
     assert main.captions == {
-        "f000000_0": "marco, character, full body, running, happy",
+        "f000000_0": "marco, character, full body, facing left, running, happy",
         "f000001_0": "marco, character, full body",
-        "f000002_0": "marco, character, full body, standing",
+        "f000002_0": "marco, character, full body, facing the camera, standing",
     }
     assert each["marco"].captions == main.captions
     assert ds.captions["f000000_0"] == "marco, character, full body"  # the preprocessing dataset is unchanged

@@ -1,5 +1,6 @@
-"""The character datasets as trained: each caption gains the action and the expression the pose and
-expression pipelines found for its instance (issue 12), so that the character trigger binds to identity."""
+"""The character datasets as trained: each caption gains the view, the action and the expression the pose
+and expression pipelines found for its instance (issue 12), so that the character trigger binds to
+identity."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from ...training_set import TrainingSet, with_tags
 
 
 def instance_words(action_table: pd.DataFrame, expression_table: pd.DataFrame) -> dict[str, list[str]]:
-    """{instance id: [action, expression]} for the instances with a named action / a kept expression."""
+    """{instance id: [view, action, expression]}: the view (`facing left`…) where the pose was seen, the
+    action where one was named, the expression where a face was kept."""
     words: dict[str, list[str]] = {}
-    for row in action_table[action_table.action != "unlabeled"].itertuples():
-        words.setdefault(row.instance_id, []).append(row.action)
+    for row in action_table.itertuples():
+        seen = [getattr(row, "facing", ""), "" if row.action == "unlabeled" else row.action]
+        words.setdefault(row.instance_id, []).extend(w for w in seen if isinstance(w, str) and w)
     for row in expression_table[expression_table.expression != ""].itertuples():
         words.setdefault(row.instance_id, []).append(row.expression)
     return words
