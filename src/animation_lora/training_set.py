@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .backends.captioning import make_captioner
+from .backends.captioning import join_caption, make_captioner
 from .clustering import NOISE, select_cluster
 from .loop import materialise
 from .params import block, parse
@@ -270,9 +270,8 @@ def with_tags(data: TrainingSet, tags: dict[str, list[str]]) -> TrainingSet:
     smile; tags already in the caption are not repeated."""
     captions = {}
     for key, caption in data.captions.items():
-        have = {t.strip().lower() for t in caption.split(",")}
-        new = [t for t in dict.fromkeys(tags.get(key, [])) if t and t.lower() not in have]
-        captions[key] = ", ".join([caption, *new])
+        trigger, _, rest = caption.partition(",")  # the caption's own tags, through the same de-duplication
+        captions[key] = join_caption(trigger, rest, tags.get(key, []), [])
     report = data.report.copy()
     if "id" in report:
         report["caption"] = [captions.get(i, c) for i, c in zip(report["id"], report["caption"], strict=True)]
