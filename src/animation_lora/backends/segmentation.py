@@ -3,7 +3,9 @@
 Backends (``segmentation.backend``):
 - ``mediapipe`` (embedded default): MediaPipe selfie segmentation on the frame, then again on a square crop
   around each person (the model sees 256 px, so thin limbs need the closer look), GrabCut at the edges;
-  touching characters are split between their faces (MediaPipe face detection).
+  touching characters are split between their faces (MediaPipe face detection). On the crop, the selfie
+  model's probability is joined (pixelwise max) with BlazePose's body segmentation (`body_model`): the selfie
+  model loses dark hair on a dark background, the body model keeps it.
 - ``grabcut`` (no weights): foreground = difference from the shot's temporal median background (camera pans
   compensated by phase correlation), refined with GrabCut. Misses characters that stand still.
 - ``sam2`` (studio): SAM2 from a local checkpoint; characters are prompted with boxes from the ``mediapipe``
@@ -130,6 +132,7 @@ class MediaPipeSegmenter:
         refine: bool = True,
         min_area: float = 0.002,
         flip_average: bool = True,
+        body_model: bool = True,
     ):
         import mediapipe as mp
 
@@ -139,6 +142,11 @@ class MediaPipeSegmenter:
         )
         self.threshold, self.crop_scale, self.refine, self.min_area = threshold, crop_scale, refine, min_area
         self.flip_average = flip_average  # average with the mirrored crop: steadier edges
+        self._body = (  # complexity 1: the only pose model the wheel ships (others are downloaded)
+            mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
+            if body_model
+            else None
+        )
 
     def _selfie_mask(self, image: np.ndarray) -> np.ndarray:
         mask = self._selfie.process(np.ascontiguousarray(image)).segmentation_mask
@@ -146,6 +154,10 @@ class MediaPipeSegmenter:
             mask = (
                 mask + self._selfie.process(np.ascontiguousarray(image[:, ::-1])).segmentation_mask[:, ::-1]
             ) / 2
+        if self._body is not None:
+            body = self._body.process(np.ascontiguousarray(image)).segmentation_mask
+            if body is not None:  # None when BlazePose finds no person in the crop
+                mask = np.maximum(mask, body)
         return mask
 
     def probability(self, image: np.ndarray) -> np.ndarray:
