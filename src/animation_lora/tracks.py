@@ -76,6 +76,18 @@ def static_strays(images: list[np.ndarray], masks: list[list[np.ndarray]], track
     return out
 
 
+def fill_small_holes(mask: np.ndarray, max_share: float) -> np.ndarray:
+    """The mask with its holes smaller than `max_share` of its area filled: a patch of a shirt coloured like
+    the wall is the character's, the gap between two legs that touch at the feet is not."""
+    holes, n = ndimage.label(ndimage.binary_fill_holes(mask) & ~mask)
+    if not n:
+        return mask
+    sizes = np.bincount(holes.ravel())
+    small = sizes < max_share * mask.sum()
+    small[0] = False
+    return mask | small[holes]
+
+
 def trim_scenery(
     images: list[np.ndarray],
     masks: list[list[np.ndarray]],
@@ -86,12 +98,15 @@ def trim_scenery(
 ) -> list[list[np.ndarray]]:
     """Masks without the static scenery stuck to them (a rock beside a character). Only on a static camera
     (most pixels outside the masks never change) and only for a track that moves (its centroid travels at
-    least `min_shift` x the frame diagonal): its pixels that never change through the shot are scenery,
-    unless they are enclosed by pixels that do (a flat-coloured shirt that overlaps itself as it moves).
-    A character that stands still keeps its whole mask."""
+    least `min_shift` x the frame diagonal): in each frame, its pixels that look as the shot's background
+    does there (the per-pixel median of the shot, which a moving character leaves) are scenery, unless they
+    are small holes enclosed by pixels that do not (a patch of shirt coloured like the wall behind it).
+    Comparing each frame with the background, not the pixels' range through the shot, also frees the
+    scenery the character's feet pass over. A character that stands still keeps its whole mask."""
     if len(images) < min_frames or not any(masks):
         return masks
-    grey = np.stack([im.astype(np.float32).mean(-1) for im in images])
+    stack = np.stack([im.astype(np.float32) for im in images])
+    grey = stack.mean(-1)
     static = (grey.max(0) - grey.min(0)) < still
     union = np.zeros(static.shape, bool)
     for frame in masks:
@@ -99,6 +114,7 @@ def trim_scenery(
             union |= m
     if (~union).sum() == 0 or static[~union].mean() < 0.8:
         return masks  # the camera moves or the light changes: no pixel is known to be scenery
+    background = np.median(stack, axis=0)
     diag = float(np.hypot(*static.shape))
     paths: dict[int, list[np.ndarray]] = {}
     for frame, ids in zip(masks, tracks):
@@ -106,11 +122,12 @@ def trim_scenery(
             paths.setdefault(t, []).append(_centroid(m))
     moving = {t for t, p in paths.items() if np.ptp(np.stack(p), axis=0).max() / diag >= min_shift}
     out = []
-    for frame, ids in zip(masks, tracks):
+    for image, frame, ids in zip(stack, masks, tracks):
+        character_like = np.abs(image - background).max(-1) >= still
         trimmed = []
         for m, t in zip(frame, ids):
             if t in moving:
-                core = ndimage.binary_fill_holes(ndimage.binary_closing(m & ~static, iterations=2))
+                core = fill_small_holes(ndimage.binary_closing(m & character_like, iterations=2), 0.02)
                 m = m & core if (m & core).sum() >= 0.3 * m.sum() else m
             trimmed.append(m)
         out.append(trimmed)

@@ -95,6 +95,15 @@ def grabcut_refine(image: np.ndarray, mask: np.ndarray, band: int = 3, iteration
     return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
 
 
+def cut_sides(mask: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> set[str]:
+    """The sides of a crop (`box` in a frame of `size` w, h) that the crop's mask touches, other than the
+    frame's own edges: where the person goes on outside the crop."""
+    x0, y0, x1, y1 = box
+    edges = {"left": mask[:, 0].any() and x0 > 0, "right": mask[:, -1].any() and x1 < size[0],
+             "top": mask[0].any() and y0 > 0, "bottom": mask[-1].any() and y1 < size[1]}
+    return {side for side, touched in edges.items() if touched}
+
+
 def split_instances(mask: np.ndarray, faces: list[tuple[float, float]], min_area: int) -> list[np.ndarray]:
     """Connected components; a component holding several faces is cut between them (nearest face centre)."""
     n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
@@ -133,6 +142,7 @@ class MediaPipeSegmenter:
         min_area: float = 0.002,
         flip_average: bool = True,
         body_model: bool = True,
+        regrow: int = 2,
     ):
         import mediapipe as mp
 
@@ -142,6 +152,7 @@ class MediaPipeSegmenter:
         )
         self.threshold, self.crop_scale, self.refine, self.min_area = threshold, crop_scale, refine, min_area
         self.flip_average = flip_average  # average with the mirrored crop: steadier edges
+        self.regrow = regrow  # times a crop the person overflows is looked at again, wider
         self._body = (  # complexity 1: the only pose model the wheel ships (others are downloaded)
             mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
             if body_model
@@ -176,13 +187,17 @@ class MediaPipeSegmenter:
                 continue
             side = int(max(bw, bh) * self.crop_scale)
             cx, cy = x + bw // 2, y + bh // 2
-            x0, y0, x1, y1 = (
-                max(0, cx - side // 2),
-                max(0, cy - side // 2),
-                min(w, cx + side // 2),
-                min(h, cy + side // 2),
-            )
-            fine = self._selfie_mask(image[y0:y1, x0:x1])
+            for _ in range(self.regrow + 1):
+                x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+                x1, y1 = min(w, cx + side // 2), min(h, cy + side // 2)
+                fine = self._selfie_mask(image[y0:y1, x0:x1])
+                cut = cut_sides(fine > self.threshold, (x0, y0, x1, y1), (w, h))
+                if not cut:
+                    break
+                # the person goes on past the crop (feet, a raised arm): look again, wider, that way
+                side = int(side * 1.4)
+                cx += side // 6 * (("right" in cut) - ("left" in cut))
+                cy += side // 6 * (("bottom" in cut) - ("top" in cut))
             prob[y0:y1, x0:x1] = np.maximum(prob[y0:y1, x0:x1], fine)
         return prob
 

@@ -110,8 +110,9 @@ def test_masks_match_the_hand_traced_polygons(megamind_run):
             kept = index[(index.frame_id == f"f{int(frame):06d}") & index.kept].instance_id
             found = [np.asarray(Image.open(masks / f"{i}.png")) > 0 for i in kept]
             ious[(frame, name)] = max((iou(m, truth > 0) for m in found), default=0.0)
-    # measured: 0.83, 0.89, 0.76 (dark hair against the dark restaurant is lost), 0.90
-    assert np.mean(list(ious.values())) >= 0.8 and min(ious.values()) >= 0.7, ious
+    # measured: 0.84, 0.88, 0.81, 0.89 (frame 172's dark hair on the dark restaurant: 0.76 before the body
+    # model joined the selfie model)
+    assert min(ious.values()) >= 0.8, ious
 
 
 def test_captions_carry_no_imagenet_words(megamind_run):
