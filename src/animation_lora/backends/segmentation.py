@@ -48,9 +48,18 @@ class Segmenter(Protocol):
         """Instances of every frame of one shot, in frame order."""
 
 
-def characters_in(segmenter: Segmenter, image: np.ndarray, min_pixels: int) -> list[Instance]:
-    """The character instances a segmenter finds in one image, each at least `min_pixels` large."""
-    return [i for i in segmenter.segment_shot([image])[0] if i.mask.sum() >= min_pixels]
+def characters_in(
+    segmenter: Segmenter, image: np.ndarray, min_pixels: int, invented: np.ndarray | None = None
+) -> list[Instance]:
+    """The character instances a segmenter finds in one image, each at least `min_pixels` large on the
+    image's real pixels: `invented` ones (inpainted; alpha 0 of an RGBA plate) are left out of every mask,
+    because the masked loss never teaches them (a smear there can look like a person to the segmenter)."""
+    if image.shape[-1] == 4:
+        image, invented = image[..., :3], image[..., 3] == 0
+    found = segmenter.segment_shot([np.ascontiguousarray(image)])[0]
+    if invented is not None:
+        found = [Instance(i.mask & ~invented, i.score) for i in found]
+    return [i for i in found if i.mask.sum() >= min_pixels]
 
 
 # ---- mask post-processing shared by every backend ------------------------------------------------

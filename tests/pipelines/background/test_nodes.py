@@ -1,5 +1,6 @@
 """Background nodes on crafted plates with a known answer."""
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,3 +132,21 @@ def test_purity_drops_a_plate_with_a_character_and_can_fail_the_run(tiny_film, t
     assert m["character_scenes"] == 2
     with pytest.raises(ValueError, match="leak characters into 50% of the images checked"):
         score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": 0.0})
+
+
+def test_a_character_counts_as_residue_only_on_the_pixels_the_lora_learns(tiny_film, tiny_truth):
+    """The masked loss never teaches a plate's invented (inpainted) pixels, so a character the segmenter
+    sees there is no residue; the same character on real pixels is."""
+    import av
+
+    from animation_lora.backends.segmentation import characters_in, make_segmenter
+
+    with av.open(str(tiny_film)) as c:
+        frame = next(f.to_ndarray(format="rgb24") for f in c.decode(video=0))
+    truth = tiny_truth.labels[0] > 0
+    segmenter = make_segmenter({"backend": "mediapipe", "mediapipe": {}})
+    assert characters_in(segmenter, frame, 400)  # the characters are on real pixels: residue
+    hidden = cv2.dilate(truth.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert characters_in(segmenter, frame, 400, invented=hidden) == []
+    rgba = np.dstack([frame, np.where(hidden, 0, 255).astype(np.uint8)])  # a plate as the LoRA sees it
+    assert characters_in(segmenter, rgba, 400) == []

@@ -125,17 +125,19 @@ def inpaint_plates(
 
 def residue_check(
     inpainted: dict[str, np.ndarray],
+    holes_left: dict[str, Any],
     segmentation: dict[str, Any],
     residue: dict[str, Any],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
-    """Run the character segmenter on every clean plate; a plate where it still finds a character is
-    dropped with the reason. Outputs: clean_backgrounds, rejected_plates (to look at; the reason of each is
+    """Run the character segmenter on every clean plate; a plate where it still finds a character on the
+    pixels the LoRA learns (not the inpainted ones, `holes_left`: the masked loss skips them) is dropped with
+    the reason. Outputs: clean_backgrounds, rejected_plates (to look at; the reason of each is
     in residue_report), residue_report."""
     segmenter = make_segmenter(segmentation)
     min_pixels = parse(InstanceFilter, residue, "background.residue").min_instance_pixels
     found, skipped = map_images(
-        dict(sorted(inpainted.items())),
-        lambda plate: characters_in(segmenter, plate, min_pixels),
+        {fid: (inpainted[fid], holes_left[fid]) for fid in sorted(inpainted)},
+        lambda pair: characters_in(segmenter, pair[0], min_pixels, pair[1] > 0),
         "residue check",
         "plate",
     )

@@ -81,7 +81,7 @@ def drop_leaking(
         for fid in data.images:
             owners.setdefault(fid, []).append(name)
     images = {fid: datasets[names[0]].images[fid] for fid, names in owners.items()}
-    found, _ = map_images(dict(sorted(images.items())), lambda im: find(im[..., :3]), "purity", "plate")
+    found, _ = map_images(dict(sorted(images.items())), find, "purity", "plate")
     rows = []
     for fid, instances in found.items():
         pixels = int(sum(i.mask.sum() for i in instances))
