@@ -71,6 +71,7 @@ class FailedRunVersionsHook:
 
         from kedro.io import AbstractVersionedDataset
 
+        marked = []
         for name in dict.fromkeys(self.saved):
             dataset = self.catalog.get(name) if self.catalog is not None else None
             if not isinstance(dataset, AbstractVersionedDataset) or not dataset._version:
@@ -78,10 +79,13 @@ class FailedRunVersionsHook:
             path = Path(dataset._get_versioned_path(dataset.resolve_save_version()))
             if path.exists():
                 path.rename(path.with_name(path.name + ".failed"))
-                logging.getLogger(__name__).warning(
-                    "Run failed (%s): version %s of '%s' marked failed (%s.failed), not used as latest",
-                    type(error).__name__, path.parent.name, name, path,
-                )
+                marked.append(name)
+        if marked:  # one line, not one per dataset
+            logging.getLogger(__name__).warning(
+                "Run failed (%s): the %d versions it saved are marked failed (<file>.failed in their version "
+                "folders) and are not used as latest: %s",
+                type(error).__name__, len(marked), ", ".join(marked),
+            )
         self.saved = []
 
 

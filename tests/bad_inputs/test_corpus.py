@@ -347,7 +347,7 @@ def test_a_load_version_that_does_not_exist_names_dataset_and_version(tmp_path):
         )
 
 
-def test_a_failed_runs_versions_never_become_latest(tmp_path):
+def test_a_failed_runs_versions_never_become_latest(tmp_path, caplog):
     from kedro.io import DataCatalog, Version
     from kedro_datasets.json import JSONDataset
 
@@ -365,6 +365,8 @@ def test_a_failed_runs_versions_never_become_latest(tmp_path):
     hook.after_dataset_saved("best")
     hook.on_pipeline_error(KeyError("background"))
     assert (tmp_path / "best.json" / "2026-01-02T00.00.00.000Z" / "best.json.failed").exists()
+    said = [r.getMessage() for r in caplog.records if "marked failed" in r.getMessage()]
+    assert len(said) == 1 and "(KeyError)" in said[0] and said[0].endswith(": best")  # one line, not one each
     assert catalog("2026-01-03T00.00.00.000Z").load("best") == {"run": "completed"}
 
 
