@@ -97,12 +97,14 @@ def trim_scenery(
     min_frames: int = 3,
 ) -> list[list[np.ndarray]]:
     """Masks without the static scenery stuck to them (a rock beside a character). Only on a static camera
-    (most pixels outside the masks never change) and only for a track that moves (its centroid travels at
-    least `min_shift` x the frame diagonal): in each frame, its pixels that look as the shot's background
-    does there (the per-pixel median of the shot, which a moving character leaves) are scenery, unless they
-    are small holes enclosed by pixels that do not (a patch of shirt coloured like the wall behind it).
-    Comparing each frame with the background, not the pixels' range through the shot, also frees the
-    scenery the character's feet pass over. A character that stands still keeps its whole mask."""
+    (most pixels outside the masks never change) and only for a track that moves out of its own footprint
+    (its centroid travels at least half its mean height, and at least `min_shift` x the frame diagonal; a
+    close-up swaying in place does not, and the shot's median there is the character). In each frame, its
+    pixels that look as the shot's background does there (the per-pixel median of the shot, which a moving
+    character leaves) are scenery, unless they are small holes enclosed by pixels that do not (a patch of
+    shirt coloured like the wall behind it). Comparing each frame with the background, not the pixels'
+    range through the shot, also frees the scenery the character's feet pass over. A character that stands
+    still keeps its whole mask."""
     if len(images) < min_frames or not any(masks):
         return masks
     stack = np.stack([im.astype(np.float32) for im in images])
@@ -117,10 +119,13 @@ def trim_scenery(
     background = np.median(stack, axis=0)
     diag = float(np.hypot(*static.shape))
     paths: dict[int, list[np.ndarray]] = {}
+    heights: dict[int, list[int]] = {}  # not widths: a prop stuck to the side widens the mask
     for frame, ids in zip(masks, tracks):
         for m, t in zip(frame, ids):
             paths.setdefault(t, []).append(_centroid(m))
-    moving = {t for t, p in paths.items() if np.ptp(np.stack(p), axis=0).max() / diag >= min_shift}
+            heights.setdefault(t, []).append(int(np.ptp(np.nonzero(m.any(1))[0])) + 1 if m.any() else 0)
+    travel = {t: float(np.ptp(np.stack(p), axis=0).max()) for t, p in paths.items()}
+    moving = {t for t in paths if travel[t] >= max(min_shift * diag, 0.5 * np.mean(heights[t]))}
     out = []
     for image, frame, ids in zip(stack, masks, tracks):
         character_like = np.abs(image - background).max(-1) >= still

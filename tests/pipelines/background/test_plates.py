@@ -54,8 +54,9 @@ def test_masked_plate_alpha_is_zero_exactly_on_the_invented_pixels():
 
 
 def _fake_find(image):
-    """'A character' wherever the image has a pure-white 30x30 block (a known answer)."""
-    white = (image == 255).all(axis=2)
+    """'A character' wherever the plate (RGBA, as the LoRA sees it) has a pure-white 30x30 block (a known
+    answer)."""
+    white = (image[..., :3] == 255).all(axis=2)
     return [SimpleNamespace(mask=white)] if white.sum() >= 900 else []
 
 
