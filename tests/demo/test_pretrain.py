@@ -31,7 +31,7 @@ def test_writes_a_diffusers_folder_the_demo_backend_loads_and_samples(uninterrup
     assert all((uninterrupted / f"{part}.safetensors").is_file() for part in PARTS)
     assert (uninterrupted / "pretrain_loss.png").is_file()
     losses = (uninterrupted / "pretrain_loss.csv").read_text().splitlines()
-    assert losses[0] == "step,stage,loss" and len(losses) == 1 + 4  # both stages, one row a step
+    assert losses[0] == "step,stage,loss,seconds" and len(losses) == 1 + 4  # both stages, one row a step
     assert {row.split(",")[1] for row in losses[1:]} == {"vae", "unet"}
     base = make_base_model({"backend": "demo", "demo": {"path": str(uninterrupted), "device": "cpu"}})
     assert base.name == "demo:base" and base.vae.config.scaling_factor != 1.0  # measured after the VAE stage

@@ -13,8 +13,10 @@ python -m animation_lora.demo.pretrain --out DIR [--steps N] [--config demo|tiny
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -30,37 +32,13 @@ from .world import world_sample
 
 log = logging.getLogger(__name__)
 
-CONFIGS = {  # `demo`: the committed base; `tiny`: the tests'
-    "demo": dict(
-        size=64,
-        batch=8,
-        steps=6000,
-        vae_share=0.25,
-        vae_widths=(16, 32, 64),
-        widths=(32, 64, 128),
-        attention_levels=2,
-        text_width=64,
-        text_layers=2,
-        vae_lr=1e-3,
-        lr=4e-4,
-        kl=1e-6,
-        dropout=0.1,
-    ),
-    "tiny": dict(
-        size=32,
-        batch=2,
-        steps=4,
-        vae_share=0.5,
-        vae_widths=(8, 16),
-        widths=(16, 32),
-        attention_levels=1,
-        text_width=16,
-        text_layers=1,
-        vae_lr=1e-3,
-        lr=1e-3,
-        kl=1e-6,
-        dropout=0.5,
-    ),
+CONFIGS = {  # `demo`: the committed base (docs/demo_base.md); `tiny`: the tests'
+    "demo": dict(size=64, batch=8, steps=6000, vae_share=0.25, vae_widths=(16, 32, 64), widths=(32, 64, 128),
+                 attention_levels=2, text_width=64, text_layers=2, vae_lr=1e-3, lr=4e-4, kl=1e-6,
+                 dropout=0.1),
+    "tiny": dict(size=32, batch=2, steps=4, vae_share=0.5, vae_widths=(8, 16), widths=(16, 32),
+                 attention_levels=1, text_width=16, text_layers=1, vae_lr=1e-3, lr=1e-3, kl=1e-6,
+                 dropout=0.5),
 }
 WORK = Path("data/06_models/cache/demo_pretrain")
 
@@ -69,20 +47,16 @@ def build(config: dict, seed: int):
     """(unet, vae, text_encoder) with seeded initial weights (torch's global RNG is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet, vae, text = _tiny_modules(
-            config["widths"],
-            config["text_width"],
-            config["text_layers"],
-            config["vae_widths"],
-            config["attention_levels"],
-            config["size"],
-        )
+        names = ("widths", "text_width", "text_layers", "vae_widths", "attention_levels", "size")
+        unet, vae, text = _tiny_modules(*(config[n] for n in names))
     return unet.train(), vae.train(), text.train()
 
 
-def batch_of(seed: int, step: int, config: dict) -> tuple[torch.Tensor, list[str]]:
-    """Step `step`'s pictures (B, 3, S, S) in [-1, 1] and their captions."""
-    samples = [world_sample(seed, step * config["batch"] + j, config["size"]) for j in range(config["batch"])]
+def batch_of(seed: int, step: int, config: dict, pool=None) -> tuple[torch.Tensor, list[str]]:
+    """Step `step`'s pictures (B, 3, S, S) in [-1, 1] and their captions (drawn by `pool`'s processes)."""
+    indices = range(step * config["batch"], (step + 1) * config["batch"])
+    draw = functools.partial(world_sample, seed, size=config["size"])
+    samples = pool.map(draw, indices) if pool else [draw(i) for i in indices]
     images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).float() / 127.5 - 1
     return images, [s.caption for s in samples]
 
@@ -169,16 +143,9 @@ def save_checkpoint(path: Path, tensors: dict, metadata: dict) -> None:
     os.replace(str(path) + ".tmp", path)  # a run killed while saving keeps the previous checkpoint
 
 
-def pretrain(
-    out: str | Path,
-    steps: int | None = None,
-    config: str = "demo",
-    seed: int = 0,
-    device: str = "auto",
-    work: str | Path | None = None,
-    checkpoint_every: int = 200,
-    stop_after: int | None = None,
-) -> Path | None:
+def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", seed: int = 0,
+             device: str = "auto", work: str | Path | None = None, checkpoint_every: int = 200,
+             stop_after: int | None = None, workers: int = 0) -> Path | None:
     """Train (or resume) and write the diffusers folder `out`; `stop_after` ends early (as a killed run
     would, after its last checkpoint) and writes nothing but the checkpoint."""
     cfg = {**CONFIGS[config], **({"steps": steps} if steps else {})}
@@ -201,9 +168,11 @@ def pretrain(
     first, last = step, min(cfg["steps"], stop_after or cfg["steps"])
     started, cpu = time.perf_counter(), time.process_time()
     bar = tqdm(range(step, last), initial=step, total=cfg["steps"], desc="pretrain demo base", unit="step")
+    pool = multiprocessing.get_context("spawn").Pool(workers) if workers else None
     for step in bar:
+        tick = time.perf_counter()
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        images, captions = batch_of(seed, step, cfg)
+        images, captions = batch_of(seed, step, cfg, pool)
         images = images.to(target)
         if step < vae_steps:
             loss, opt = vae_step(vae, images, gen, cfg), optimizers["vae"]
@@ -218,11 +187,14 @@ def pretrain(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append([step, "vae" if step < vae_steps else "unet", round(float(loss.detach()), 6)])
+        stage, seconds = "vae" if step < vae_steps else "unet", round(time.perf_counter() - tick, 3)
+        losses.append([step, stage, round(float(loss.detach()), 6), seconds])
         bar.set_postfix(stage=losses[-1][1], loss=f"{losses[-1][2]:.4f}")
         if (step + 1) % checkpoint_every == 0 or step + 1 == last:
             save_checkpoint(checkpoint, *state(models, optimizers, step + 1, losses, scaling, cfg))
     bar.close()
+    if pool:
+        pool.close()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu  # cpu: all threads' seconds
     if last < cfg["steps"]:
         return None
@@ -269,7 +241,7 @@ def write_report(out: Path, losses: list, facts: dict) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    table = pd.DataFrame(losses, columns=["step", "stage", "loss"])
+    table = pd.DataFrame(losses, columns=["step", "stage", "loss", "seconds"])
     table.to_csv(out / "pretrain_loss.csv", index=False)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for ax, (stage, rows) in zip(axes, table.groupby("stage", sort=False), strict=False):
@@ -295,11 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="auto (cuda when there is one), cpu, cuda, mps")
     parser.add_argument("--work", help=f"checkpoint folder (default {WORK}/<config>-seed<seed>)")
     parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=0, help="processes drawing the world (GPU machines)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    print(
-        pretrain(args.out, args.steps, args.config, args.seed, args.device, args.work, args.checkpoint_every)
-    )
+    options = dict(seed=args.seed, device=args.device, work=args.work, workers=args.workers)
+    print(pretrain(args.out, args.steps, args.config, checkpoint_every=args.checkpoint_every, **options))
 
 
 if __name__ == "__main__":
