@@ -33,7 +33,7 @@ from .world import world_sample
 log = logging.getLogger(__name__)
 
 CONFIGS = {  # `demo`: the committed base (docs/demo_base.md); `tiny`: the tests'
-    "demo": dict(size=64, batch=8, steps=6000, vae_share=0.25, vae_widths=(16, 32, 64), widths=(32, 64, 128),
+    "demo": dict(size=64, batch=8, steps=5000, vae_share=0.2, vae_widths=(16, 32, 64), widths=(32, 64, 128),
                  attention_levels=2, text_width=64, text_layers=2, vae_lr=1e-3, lr=4e-4, kl=1e-6,
                  dropout=0.1),
     "tiny": dict(size=32, batch=2, steps=4, vae_share=0.5, vae_widths=(8, 16), widths=(16, 32),
