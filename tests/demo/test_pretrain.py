@@ -29,7 +29,7 @@ def test_writes_a_diffusers_folder_the_demo_backend_loads_and_samples(uninterrup
     index = json.loads((uninterrupted / "model_index.json").read_text())
     assert {"vae", "text_encoder", "unet", "tokenizer", "scheduler"} <= set(index)
     assert all((uninterrupted / f"{part}.safetensors").is_file() for part in PARTS)
-    assert (uninterrupted / "pretrain_loss.png").is_file()
+    assert all((uninterrupted / f"pretrain_{name}.png").is_file() for name in ("loss", "samples"))
     losses = (uninterrupted / "pretrain_loss.csv").read_text().splitlines()
     assert losses[0] == "step,stage,loss,seconds" and len(losses) == 1 + 4  # both stages, one row a step
     assert {row.split(",")[1] for row in losses[1:]} == {"vae", "unet"}
@@ -51,6 +51,8 @@ def test_resumed_run_ends_with_the_same_weights(uninterrupted, tmp_path):
     for part in PARTS:
         assert a[part].keys() == b[part].keys()
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    with pytest.raises(ValueError, match="another configuration"):  # never resumed into another run
+        pretrain(tmp_path / "other", steps=6, config="tiny", device="cpu", work=work)
 
 
 def test_missing_folder_names_the_parameter_and_the_path(tmp_path):

@@ -35,10 +35,10 @@ log = logging.getLogger(__name__)
 CONFIGS = {  # `demo`: the committed base (docs/demo_base.md); `tiny`: the tests'
     "demo": dict(size=64, batch=8, steps=5000, vae_share=0.2, vae_widths=(16, 32, 64), widths=(32, 64, 128),
                  attention_levels=2, text_width=64, text_layers=2, vae_lr=1e-3, lr=4e-4, kl=1e-6,
-                 dropout=0.1),
+                 dropout=0.1, sample_steps=20),
     "tiny": dict(size=32, batch=2, steps=4, vae_share=0.5, vae_widths=(8, 16), widths=(16, 32),
                  attention_levels=1, text_width=16, text_layers=1, vae_lr=1e-3, lr=1e-3, kl=1e-6,
-                 dropout=0.5),
+                 dropout=0.5, sample_steps=2),
 }
 WORK = Path("data/06_models/cache/demo_pretrain")
 
@@ -74,21 +74,13 @@ def unet_step(models, tokenizer, noise_scheduler, images, captions, gen, config:
     device = images.device
     with torch.no_grad():
         latents = vae.encode(images).latent_dist.mean * vae.config.scaling_factor
-    drop = (
-        torch.rand(len(captions), generator=gen) < config["dropout"]
-    )  # unconditional: classifier-free guidance
+    drop = torch.rand(len(captions), generator=gen) < config["dropout"]  # empty: classifier-free guidance
     captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
-    ids = tokenizer(
-        captions,
-        padding="max_length",
-        max_length=tokenizer.model_max_length,
-        truncation=True,
-        return_tensors="pt",
-    ).input_ids.to(device)
+    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids.to(device)
     noise = torch.randn(latents.shape, generator=gen).to(device)
-    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(captions),), generator=gen).to(
-        device
-    )
+    steps = noise_scheduler.config.num_train_timesteps
+    t = torch.randint(0, steps, (len(captions),), generator=gen).to(device)
     noisy = noise_scheduler.add_noise(latents, noise, t)
     pred = unet(noisy, t, text(ids)[0]).sample
     return F.mse_loss(pred, noise)
@@ -103,9 +95,7 @@ def state(models, optimizers, step: int, losses: list, scaling: float, config: d
         sd = opt.state_dict()
         groups[name] = sd["param_groups"]
         for index, values in sd["state"].items():
-            tensors.update(
-                {f"opt.{name}.{index}.{k}": v.detach().cpu().contiguous() for k, v in values.items()}
-            )
+            tensors.update({f"opt.{name}.{index}.{k}": v.detach().cpu() for k, v in values.items()})
     meta = dict(step=step, losses=losses, scaling=scaling, groups=groups, config=config)
     return tensors, {"pretrain": json.dumps(meta)}
 
@@ -154,10 +144,8 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
     models = tuple(m.to(target) for m in build(cfg, seed))
     unet, vae, text = models
     tokenizer, (noise_scheduler, sample_scheduler) = clip_tokenizer(), _schedulers()
-    optimizers = {
-        "vae": torch.optim.AdamW(vae.parameters(), lr=cfg["vae_lr"], weight_decay=0.0),
-        "unet": torch.optim.AdamW([*unet.parameters(), *text.parameters()], lr=cfg["lr"]),
-    }
+    optimizers = {"vae": torch.optim.AdamW(vae.parameters(), lr=cfg["vae_lr"], weight_decay=0.0),
+                  "unet": torch.optim.AdamW([*unet.parameters(), *text.parameters()], lr=cfg["lr"])}
     vae_steps = int(round(cfg["vae_share"] * cfg["steps"]))
     step, losses, scaling = 0, [], 1.0
     checkpoint = work / "checkpoint.safetensors"
@@ -198,39 +186,34 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu  # cpu: all threads' seconds
     if last < cfg["steps"]:
         return None
-    save_base(out, models, tokenizer, sample_scheduler)
-    write_report(
-        out,
-        losses,
-        dict(
-            config=config,
-            seed=seed,
-            device=str(target),
-            **cfg,
-            steps_this_run=last - first,
-            seconds_this_run=round(seconds, 1),
-            cpu_seconds_this_run=round(cpu, 1),
-        ),
-    )
+    save_base(out, models, tokenizer, sample_scheduler, seed, cfg)
+    run = dict(steps_this_run=last - first, seconds_this_run=round(seconds), cpu_seconds_this_run=round(cpu))
+    write_report(out, losses, dict(config=config, seed=seed, device=str(target), **cfg, **run))
     return out
 
 
-def save_base(out: Path, models, tokenizer, scheduler) -> None:
-    """The diffusers folder: vae/, text_encoder/, unet/, tokenizer/, scheduler/, model_index.json."""
+def save_base(out: Path, models, tokenizer, scheduler, seed: int, config: dict) -> None:
+    """The diffusers folder (vae/, text_encoder/, unet/, tokenizer/, scheduler/, model_index.json) and
+    `pretrain_samples.png`: world pictures no run trains on beside what the base draws from their captions."""
     from diffusers import StableDiffusionPipeline
+    from PIL import Image
+
+    from ..imaging import contact_sheet
 
     unet, vae, text = (m.eval().requires_grad_(False) for m in models)
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
     pipe.save_pretrained(out, safe_serialization=True)
+    pipe.set_progress_bar_config(disable=True)
+    size = config["size"]
+    held_out = [world_sample(seed, 10**9 + i, size) for i in range(6)]  # far beyond any run's samples
+    drawn = pipe([s.caption for s in held_out], num_inference_steps=config["sample_steps"], height=size,
+                 width=size, output_type="np", generator=torch.Generator().manual_seed(seed)).images
+    pictures = [p for s, d in zip(held_out, drawn, strict=True) for p in (s.image, np.uint8(d * 255))]
+    labels = [t for s in held_out for t in (f"{s.framing}, {s.action}, {s.expression}", "base")]
+    sheet = contact_sheet(pictures, labels, thumb=128, cols=4, title="world (left) and the base (right)")
+    Image.fromarray(sheet).save(out / "pretrain_samples.png")
 
 
 def write_report(out: Path, losses: list, facts: dict) -> None:
@@ -257,9 +240,8 @@ def write_report(out: Path, losses: list, facts: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--out", default=str(DEMO_BASE), help="the diffusers folder to write")
     parser.add_argument("--steps", type=int, help="total steps (default: the configuration's)")
     parser.add_argument("--config", default="demo", choices=sorted(CONFIGS))
