@@ -61,11 +61,18 @@ def test_film_cast_and_locations_are_held_out():
 
 
 def test_captions_are_dataset_style_and_say_what_was_drawn():
-    pose_trigger = yaml.safe_load((CONF / "parameters_pose.yml").read_text())["pose"]["dataset"]
-    face_trigger = yaml.safe_load((CONF / "parameters_expression.yml").read_text())["expression"]["dataset"]
+    def conf(name, block):
+        return yaml.safe_load((CONF / f"parameters_{name}.yml").read_text())[name][block]
+
+    pose_trigger, face_trigger = conf("pose", "dataset"), conf("expression", "dataset")
+    background = conf("background", "scene_dataset")
     framings = set()
-    for i in range(40):
+    for i in range(48):
         s = world_sample(0, i)
+        framings.add(s.framing)
+        if s.framing == "background":  # the place alone, as the background datasets caption a plate
+            assert s.character is None and s.caption == f"{s.place.words}, {background['caption_prefix']}"
+            continue
         tags = s.caption.split(", ")
         assert tags[0] == "character" and s.caption == join_caption(tags[0], "", tags[1:], [])
         assert len(tags) == len(set(tags))
@@ -81,8 +88,7 @@ def test_captions_are_dataset_style_and_say_what_was_drawn():
             nearest = min(table, key=lambda n, v=value: np.linalg.norm(np.subtract(table[n], v)))
             assert word.startswith(nearest + " "), (word, value)
         assert words[3].endswith("shorts" if look.hair_style == "short" else "trousers")
-        framings.add(s.framing)
-    assert framings == {"full body", "upper body", "close-up"}
+    assert framings == {"full body", "upper body", "close-up", "background"}
 
 
 def test_demo_film_render_is_unchanged():

@@ -211,7 +211,7 @@ def save_base(out: Path, models, tokenizer, scheduler, seed: int, config: dict) 
     drawn = pipe([s.caption for s in held_out], num_inference_steps=config["sample_steps"], height=size,
                  width=size, output_type="np", generator=torch.Generator().manual_seed(seed)).images
     pictures = [p for s, d in zip(held_out, drawn, strict=True) for p in (s.image, np.uint8(d * 255))]
-    labels = [t for s in held_out for t in (f"{s.framing}, {s.action}, {s.expression}", "base")]
+    labels = [t for s in held_out for t in (f"{s.framing} {s.action} {s.expression}".strip(), "base")]
     sheet = contact_sheet(pictures, labels, thumb=128, cols=4, title="world (left) and the base (right)")
     Image.fromarray(sheet).save(out / "pretrain_samples.png")
 

@@ -1,7 +1,7 @@
 """The pretraining world (issue 14): an unlimited, seed-deterministic stream of captioned pictures drawn by
 the demo film's renderer, of *other* characters (random hair, skin, clothing, body proportions) in *other*
 places (random variants of town, beach, room, and a park), doing the four actions with the four
-expressions, framed full body, upper body or as a face close-up.
+expressions, framed full body, upper body or as a face close-up; and one picture in ten, the place alone.
 
 The film's two characters and three locations are held out by construction: a sampled character whose
 palette and proportions lie within `MIN_CHARACTER_DISTANCE` of marco's or nina's is drawn again, and so is a
@@ -9,7 +9,8 @@ variant of town, beach or room within `MIN_PLACE_DISTANCE` of the film's colours
 film until a LoRA teaches it). Sample `i` of seed `s` depends on (s, i) only: a stream can restart anywhere.
 
 Captions use the LoRA datasets' words, through their code: `join_caption`, the pose pipeline's `facing`,
-`<action> pose`, `<expression> expression`, the character datasets' framing tags."""
+`<action> pose`, `<expression> expression`, the character datasets' framing tags, the background datasets'
+`background, no people`."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ CLOTHES = {"red": (205, 40, 45), "orange": (238, 130, 35), "yellow": (242, 212, 
            "teal": (35, 150, 150), "blue": (40, 80, 205), "purple": (125, 60, 165), "pink": (240, 140, 180),
            "brown": (115, 72, 42), "black": (35, 35, 40), "white": (242, 242, 236), "grey": (128, 128, 134)}
 PLACES = {"seaside_town": "town", "beach": "beach", "room": "room", "park": "park"}
-FRAMINGS = ("full body", "upper body", "close-up")  # the character datasets' framing tags
+FRAMINGS = ("full body", "upper body", "close-up", "background")  # the character datasets' tags; no one
+BACKGROUND = "background, no people"  # the background datasets' caption prefix
 MIN_CHARACTER_DISTANCE = 0.25  # mean RGB distance of the five colours / 255, plus the proportions' distance
 MIN_PLACE_DISTANCE = 1.0  # hue / 60 degrees, saturation and brightness changes / 0.4, as one length
 
@@ -63,7 +65,7 @@ class Place:
 class Sample:
     image: np.ndarray  # (size, size, 3) uint8
     caption: str
-    character: WorldCharacter
+    character: WorldCharacter | None  # None: the place alone (framing `background`)
     place: Place
     action: str
     expression: str
@@ -181,12 +183,16 @@ def caption(character: WorldCharacter, place: Place, action: str, expression: st
 
 def world_sample(seed: int, index: int, size: int = 64) -> Sample:
     """Sample `index` of the world of `seed`: the same picture and caption every time."""
+    from ..backends.captioning import join_caption
     from ..pipelines.pose.nodes import facing
 
     rng = np.random.default_rng([seed, index])
     character, place = sample_character(rng), sample_place(rng)
     action, expression = str(rng.choice(ACTIONS)), str(rng.choice(EXPRESSIONS))
-    framing = str(rng.choice(FRAMINGS, p=(0.45, 0.25, 0.3)))
+    framing = str(rng.choice(FRAMINGS, p=(0.4, 0.22, 0.28, 0.1)))
+    if framing == "background":  # the place alone, captioned as the background datasets are
+        text = join_caption(place.words, BACKGROUND, [], [])
+        return Sample(paint_place(place, size, size), text, None, place, "", "", framing, "")
     direction = int(rng.choice((-1, 1)))
     pose = pose_for(action, float(rng.uniform(0, 2)), 0.0, direction)
     zoom = {"full body": rng.uniform(0.6, 0.85), "upper body": rng.uniform(1.5, 1.8)}.get(framing, 2.5)
