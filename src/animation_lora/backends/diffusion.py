@@ -6,6 +6,8 @@
   OpenAI CLIP's), its files written once to `$XDG_CACHE_HOME/animation_lora/clip_tokenizer/`.
 - ``sd15`` (studio): a diffusers folder, or a single-file ``.safetensors`` checkpoint, loaded offline
   (`diffusion.sd15.path`; a single file also needs the LDM `original_config` yaml beside it or given).
+- ``demo``: the demo base pretrained on the pretraining world (`python -m animation_lora.demo.pretrain`;
+  docs/demo_base.md): a diffusers folder loaded offline (`diffusion.demo.path`).
 - ``sdxl``: not yet; the BaseModel interface (tokenizer, text encoder, VAE, U-Net, schedulers) stays the same.
 """
 
@@ -160,18 +162,28 @@ def tiny(
     )
 
 
-def _tiny_modules(widths: tuple[int, ...], text_width: int, text_layers: int) -> tuple[Any, Any, Any]:
+def _tiny_modules(
+    widths: tuple[int, ...],
+    text_width: int,
+    text_layers: int,
+    vae_widths: tuple[int, ...] = (8, 16, 16, 16),
+    attention_levels: int = 1,
+    size: int = 64,
+) -> tuple[Any, Any, Any]:
+    """U-Net, VAE, text encoder of the SD-1.5 shape; also the demo base's (`demo.pretrain`), wider, with
+    cross-attention at `attention_levels` resolutions."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    plain = len(widths) - attention_levels
     unet = UNet2DConditionModel(
-        sample_size=8,
+        sample_size=size // 2 ** (len(vae_widths) - 1),
         in_channels=4,
         out_channels=4,
         layers_per_block=1,
         block_out_channels=tuple(widths),
-        down_block_types=("CrossAttnDownBlock2D",) + ("DownBlock2D",) * (len(widths) - 1),
-        up_block_types=("UpBlock2D",) * (len(widths) - 1) + ("CrossAttnUpBlock2D",),
+        down_block_types=("CrossAttnDownBlock2D",) * attention_levels + ("DownBlock2D",) * plain,
+        up_block_types=("UpBlock2D",) * plain + ("CrossAttnUpBlock2D",) * attention_levels,
         cross_attention_dim=text_width,
         attention_head_dim=8,
         norm_num_groups=8,
@@ -180,11 +192,11 @@ def _tiny_modules(widths: tuple[int, ...], text_width: int, text_layers: int) ->
         in_channels=3,
         out_channels=3,
         latent_channels=4,
-        block_out_channels=(8, 16, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=tuple(vae_widths),
+        down_block_types=("DownEncoderBlock2D",) * len(vae_widths),
+        up_block_types=("UpDecoderBlock2D",) * len(vae_widths),
         norm_num_groups=8,
-        sample_size=64,
+        sample_size=size,
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -212,13 +224,7 @@ def sd15(
     source = checkpoint_path(path, "diffusion.sd15.path")
     torch_dtype, target = resolve_dtype(dtype), resolve_device(device)
     if source.is_dir():
-        pipe = StableDiffusionPipeline.from_pretrained(
-            source,
-            local_files_only=True,
-            torch_dtype=torch_dtype,
-            safety_checker=None,
-            requires_safety_checker=False,
-        )
+        pipe = _from_folder(source, torch_dtype)
     else:
         config = Path(original_config) if original_config else source.with_suffix(".yaml")
         config = checkpoint_path(str(config), "diffusion.sd15.original_config")
@@ -241,6 +247,36 @@ def sd15(
     return BaseModel(
         f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise, sample, digest
     )
+
+
+def _from_folder(source: Path, torch_dtype: torch.dtype):
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline.from_pretrained(
+        source, local_files_only=True, torch_dtype=torch_dtype, safety_checker=None,
+        requires_safety_checker=False
+    )
+
+
+DEMO_BASE = Path(__file__).parents[1] / "demo" / "base"  # made by `python -m animation_lora.demo.pretrain`
+
+
+def demo(path: str | None = None, device: str = "auto", dtype: str = "float32") -> BaseModel:
+    """The demo base pretrained on the pretraining world (docs/demo_base.md): a diffusers folder,
+    `diffusion.demo.path` (null: the one in the package, `animation_lora/demo/base/`), loaded offline."""
+    source = Path(path) if path else DEMO_BASE
+    if not (source / "model_index.json").is_file():
+        raise FileNotFoundError(
+            f"Demo base not found: parameter `diffusion.demo.path` is '{path}' ({source} has no "
+            f"model_index.json); make it with `python -m animation_lora.demo.pretrain --out {source}`"
+        )
+    pipe = _from_folder(source, resolve_dtype(dtype)).to(resolve_device(device))
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)
+    noise, sample = _schedulers()
+    model_hash = _state_hash(pipe.unet, pipe.text_encoder)
+    return BaseModel(f"demo:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise,
+                     sample, model_hash)
 
 
 def text_encoder_from_single_file(path: Path):
@@ -280,4 +316,4 @@ def text_encoder_from_single_file(path: Path):
 
 
 # Built once per process; trainers copy what they change (LoRA layers are added to copies).
-make_base_model = backend_factory("diffusion", {"tiny": tiny, "sd15": sd15})
+make_base_model = backend_factory("diffusion", {"tiny": tiny, "sd15": sd15, "demo": demo})

@@ -70,6 +70,25 @@ def _limb(start: np.ndarray, angle_deg: float, length: float) -> np.ndarray:
     return start + length * np.array([math.sin(a), math.cos(a)])
 
 
+@dataclass(frozen=True)
+class Proportions:
+    """Bone lengths in character units; the defaults are the demo film's two characters (the pretraining
+    world, `world.py`, draws others). `total` is the feet-to-hair height those lengths make."""
+    head: float = HEAD_R
+    neck: float = NECK
+    torso: float = TORSO
+    shoulder: float = SHOULDER
+    hip: float = HIP
+    upper_arm: float = UPPER_ARM
+    forearm: float = FOREARM
+    thigh: float = THIGH
+    shin: float = SHIN
+    total: float = TOTAL
+
+
+DEMO_PROPORTIONS = Proportions()
+
+
 @dataclass
 class Skeleton:
     """Joint positions in pixels (x, y) plus the head circle."""
@@ -80,26 +99,27 @@ class Skeleton:
         return np.stack([self.points[name] for name in COCO17])
 
 
-def build_skeleton(pose: Pose, pelvis_x: float, ground_y: float, height_px: float) -> Skeleton:
+def build_skeleton(pose: Pose, pelvis_x: float, ground_y: float, height_px: float,
+                   body: Proportions = DEMO_PROPORTIONS) -> Skeleton:
     """Place the skeleton so that a standing character's feet touch ground_y."""
-    unit = height_px / TOTAL
-    pelvis = np.array([pelvis_x, ground_y - unit * (THIGH + SHIN + 0.02 + pose.lift)])
+    unit = height_px / body.total
+    pelvis = np.array([pelvis_x, ground_y - unit * (body.thigh + body.shin + 0.02 + pose.lift)])
     lean = math.radians(pose.lean)
     up = np.array([math.sin(lean), -math.cos(lean)])
     side = np.array([math.cos(lean), math.sin(lean)])  # image-right along the shoulders
-    neck = pelvis + unit * TORSO * up
-    head = neck + unit * NECK * up
+    neck = pelvis + unit * body.torso * up
+    head = neck + unit * body.neck * up
     p = {"pelvis": pelvis, "neck": neck, "head": head}
     for k, sign, name in ((0, -1, "right"), (1, 1, "left")):  # the character's left is image right
-        shoulder = neck + unit * (SHOULDER * sign * side - 0.02 * up)
-        elbow = _limb(shoulder, pose.upper_arm[k], unit * UPPER_ARM)
-        wrist = _limb(elbow, pose.upper_arm[k] + pose.elbow[k], unit * FOREARM)
-        hip = pelvis + unit * HIP * sign * side
-        knee = _limb(hip, pose.thigh[k], unit * THIGH)
-        ankle = _limb(knee, pose.thigh[k] + pose.knee[k], unit * SHIN)
+        shoulder = neck + unit * (body.shoulder * sign * side - 0.02 * up)
+        elbow = _limb(shoulder, pose.upper_arm[k], unit * body.upper_arm)
+        wrist = _limb(elbow, pose.upper_arm[k] + pose.elbow[k], unit * body.forearm)
+        hip = pelvis + unit * body.hip * sign * side
+        knee = _limb(hip, pose.thigh[k], unit * body.thigh)
+        ankle = _limb(knee, pose.thigh[k] + pose.knee[k], unit * body.shin)
         p.update({f"{name}_shoulder": shoulder, f"{name}_elbow": elbow, f"{name}_wrist": wrist,
                   f"{name}_hip": hip, f"{name}_knee": knee, f"{name}_ankle": ankle})
-    r = unit * HEAD_R
+    r = unit * body.head
     p["nose"] = head + np.array([0, 0.15 * r])
     p["left_eye"] = head + np.array([0.38 * r, -0.08 * r])
     p["right_eye"] = head + np.array([-0.38 * r, -0.08 * r])

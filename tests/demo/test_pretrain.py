@@ -1,0 +1,71 @@
+"""The demo base pretraining (issue 14) on its tiny configuration: a diffusers folder that the `demo`
+diffusion backend loads and samples from, resumed runs equal to uninterrupted ones, a clear error when the
+folder is missing."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from animation_lora.backends.diffusion import _tiny_modules, demo, make_base_model
+from animation_lora.demo.pretrain import CONFIGS, pretrain
+
+PARTS = ("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model")
+
+
+def weights(folder):
+    return {part: load_file(folder / f"{part}.safetensors") for part in PARTS}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain")
+    return pretrain(root / "base", steps=4, config="tiny", device="cpu", work=root / "work")
+
+
+def test_writes_a_diffusers_folder_the_demo_backend_loads_and_samples(uninterrupted):
+    index = json.loads((uninterrupted / "model_index.json").read_text())
+    assert {"vae", "text_encoder", "unet", "tokenizer", "scheduler"} <= set(index)
+    assert all((uninterrupted / f"{part}.safetensors").is_file() for part in PARTS)
+    assert all((uninterrupted / f"pretrain_{name}.png").is_file() for name in ("loss", "samples"))
+    losses = (uninterrupted / "pretrain_loss.csv").read_text().splitlines()
+    assert losses[0] == "step,stage,loss,seconds" and len(losses) == 1 + 4  # both stages, one row a step
+    assert {row.split(",")[1] for row in losses[1:]} == {"vae", "unet"}
+    base = make_base_model({"backend": "demo", "demo": {"path": str(uninterrupted), "device": "cpu"}})
+    assert base.name == "demo:base" and base.vae.config.scaling_factor != 1.0  # measured after the VAE stage
+    size = CONFIGS["tiny"]["size"]
+    generator = torch.Generator().manual_seed(0)
+    image = base.pipeline()("character, close-up, happy expression", num_inference_steps=2, height=size,
+                            width=size, output_type="np", generator=generator).images[0]
+    assert image.shape == (size, size, 3) and np.isfinite(image).all()
+
+
+def test_resumed_run_ends_with_the_same_weights(uninterrupted, tmp_path):
+    out, work = tmp_path / "base", tmp_path / "work"
+    assert pretrain(out, steps=4, config="tiny", device="cpu", work=work, stop_after=3) is None  # killed
+    assert (work / "checkpoint.safetensors").is_file() and not out.exists()
+    pretrain(out, steps=4, config="tiny", device="cpu", work=work)  # resumed in the U-Net stage
+    a, b = weights(uninterrupted), weights(out)
+    for part in PARTS:
+        assert a[part].keys() == b[part].keys()
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    with pytest.raises(ValueError, match="another configuration"):  # never resumed into another run
+        pretrain(tmp_path / "other", steps=6, config="tiny", device="cpu", work=work)
+
+
+def test_missing_folder_names_the_parameter_and_the_path(tmp_path):
+    missing = tmp_path / "no_base_here"
+    with pytest.raises(FileNotFoundError, match=r"diffusion\.demo\.path") as error:
+        demo(path=str(missing), device="cpu")
+    assert str(missing) in str(error.value)
+
+
+def test_demo_configuration_fits_40_mb():
+    """float32 weights of the committed configuration plus the tokenizer's file (~3.7 MB) under 40 MB."""
+    c = CONFIGS["demo"]
+    modules = _tiny_modules(c["widths"], c["text_width"], c["text_layers"], c["vae_widths"],
+                            c["attention_levels"], c["size"])
+    weight_bytes = 4 * sum(p.numel() for m in modules for p in m.parameters())
+    assert weight_bytes + 3.7e6 <= 40e6 and c["size"] >= 64
