@@ -89,3 +89,19 @@ def test_no_cluster_error_names_the_cause():
     cause = r"all 2 character items are noise.*'no face': 2.*use_face_detection"
     with pytest.raises(ValueError, match=cause):
         select_cluster(df, None, "character")
+
+
+def test_two_views_of_one_place_merge_and_different_places_do_not():
+    """Known geometry: a place seen from two views (centroids at cosine 0.95) and another place (cosine 0)."""
+    from animation_lora.clustering import merge_similar
+
+    rng = np.random.default_rng(0)
+    view_a = np.array([1.0, 0.0, 0.0])
+    view_b = np.array([0.95, np.sqrt(1 - 0.95**2), 0.0])  # cosine 0.95 with view_a
+    other = np.array([0.0, 0.0, 1.0])
+    vectors = np.concatenate([c + 0.01 * rng.standard_normal((10, 3)) for c in (view_a, view_b, other)])
+    labels = np.repeat([0, 1, 2], 10)
+    labels[0] = -1  # noise stays noise
+    merged = merge_similar(labels, vectors, 0.9)
+    assert merged[0] == -1 and len(set(merged[1:20])) == 1 and set(merged[20:]) == {2}
+    assert set(merge_similar(labels, vectors, 0.99)) == {-1, 0, 1, 2}  # a stricter threshold keeps both views

@@ -25,6 +25,7 @@ class ClusteringParams:
     min_cluster_size: int = 15
     min_samples: int = 3
     similarity_threshold: float = 0.75  # a noise point joins the most similar cluster above this cosine
+    merge_above: float | None = None  # clusters whose centroids' cosine is above this are one (null: never)
     names: dict[str, str] = field(default_factory=dict)  # e.g. {character_0: marco}
     use_face_detection: bool = False  # characters: cluster only the instances with a detected face
 
@@ -79,6 +80,27 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-8)
 
 
+def merge_similar(labels: np.ndarray, vectors: np.ndarray, above: float) -> np.ndarray:
+    """Cluster labels (-1 noise) with every pair of clusters whose centroids' cosine is above `above` made
+    one, transitively: HDBSCAN splits one place into two when its shots frame it differently (the demo's
+    beach: two views at cosine 0.95, while different places are at most 0.68)."""
+    found = sorted(set(labels[labels >= 0].tolist()))
+    if len(found) < 2:
+        return labels
+    centroids = _unit(np.stack([vectors[labels == k].mean(0) for k in found]))
+    root = {k: k for k in found}
+
+    def top(k):
+        while root[k] != k:
+            k = root[k]
+        return k
+
+    cosine = centroids @ centroids.T
+    for i, j in zip(*np.nonzero(np.triu(cosine > above, 1))):
+        root[top(found[j])] = top(found[i])
+    return np.array([top(k) if k >= 0 else k for k in labels])
+
+
 def cluster_embeddings(
     ids: list[str],
     vectors: np.ndarray,
@@ -107,6 +129,8 @@ def cluster_embeddings(
                 changed = raw[idx] != votes.index[0]
                 assigned[np.asarray(idx)[changed]] = "track"
                 raw[idx] = votes.index[0]
+    if params.merge_above is not None:
+        raw = merge_similar(raw, vectors, params.merge_above)
     sizes = pd.Series(raw[raw >= 0]).value_counts()
     rename = {old: f"{prefix}_{new}" for new, old in enumerate(sizes.index)}
     names = np.array([rename.get(r, NOISE) for r in raw], dtype=object)
