@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 CONCEPTS = ("character", "location", "action", "expression")
 # which probe judges which composition slot (a LoRA type)
-SLOT_CONCEPT = {"character": "character", "background": "location", "pose": "action", "expression": "expression"}
+SLOT_CONCEPT = {"character": "character", "background": "location", "pose": "action",
+                "expression": "expression"}
 # which framings each probe trains on: a body crop, an upper-body crop, a face close-up, a frame crop
 TRAINS_ON = {
     "character": ("body", "medium", "face"),
@@ -185,7 +186,8 @@ def reference_examples(folder: str | Path, params: ProbeParams, size: tuple[int,
                              f"use {list(CONCEPTS)} (or background, pose)")
         for label_dir in sorted(p for p in concept_dir.iterdir() if p.is_dir()):
             files = sorted(f for f in label_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-            test = set(rng.permutation(len(files))[: int(len(files) * params.held_out)]) if len(files) > 1 else set()
+            n_test = int(len(files) * params.held_out) if len(files) > 1 else 0
+            test = set(rng.permutation(len(files))[:n_test].tolist())
             for k, f in enumerate(files):
                 image = fit(np.asarray(Image.open(f).convert("RGBA")), size)
                 out.append(Example(image, {concept: label_dir.name}, k in test, "reference"))
@@ -207,8 +209,8 @@ def train_probes(examples: list[Example], embed: Callable[[list], np.ndarray], e
 
     if not examples:
         return Probes(reason="no labelled pictures", size=size)
-    features = np.concatenate([embed([e.image for e in examples[i : i + 64]])
-                               for i in progress(range(0, len(examples), 64), "embed probe pictures", "batch")])
+    batches = progress(range(0, len(examples), 64), "embed probe pictures", "batch")
+    features = np.concatenate([embed([e.image for e in examples[i : i + 64]]) for i in batches])
     probes, metrics = {}, {}
     for concept in CONCEPTS:
         framings = TRAINS_ON[concept] + ("reference",)
@@ -224,9 +226,10 @@ def train_probes(examples: list[Example], embed: Callable[[list], np.ndarray], e
         probe = Probe(concept, [str(c) for c in model.classes_], model.coef_.astype(np.float32),
                       model.intercept_.astype(np.float32))
         probes[concept] = probe
+        truth = {i: examples[i].labels[concept] for i in idx}
         metrics[concept] = {
-            "held_out_accuracy": _accuracy(probe, features[test], [examples[i].labels[concept] for i in test]),
-            "train_accuracy": _accuracy(probe, features[train], [examples[i].labels[concept] for i in train]),
+            "held_out_accuracy": _accuracy(probe, features[test], [truth[i] for i in test]),
+            "train_accuracy": _accuracy(probe, features[train], [truth[i] for i in train]),
             "chance": 1 / len(classes), "classes": probe.classes, "train": len(train), "held_out": len(test),
         }
         log.info("probe %s: held-out accuracy %s (chance %.2f)", concept,
