@@ -48,6 +48,7 @@ def search_weights(
     def objective(trial: optuna.Trial) -> float:
         rate, share, _ = evaluate({n: trial.suggest_float(n, *ranges[n]) for n in defaults})
         trial.set_user_attr("all_present", rate)
+        trial.set_user_attr("share", share)
         return rate + TIE_BREAK * share
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=search.seed))
@@ -66,7 +67,7 @@ def search_weights(
     )
     evaluated = [
         {"weights": {n: float(t.params.get(n, defaults[n])) for n in defaults},
-         "score": t.user_attrs.get("all_present")}
+         "score": t.user_attrs.get("all_present"), "share": t.user_attrs.get("share")}
         for t in study.trials
     ]
     tuned = {

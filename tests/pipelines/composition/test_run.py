@@ -66,7 +66,7 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
     for weights in [tuned["best_weights"], *(e["weights"] for e in evaluated)]:
         assert set(weights) == set(tuned["default_weights"])
         assert all(ranges[n][0] <= w <= ranges[n][1] for n, w in weights.items()), weights
-    best = max(evaluated, key=lambda e: e["score"])["weights"]
+    best = max(evaluated, key=lambda e: (e["score"], e["share"]))["weights"]  # the share breaks ties
     assert tuned["best_weights"] == {n: round(w, 3) for n, w in best.items()}
 
     report = saved(data, "08_reporting/composition_report.html").read_text()

@@ -3,6 +3,7 @@ The algorithms live there (composer, scoring, weight_search, report)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,7 @@ def train_concept_probes(film, demo_ground_truth, probes: dict[str, Any], compos
     params = parse(ProbeParams, probes, "probes")
     sampling = composition_params(composition).sampling
     size = (sampling.width, sampling.height)
-    if params.reference_crops:
+    if params.reference_crops and Path(params.reference_crops).is_dir():
         source = f"labelled reference crops in '{params.reference_crops}'"
         examples = reference_examples(params.reference_crops, params, size)
     elif demo_ground_truth is not None:
@@ -110,8 +111,9 @@ def train_concept_probes(film, demo_ground_truth, probes: dict[str, Any], compos
         frames = ((f.index, f.image) for f in film.frames() if f.image is not None)
         examples = demo_examples(demo_ground_truth, frames, params, size)
     else:
-        reason = ("not available: this film has no demo ground truth and `probes.reference_crops` names no "
-                  "folder of labelled crops (<concept>/<label>/*.png)")
+        where = f"'{params.reference_crops}' is no folder" if params.reference_crops else "is null"
+        reason = (f"not available: this film has no demo ground truth and `probes.reference_crops` {where} "
+                  "(labelled crops: <concept>/<label>/*.png)")
         return Probes(size=size, reason=reason), {"probes": reason}
     embedder = make_embedder(embedding)
     result = train_probes(examples, embedder, embedder.name, size, params)
