@@ -22,8 +22,8 @@ from animation_lora.probes import ProbeParams, demo_examples, reference_examples
 from tests.conftest import PROJECT_ROOT
 
 SIZE = (64, 64)
-EMBEDDING = {"backend": "mobilenet_v2", "mobilenet_v2": {"batch_size": 32}}
-COMPOSITION = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_composition.yml").read_text())["composition"]
+CONF = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_composition.yml").read_text())
+COMPOSITION, EMBEDDING = CONF["composition"], CONF["probes"]["embedding"]  # MobileNetV2 at 128 px
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def demo(tiny_film, tiny_truth, embed):
     params = ProbeParams(frame_stride=1)
     frames = ((f.index, f.image) for f in Film(tiny_film, 12).frames())
     examples = demo_examples(tiny_truth, frames, params, SIZE)
-    return examples, train_probes(examples, embed, embed.name, SIZE, params)
+    return examples, train_probes(examples, embed, EMBEDDING, SIZE, params)
 
 
 def test_probes_reach_their_bars_on_held_out_frames_of_the_demo_film(demo):
@@ -147,6 +147,6 @@ def test_without_reference_crops_a_studio_film_says_no_probe_was_available(tmp_p
                                                  EMBEDDING)
     assert not probes.available and metrics == {"probes": probes.reason}
     assert probes.reason.startswith("not available: this film has no demo ground truth")
-    assert nodes.probe_targets(probes, COMPOSITION, EMBEDDING) == {}
+    assert nodes.probe_targets(probes, None, COMPOSITION) == {}
     judge = nodes._judge(probes, {}, metrics)
     assert judge == {"judge": "centroids", "probes": probes.reason}

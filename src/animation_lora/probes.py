@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -27,11 +28,12 @@ CONCEPTS = ("character", "location", "action", "expression")
 SLOT_CONCEPT = {"character": "character", "background": "location", "pose": "action",
                 "expression": "expression"}
 # which framings each probe trains on: a body crop, an upper-body crop, a face close-up, a frame crop
+# (a cut-out is the crop with everything but the character white, as the LoRA datasets show it)
 TRAINS_ON = {
-    "character": ("body", "medium", "face"),
+    "character": ("body", "medium", "face", "cutout", "face_cutout"),
     "location": ("frame", "body", "medium"),
-    "action": ("body",),
-    "expression": ("face", "medium"),
+    "action": ("body", "cutout"),
+    "expression": ("face", "medium", "face_cutout"),
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -43,6 +45,8 @@ class ProbeParams:
     held_out: float = 0.25  # the last share of each shot's frames (or of each label's reference crops)
     regularisation: float = 10.0  # scikit-learn's C
     seed: int = 0
+    # the embedder block the probes run on (as `embedding`); null: the project's `embedding` block
+    embedding: dict[str, Any] | None = None
 
 
 @dataclass
@@ -74,7 +78,7 @@ class Probes:
     """The trained probes, or none with the reason (`available` is False): scorers then say so."""
 
     probes: dict[str, Probe] = field(default_factory=dict)
-    embedder: str = ""
+    embedding: dict[str, Any] = field(default_factory=dict)  # the embedder block: make_embedder(embedding)
     size: tuple[int, int] = (64, 64)  # (width, height) the probes were trained at
     metrics: dict = field(default_factory=dict)
     reason: str = ""
@@ -140,9 +144,11 @@ def frame_examples(truth, frame: int, image: np.ndarray, held_out: bool, size) -
         if r.area < 0.002 * H * W or y1 - y0 < 0.25 * H:
             continue  # mostly hidden or out of the frame
         who = {"character": r.character, "location": location}
+        cutout = np.where((truth.labels[frame] == r.label)[..., None], image, 255).astype(np.uint8)
         side = 1.1 * max(y1 - y0, (x1 - x0) * size[1] / size[0])
-        out.append(Example(crop(image, (x0 + x1) / 2, (y0 + y1) / 2, side, size),
-                           {**who, "action": r.action}, held_out, "body"))
+        for picture, framing in ((image, "body"), (cutout, "cutout")):
+            out.append(Example(crop(picture, (x0 + x1) / 2, (y0 + y1) / 2, side, size),
+                               {**who, "action": r.action}, held_out, framing))
         fx0, fy0, fx1, fy1 = r.face_box
         face_h = fy1 - fy0
         if face_h < 4 or not _face_visible(truth.labels[frame], r.face_box, r.label):
@@ -150,8 +156,9 @@ def frame_examples(truth, frame: int, image: np.ndarray, held_out: bool, size) -
         expression = {**who, "expression": r.expression}
         out.append(Example(crop(image, (fx0 + fx1) / 2, fy1 + face_h, 4 * face_h, size), expression,
                            held_out, "medium"))
-        out.append(Example(crop(image, (fx0 + fx1) / 2, (fy0 + fy1) / 2, 1.6 * face_h, size),
-                           {"character": r.character, "expression": r.expression}, held_out, "face"))
+        for picture, framing in ((image, "face"), (cutout, "face_cutout")):
+            out.append(Example(crop(picture, (fx0 + fx1) / 2, (fy0 + fy1) / 2, 1.6 * face_h, size),
+                               expression, held_out, framing))
     return out
 
 
@@ -201,7 +208,7 @@ def _accuracy(probe: Probe, features: np.ndarray, labels: list[str]) -> float | 
     return float(np.mean(predicted == np.asarray(labels)))
 
 
-def train_probes(examples: list[Example], embed: Callable[[list], np.ndarray], embedder: str,
+def train_probes(examples: list[Example], embed: Callable[[list], np.ndarray], embedding: dict[str, Any],
                  size: tuple[int, int], params: ProbeParams) -> Probes:
     """One logistic regression per concept with at least two labels among the training pictures; metrics:
     held-out accuracy, the chance rate (1 / classes), the counts."""
@@ -235,4 +242,4 @@ def train_probes(examples: list[Example], embed: Callable[[list], np.ndarray], e
         log.info("probe %s: held-out accuracy %s (chance %.2f)", concept,
                  metrics[concept]["held_out_accuracy"], 1 / len(classes))
     reason = "" if probes else "no concept has two labels to tell apart"
-    return Probes(probes, embedder, tuple(size), metrics, reason)
+    return Probes(probes, dict(embedding), tuple(size), metrics, reason)

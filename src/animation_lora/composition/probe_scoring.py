@@ -4,6 +4,7 @@ label that slot's LoRA was trained on — the majority of the probe's answers on
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -14,18 +15,29 @@ from ..loop import materialise
 from ..probes import SLOT_CONCEPT, Probes
 
 
-def concept_targets(probes: Probes, datasets: dict[str, list], embed: Callable) -> dict[str, dict[str, Any]]:
-    """{slot: {concept, label, agreement, images}}: the label the probe gives most often to the slot's
-    dataset images (film pictures, never generated ones). A slot without a probe or images is left out."""
+def named_label(trigger: str, classes: list[str]) -> str | None:
+    """The one probe class the LoRA's trigger phrase names as a word (`running pose` -> running), or None."""
+    words = set(re.findall(r"[\w-]+", trigger.lower()))
+    named = [c for c in classes if c.lower() in words]
+    return named[0] if len(named) == 1 else None
+
+
+def concept_targets(probes: Probes, datasets: dict[str, list], triggers: dict[str, str],
+                    embed: Callable) -> dict[str, dict[str, Any]]:
+    """{slot: {concept, label, named_by, agreement, images}}: the label the slot's trigger phrase names (a
+    pose or expression LoRA: `running pose`), else the one the probe gives most often to the slot's dataset
+    images (film pictures, never generated ones); `agreement`: the share of those images the probe gives that
+    label. A slot without a probe or images is left out."""
     targets = {}
     for slot, images in datasets.items():
         concept = SLOT_CONCEPT.get(slot)
         if concept not in probes.probes or not images:
             continue
         said = Counter(p[concept][0] for p in probes.predict([materialise(i) for i in images], embed))
-        label, n = said.most_common(1)[0]
-        targets[slot] = {"concept": concept, "label": label, "agreement": n / sum(said.values()),
-                         "images": sum(said.values())}
+        named = named_label(triggers.get(slot, ""), probes.probes[concept].classes)
+        label = named or said.most_common(1)[0][0]
+        targets[slot] = {"concept": concept, "label": label, "named_by": "trigger" if named else "majority",
+                         "agreement": said[label] / sum(said.values()), "images": sum(said.values())}
     return targets
 
 

@@ -1,6 +1,6 @@
 """The concept probes as one versioned `.safetensors` file: each concept's weights (`<concept>.coef`,
-`<concept>.intercept`) and, in the metadata, the class names, the embedder, the size and the held-out
-metrics (JSON). No pickle: loading runs nothing."""
+`<concept>.intercept`) and, in the metadata, the class names, the embedder's parameters, the size and the
+held-out metrics (JSON). No pickle: loading runs nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .versioned import VersionedLocalDataset
 def write_probes(probes: Probes, path: str | Path) -> None:
     tensors = {f"{c}.{k}": np.ascontiguousarray(getattr(p, k), np.float32)
                for c, p in probes.probes.items() for k in ("coef", "intercept")}
-    meta = {"classes": {c: p.classes for c, p in probes.probes.items()}, "embedder": probes.embedder,
+    meta = {"classes": {c: p.classes for c, p in probes.probes.items()}, "embedding": probes.embedding,
             "size": list(probes.size), "metrics": probes.metrics, "reason": probes.reason}
     save_file(tensors, str(path), metadata={"probes": json.dumps(meta)})
 
@@ -30,7 +30,7 @@ def read_probes(path: str | Path) -> Probes:
     tensors = load_file(str(path))
     probes = {c: Probe(c, classes, tensors[f"{c}.coef"], tensors[f"{c}.intercept"])
               for c, classes in meta["classes"].items()}
-    return Probes(probes, meta["embedder"], tuple(meta["size"]), meta["metrics"], meta["reason"])
+    return Probes(probes, meta["embedding"], tuple(meta["size"]), meta["metrics"], meta["reason"])
 
 
 class ProbeFileDataset(VersionedLocalDataset):

@@ -115,33 +115,34 @@ def train_concept_probes(film, demo_ground_truth, probes: dict[str, Any], compos
         reason = (f"not available: this film has no demo ground truth and `probes.reference_crops` {where} "
                   "(labelled crops: <concept>/<label>/*.png)")
         return Probes(size=size, reason=reason), {"probes": reason}
-    embedder = make_embedder(embedding)
-    result = train_probes(examples, embedder, embedder.name, size, params)
+    embedding = params.embedding or embedding
+    result = train_probes(examples, make_embedder(embedding), embedding, size, params)
     if not result.available:
         result.reason = f"not available: {result.reason} in {source}"
     metrics = {"probes": result.metrics if result.available else result.reason, "source": source,
-               "size": list(size), "embedder": embedder.name, "pictures": len(examples),
+               "size": list(size), "embedding": embedding, "pictures": len(examples),
                "trained_on": "labelled film pictures only, never generated images"}
     return result, metrics
 
 
-def probe_targets(concept_probes: Probes, composition: dict[str, Any], embedding: dict[str, Any],
+def probe_targets(concept_probes: Probes, lora_set: LoraSet, composition: dict[str, Any],
                   **datasets: TrainingSet | dict[str, TrainingSet]) -> dict[str, Any]:
-    """What each slot asks the probes for: the label they give most often to its LoRA's dataset (picked as
-    `gather_loras` picks the LoRA). Output: concept_targets."""
+    """What each slot asks the probes for: the label its trigger names, else the one they give most often to
+    its LoRA's dataset (picked as `gather_loras` picks the LoRA). Output: concept_targets."""
     if not concept_probes.available:
         return {}
     main = {kind: datasets[kind] for kind in LORA_TYPES}
     by_name = {kind: datasets[f"{kind}_by_name"] for kind in LORA_TYPES}
     picked = _slots(composition_params(composition), main, by_name)
     images = {slot: list(dataset.images.values()) for slot, dataset in picked.items()}
-    return concept_targets(concept_probes, images, make_embedder(embedding))
+    embed = make_embedder(concept_probes.embedding)
+    return concept_targets(concept_probes, images, lora_set.triggers, embed)
 
 
 def _scorer(centroids, probes: Probes, targets, segmentation, embedding, scoring):
     """The probes when they are available and judge a slot; else the centroids (character, background)."""
     if probes.available and targets:
-        return ProbeScorer(probes, make_embedder(embedding), targets)
+        return ProbeScorer(probes, make_embedder(probes.embedding), targets)
     return ConceptScorer(centroids, make_segmenter(segmentation), make_embedder(embedding), scoring)
 
 
