@@ -13,7 +13,12 @@ import yaml
 from PIL import Image
 
 from animation_lora.backends.embedding import make_embedder
-from animation_lora.composition.probe_scoring import ProbeScorer, chance_reference
+from animation_lora.composition.probe_scoring import (
+    ProbeScorer,
+    chance_reference,
+    concept_targets,
+    named_label,
+)
 from animation_lora.composition.scoring import score_table
 from animation_lora.datasets import Film, ProbeFileDataset
 from animation_lora.pipelines.composition import nodes
@@ -43,11 +48,11 @@ def demo(tiny_film, tiny_truth, embed):
 def test_probes_reach_their_bars_on_held_out_frames_of_the_demo_film(demo):
     _, probes = demo
     accuracy = {c: m["held_out_accuracy"] for c, m in probes.metrics.items()}
-    # measured on the tiny film (held out: the last quarter of each shot): character 1.0 (24 pictures),
-    # location 1.0 (34), action 0.75 (8), expression 1.0 (16); on the default film (stride 2): 0.958,
-    # 1.0, 0.81, 0.94
+    # measured on the tiny film (held out: the last quarter of each shot): character 1.0 (40 pictures),
+    # location 1.0 (34), action 0.75 (12 of 16), expression 0.958 (24); on the default film (stride 2):
+    # 0.975, 1.0, 0.906, 0.958. Action's floor leaves one picture of margin (0.6875 = 11 of 16).
     assert accuracy["character"] >= 0.9 and accuracy["location"] >= 0.9, accuracy
-    assert accuracy["action"] >= 0.75 and accuracy["expression"] >= 0.8, accuracy
+    assert accuracy["action"] >= 0.68 and accuracy["expression"] >= 0.8, accuracy
     assert probes.chance() == {"character": 0.5, "location": 1 / 3, "action": 0.25, "expression": 0.25}
     assert all(m["held_out"] > 0 and m["train"] > m["held_out"] for m in probes.metrics.values())
 
@@ -104,6 +109,21 @@ def test_composition_recall_and_all_present_on_pictures_with_known_labels(demo, 
     assert merge["character_present"] == pytest.approx(truly) and merge["background_present"] == 1.0
     assert merge["all_present"] == pytest.approx(truly) and merge["pose_present"] is None
     assert chance_reference(probes, wrong)["all_present"] == pytest.approx(0.5 / 3 / 4)
+
+
+def test_a_slot_asks_for_the_label_its_trigger_names_else_the_majority_on_its_dataset(demo, embed):
+    examples, probes = demo
+    actions = probes.probes["action"].classes
+    assert named_label("running pose, full body, facing left", actions) == "running"
+    assert named_label("character_0", probes.probes["character"].classes) is None
+    marco = [e.image for e in examples if e.framing == "cutout" and e.labels["character"] == "marco"][:8]
+    targets = concept_targets(probes, {"character": marco, "pose": marco, "twin": marco},
+                              {"character": "character_0", "pose": "running pose"}, embed)
+    assert set(targets) == {"character", "pose"}  # an extra LoRA has no probe
+    assert targets["character"]["label"] == "marco" and targets["character"]["named_by"] == "majority"
+    assert targets["character"]["agreement"] >= 0.75
+    pose = targets["pose"]
+    assert (pose["concept"], pose["label"], pose["named_by"]) == ("action", "running", "trigger")
 
 
 def test_probes_round_trip_through_their_safetensors_dataset(demo, embed, tmp_path):
