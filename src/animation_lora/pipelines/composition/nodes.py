@@ -154,17 +154,11 @@ def _judge(probes: Probes, targets: dict[str, Any], probe_metrics: dict[str, Any
             "targets": targets, "chance": chance_reference(probes, targets), "reference": "base"}
 
 
-def score_compositions(
-    compositions: dict[str, Any],
-    composition_table: pd.DataFrame,
-    centroids: dict[str, np.ndarray],
-    concept_probes: Probes,
-    concept_targets: dict[str, Any],
-    probe_metrics: dict[str, Any],
-    segmentation: dict[str, Any],
-    embedding: dict[str, Any],
-    scoring: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+def score_compositions(compositions: dict[str, Any], composition_table: pd.DataFrame,
+                       centroids: dict[str, np.ndarray], concept_probes: Probes,
+                       concept_targets: dict[str, Any], probe_metrics: dict[str, Any],
+                       segmentation: dict[str, Any], embedding: dict[str, Any],
+                       scoring: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per image and per concept, judged by the probes when there are some. Outputs: composition_scores (per
     image) and composition_metrics (per strategy: per-slot recall, all-present rate; the `base` strategy and
     the chance rates are the reference)."""
