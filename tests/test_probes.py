@@ -170,3 +170,22 @@ def test_without_reference_crops_a_studio_film_says_no_probe_was_available(tmp_p
     assert nodes.probe_targets(probes, None, COMPOSITION) == {}
     judge = nodes._judge(probes, {}, metrics)
     assert judge == {"judge": "centroids", "probes": probes.reason}
+
+
+def test_the_report_says_no_probe_was_available_instead_of_zeros():
+    from animation_lora.composition.lora_set import LoraSet
+    from animation_lora.composition.report import render_report
+    from animation_lora.lora_format import LoraFile
+
+    reason = "not available: this film has no demo ground truth and `probes.reference_crops` is null"
+    scores = pd.DataFrame([dict(image_id="a", prompt="p", strategy="merge", seed=0, weights="{}", seconds=0.1,
+                                composition_score=1.0, character_present=True)])
+    metrics = {"per_strategy": {"merge": {"composition_score": 1.0, "character_present": 1.0}},
+               "judge": "centroids", "probes": reason}
+    tuned = {"prompt": "p", "default_weights": {}, "best_weights": {}, "default_score": 0.0,
+             "best_score": 0.0, "trials": 1}
+    one = {"character": "c"}
+    lora_set = LoraSet({"character": LoraFile({}, {})}, one, {"character": 1.0}, one)
+    html = render_report({"a": np.zeros((8, 8, 3), np.uint8)}, scores, metrics, tuned, lora_set)
+    assert f"Probes: {reason.replace('`', '&#96;')}" in html or f"Probes: {reason}" in html
+    assert "held-out accuracy" not in html and "pose present" not in html
