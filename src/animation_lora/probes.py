@@ -164,15 +164,19 @@ def frame_examples(truth, frame: int, image: np.ndarray, held_out: bool, size) -
 
 def demo_examples(truth, frames: Iterable[tuple[int, np.ndarray]], params: ProbeParams,
                   size: tuple[int, int]) -> list[Example]:
-    """Labelled pictures from the demo film's frames (every `frame_stride`-th) and its ground truth; the last
-    `held_out` share of each shot's frames is held out."""
+    """Labelled pictures from the demo film's frames (every `frame_stride`-th of each shot) and its ground
+    truth; the last `held_out` share of each shot's frames used (at least one) is held out."""
     table = truth.frames
-    position = table.groupby("shot").cumcount()
-    length = table.groupby("shot")["shot"].transform("size")
-    test = position >= np.ceil(length * (1 - params.held_out))
+    used = table[table.groupby("shot").cumcount() % params.frame_stride == 0]
+    position = used.groupby("shot").cumcount()
+    length = used.groupby("shot")["shot"].transform("size")
+    n_test = (length - np.ceil(length * (1 - params.held_out))).astype(int)
+    if params.held_out > 0:
+        n_test = n_test.clip(lower=(length > 1).astype(int))  # a short shot still holds one frame out
+    test = position >= length - n_test
     out = []
     for index, image in frames:
-        if index in table.index and index % params.frame_stride == 0:
+        if index in used.index:
             out += frame_examples(truth, index, image, bool(test.loc[index]), size)
     return out
 
