@@ -75,5 +75,5 @@ def test_the_report_renders_and_escapes_what_it_shows():
     assert "&lt;script&gt;.safetensors" in html and "marco &lt;i&gt;: " in html
     assert "<td>merge</td><td>0.500</td><td>1.000</td><td>0.000</td><td>0.250</td>" in html
     assert "<td>base</td><td></td><td>0.000</td>" in html
-    assert "composition 0.50 · character True" in html and "composition – · character False" in html
+    assert "composition 0.50 · character yes" in html and "composition – · character no" in html
     assert "(score 0.50)" in html and "(score 0.75), 2 trials." in html

@@ -15,9 +15,12 @@ from PIL import Image
 
 from ..imaging import contact_sheet
 from ..loop import materialise
+from ..lora_format import LORA_TYPES
 from .lora_set import LoraSet
 
-STRATEGY_COLUMNS = ("composition_score", "character_present", "background_present", "seconds_per_image")
+# per-strategy columns in this order, those the metrics have: share, all present, per-slot recall, cost
+STRATEGY_COLUMNS = ("composition_score", "all_present", *(f"{t}_present" for t in LORA_TYPES),
+                    "seconds_per_image", "clip_t")
 _ENV = Environment(loader=PackageLoader("animation_lora.composition", "templates"), autoescape=True,
                    trim_blocks=True, lstrip_blocks=True)
 
@@ -33,12 +36,25 @@ def render_report(images: dict[str, Any], scores: pd.DataFrame, metrics: dict[st
     """LoRAs and weights, per-strategy scores and timings, every image with its prompt, strategy, weights and
     per-concept scores, the weight search."""
     cards = [{**row, "uri": data_uri(images[row["image_id"]]),
-              "composition_score": None if pd.isna(row["composition_score"]) else row["composition_score"]}
+              "composition_score": None if pd.isna(row["composition_score"]) else row["composition_score"],
+              "present": {c[: -len("_present")]: _said(row[c]) for c in row
+                          if c.endswith("_present") and c != "all_present"},
+              "probe": {c[len("probe_"):]: f"{row[c]} {row[c + '_p']:.2f}" for c in row
+                        if c.startswith("probe_") and not c.endswith("_p")}}
              for row in scores.to_dict("records")]
+    per_strategy = metrics["per_strategy"]
+    columns = [c for c in STRATEGY_COLUMNS if any(c in v for v in per_strategy.values())]
     return _ENV.get_template("report.html.j2").render(
-        lora_set=lora_set, per_strategy=metrics["per_strategy"], columns=STRATEGY_COLUMNS, cards=cards,
+        lora_set=lora_set, per_strategy=per_strategy, columns=columns, cards=cards, metrics=metrics,
         tuned=tuned, default_weights=json.dumps(tuned["default_weights"]),
         best_weights=json.dumps(tuned["best_weights"]))
+
+
+def _said(value) -> str:
+    """A presence as the report shows it: yes, no, or – where the prompt did not ask for the slot."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return "yes" if value else "no"
 
 
 def composition_grid(images: dict[str, Any], table: pd.DataFrame) -> Image.Image:

@@ -16,7 +16,8 @@ import pandas as pd
 from ..loop import materialise
 from .parameters import Scoring
 
-NOT_SCORED = "pose and expression presence (no concept probe yet); clip_t without a CLIP checkpoint"
+NOT_SCORED = "pose and expression presence (no concept probe); clip_t without a CLIP checkpoint"
+PROBES_NOT_SCORED = "clip_t without a CLIP checkpoint"
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
@@ -86,33 +87,43 @@ class ConceptScorer:
         wanted = [c for c in present if requested.get(c, 0) > 0]
         scores.update({f"{c}_present": present[c] for c in present})
         scores["composition_score"] = float(np.mean([present[c] for c in wanted])) if wanted else None
+        scores["all_present"] = float(all(present[c] for c in wanted)) if wanted else None
         scores["clip_t"] = self.clip(image, prompt) if self.clip and prompt else None
         return scores
 
 
 def score_table(
-    scorer: ConceptScorer,
+    scorer,
     images: dict[str, Any],
     table: pd.DataFrame,
+    judge: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The table with each image's scores, and the means per strategy label."""
+    """The table with each image's scores, and per strategy label: the weights it ran with, per-slot recall
+    (`<slot>_present`: the share of images asking for the slot that show it), the all-requested-present rate,
+    the mean share and seconds per image. `judge` says who scored (the probes' metrics and chance reference,
+    or why no probe was available)."""
     rows = []
     for r in table.itertuples():
         # scored against what the prompt asks for, whatever the strategy ran with (base: no LoRA at all)
         image = materialise(images[r.image_id])
         rows.append({"image_id": r.image_id, **scorer(image, json.loads(r.requested), r.prompt)})
     scores = table.merge(pd.DataFrame(rows), on="image_id")
-    per_strategy = scores.groupby("strategy").agg(
-        composition_score=("composition_score", "mean"),
-        character_present=("character_present", "mean"),
-        background_present=("background_present", "mean"),
-        seconds_per_image=("seconds", "mean"),
-    )
+    present = [c for c in scores.columns if c.endswith("_present") and c != "all_present"]
+    columns = ["composition_score", "all_present", *present]
+    numeric = scores[columns].apply(pd.to_numeric, errors="coerce").astype(float)
+    per_strategy = numeric.groupby(scores.strategy).mean()
+    per_strategy["seconds_per_image"] = scores.groupby("strategy").seconds.mean()
+    per_strategy["images"] = scores.groupby("strategy").size()
     if scores.clip_t.notna().any():
         per_strategy["clip_t"] = scores.groupby("strategy").clip_t.mean()
+    per_strategy = json.loads(per_strategy.to_json(orient="index"))
+    for strategy, weights in scores.groupby("strategy").weights.first().items():
+        per_strategy[strategy]["weights"] = json.loads(weights)
+    judge = judge or {"judge": "centroids"}
     metrics = {
-        "per_strategy": json.loads(per_strategy.to_json(orient="index")),
+        "per_strategy": per_strategy,
         "images": int(len(scores)),
-        "not_scored": NOT_SCORED,
+        **judge,
+        "not_scored": PROBES_NOT_SCORED if judge.get("judge") == "probes" else NOT_SCORED,
     }
     return scores, metrics

@@ -7,6 +7,7 @@ from .ground_truth import GroundTruthDataset
 from .image_folder import ImageFolderDataset
 from .kohya import KohyaDatasetFolder, KohyaDatasetsFolder
 from .lora_file import LoraFileDataset, LoraFolderDataset, LoraInputFolderDataset, read_lora
+from .probe_file import ProbeFileDataset
 
 __all__ = [
     "ExportFolder",
@@ -19,5 +20,6 @@ __all__ = [
     "LoraFileDataset",
     "LoraFolderDataset",
     "LoraInputFolderDataset",
+    "ProbeFileDataset",
     "read_lora",
 ]

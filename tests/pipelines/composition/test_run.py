@@ -48,6 +48,14 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
     assert len(list(images.glob("*.png"))) == len(table)
     metrics = json.loads(saved(data, "08_reporting/composition_metrics.json").read_text())
     assert set(metrics["per_strategy"]) == strategies
+    # the probes, trained on the tiny film's ground truth, judge: per-slot recall, all-present, chance
+    probe_metrics = json.loads(saved(data, "08_reporting/probe_metrics.json").read_text())
+    assert probe_metrics["probes"]["location"]["held_out_accuracy"] >= 0.9
+    assert metrics["judge"] == "probes" and metrics["reference"] == "base"
+    assert {"character", "background"} <= set(metrics["targets"]) == set(metrics["chance"]["per_slot"])
+    for values in metrics["per_strategy"].values():
+        assert values["all_present"] in (0.0, 0.5, 1.0) or values["all_present"] is None
+        assert {f"{slot}_present" for slot in metrics["targets"]} <= set(values)
 
     # the weight search: every candidate in its ranges, the best one is the best candidate, the defaults'
     # score re-measured to the same value
@@ -66,7 +74,7 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
     for weights in [tuned["best_weights"], *(e["weights"] for e in evaluated)]:
         assert set(weights) == set(tuned["default_weights"])
         assert all(ranges[n][0] <= w <= ranges[n][1] for n, w in weights.items()), weights
-    best = max(evaluated, key=lambda e: e["score"])["weights"]
+    best = max(evaluated, key=lambda e: (e["score"], e["share"]))["weights"]  # the share breaks ties
     assert tuned["best_weights"] == {n: round(w, 3) for n, w in best.items()}
 
     report = saved(data, "08_reporting/composition_report.html").read_text()

@@ -3,6 +3,7 @@ The algorithms live there (composer, scoring, weight_search, report)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,14 @@ from ...composition import Composer
 from ...composition.batch import generate_all
 from ...composition.lora_set import LoraSet, gather, pick_by_name
 from ...composition.parameters import Composition, composition_params, scoring_params
+from ...composition.probe_scoring import ProbeScorer, chance_reference, concept_targets
 from ...composition.prompts import Request, build_requests
 from ...composition.report import composition_grid, render_report
 from ...composition.scoring import ConceptScorer, mean_embeddings, score_table
 from ...composition.weight_search import search_weights
 from ...lora_format import LORA_TYPES, LoraFile
+from ...params import parse
+from ...probes import ProbeParams, Probes, demo_examples, reference_examples, train_probes
 from ...training_set import TrainingSet
 
 __all__ = [
@@ -29,7 +33,9 @@ __all__ = [
     "concept_centroids",
     "gather_loras",
     "generate_compositions",
+    "probe_targets",
     "score_compositions",
+    "train_concept_probes",
     "tune_weights",
 ]
 
@@ -89,27 +95,84 @@ def concept_centroids(
     return mean_embeddings(make_embedder(embedding), images)
 
 
-def _scorer(centroids, segmentation, embedding, scoring) -> ConceptScorer:
+def train_concept_probes(film, demo_ground_truth, probes: dict[str, Any], composition: dict[str, Any],
+                         embedding: dict[str, Any]) -> tuple[Probes, dict[str, Any]]:
+    """The concept probes at the generation size, from the labelled reference crops (`probes.reference_crops`)
+    or else the demo film's ground truth; none, with the reason, when the film has neither. Outputs:
+    concept_probes and probe_metrics (held-out accuracy per concept)."""
+    params = parse(ProbeParams, probes, "probes")
+    sampling = composition_params(composition).sampling
+    size = (sampling.width, sampling.height)
+    if params.reference_crops and Path(params.reference_crops).is_dir():
+        source = f"labelled reference crops in '{params.reference_crops}'"
+        examples = reference_examples(params.reference_crops, params, size)
+    elif demo_ground_truth is not None:
+        source = "the demo film's ground truth (crops and frames)"
+        frames = ((f.index, f.image) for f in film.frames() if f.image is not None)
+        examples = demo_examples(demo_ground_truth, frames, params, size)
+    else:
+        where = f"'{params.reference_crops}' is no folder" if params.reference_crops else "is null"
+        reason = (f"not available: this film has no demo ground truth and `probes.reference_crops` {where} "
+                  "(labelled crops: <concept>/<label>/*.png)")
+        return Probes(size=size, reason=reason), {"probes": reason}
+    embedding = params.embedding or embedding
+    result = train_probes(examples, make_embedder(embedding), embedding, size, params)
+    if not result.available:
+        result.reason = f"not available: {result.reason} in {source}"
+    metrics = {"probes": result.metrics if result.available else result.reason, "source": source,
+               "size": list(size), "embedding": embedding, "pictures": len(examples),
+               "trained_on": "labelled film pictures only, never generated images"}
+    return result, metrics
+
+
+def probe_targets(concept_probes: Probes, lora_set: LoraSet, composition: dict[str, Any],
+                  **datasets: TrainingSet | dict[str, TrainingSet]) -> dict[str, Any]:
+    """What each slot asks the probes for: the label its trigger names, else the one they give most often to
+    its LoRA's dataset (picked as `gather_loras` picks the LoRA). Output: concept_targets."""
+    if not concept_probes.available:
+        return {}
+    main = {kind: datasets[kind] for kind in LORA_TYPES}
+    by_name = {kind: datasets[f"{kind}_by_name"] for kind in LORA_TYPES}
+    picked = _slots(composition_params(composition), main, by_name)
+    images = {slot: list(dataset.images.values()) for slot, dataset in picked.items()}
+    embed = make_embedder(concept_probes.embedding)
+    return concept_targets(concept_probes, images, lora_set.triggers, embed)
+
+
+def _scorer(centroids, probes: Probes, targets, segmentation, embedding, scoring):
+    """The probes when they are available and judge a slot; else the centroids (character, background)."""
+    if probes.available and targets:
+        return ProbeScorer(probes, make_embedder(probes.embedding), targets)
     return ConceptScorer(centroids, make_segmenter(segmentation), make_embedder(embedding), scoring)
 
 
-def score_compositions(
-    compositions: dict[str, Any],
-    composition_table: pd.DataFrame,
-    centroids: dict[str, np.ndarray],
-    segmentation: dict[str, Any],
-    embedding: dict[str, Any],
-    scoring: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per image and per concept. Outputs: composition_scores (per image) and composition_metrics (per
-    strategy)."""
-    scorer = _scorer(centroids, segmentation, embedding, scoring_params(scoring))
-    return score_table(scorer, compositions, composition_table)
+def _judge(probes: Probes, targets: dict[str, Any], probe_metrics: dict[str, Any]) -> dict[str, Any]:
+    if not (probes.available and targets):
+        reason = probes.reason or "not available: no slot's LoRA dataset is labelled by a probe"
+        return {"judge": "centroids", "probes": reason}
+    return {"judge": "probes", "probes": probes.metrics, "probe_source": probe_metrics.get("source", ""),
+            "targets": targets, "chance": chance_reference(probes, targets), "reference": "base"}
+
+
+def score_compositions(compositions: dict[str, Any], composition_table: pd.DataFrame,
+                       centroids: dict[str, np.ndarray], concept_probes: Probes,
+                       concept_targets: dict[str, Any], probe_metrics: dict[str, Any],
+                       segmentation: dict[str, Any], embedding: dict[str, Any],
+                       scoring: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per image and per concept, judged by the probes when there are some. Outputs: composition_scores (per
+    image) and composition_metrics (per strategy: per-slot recall, all-present rate; the `base` strategy and
+    the chance rates are the reference)."""
+    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding,
+                     scoring_params(scoring))
+    judge = _judge(concept_probes, concept_targets, probe_metrics)
+    return score_table(scorer, compositions, composition_table, judge)
 
 
 def tune_weights(
     lora_set: LoraSet,
     centroids: dict[str, np.ndarray],
+    concept_probes: Probes,
+    concept_targets: dict[str, Any],
     composition: dict[str, Any],
     diffusion: dict[str, Any],
     segmentation: dict[str, Any],
@@ -121,7 +184,7 @@ def tune_weights(
     base = make_base_model(diffusion)
     composer = Composer(base, lora_set.loras, lora_set.sources)
     prompt = _requests(lora_set, params, base.tokenizer)[0].prompt
-    scorer = _scorer(centroids, segmentation, embedding, params.scoring)
+    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, params.scoring)
     return search_weights(composer, scorer, prompt, lora_set.weights, params.weight_search, params.sampling)
 
 
