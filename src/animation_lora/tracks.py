@@ -117,6 +117,10 @@ def trim_scenery(
     if (~union).sum() == 0 or static[~union].mean() < 0.8:
         return masks  # the camera moves or the light changes: no pixel is known to be scenery
     background = np.median(stack, axis=0)
+    # the median is the background only where the characters cover a pixel in at most half the frames (a
+    # short shot's character overlaps itself from frame to frame: its own pixels would become "background")
+    covered = np.mean([np.any(f, axis=0) if f else np.zeros(static.shape, bool) for f in masks], axis=0)
+    known = covered <= 0.5
     diag = float(np.hypot(*static.shape))
     paths: dict[int, list[np.ndarray]] = {}
     heights: dict[int, list[int]] = {}  # not widths: a prop stuck to the side widens the mask
@@ -128,7 +132,8 @@ def trim_scenery(
     moving = {t for t in paths if travel[t] >= max(min_shift * diag, 0.5 * np.mean(heights[t]))}
     out = []
     for image, frame, ids in zip(stack, masks, tracks):
-        character_like = np.abs(image - background).max(-1) >= still
+        looks_like_background = (np.abs(image - background).max(-1) < still) & known
+        character_like = ~(looks_like_background | static)  # static: never changes through the shot
         trimmed = []
         for m, t in zip(frame, ids):
             if t in moving:

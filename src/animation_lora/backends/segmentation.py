@@ -151,6 +151,7 @@ class MediaPipeSegmenter:
         min_area: float = 0.002,
         flip_average: bool = True,
         body_model: bool = True,
+        body_model_min_side: int = 256,
         regrow: int = 2,
     ):
         import mediapipe as mp
@@ -162,6 +163,8 @@ class MediaPipeSegmenter:
         self.threshold, self.crop_scale, self.refine, self.min_area = threshold, crop_scale, refine, min_area
         self.flip_average = flip_average  # average with the mirrored crop: steadier edges
         self.regrow = regrow  # times a crop the person overflows is looked at again, wider
+        # crops smaller than the body model's 256 px input skip it: upscaled small figures bloat its mask
+        self.body_model_min_side = body_model_min_side
         self._body = (  # complexity 1: the only pose model the wheel ships (others are downloaded)
             mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
             if body_model
@@ -174,7 +177,7 @@ class MediaPipeSegmenter:
             mask = (
                 mask + self._selfie.process(np.ascontiguousarray(image[:, ::-1])).segmentation_mask[:, ::-1]
             ) / 2
-        if self._body is not None:
+        if self._body is not None and min(image.shape[:2]) >= self.body_model_min_side:
             body = self._body.process(np.ascontiguousarray(image)).segmentation_mask
             if body is not None:  # None when BlazePose finds no person in the crop
                 mask = np.maximum(mask, body)
