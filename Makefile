@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips
+.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips demo-base
 
 $(STAMP): pyproject.toml requirements-nodeps.txt requirements-studio-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test-slow: install  # the end-to-end KedroSession runs of every pipeline on the 
 
 lint: install
 	$(BIN)/ruff check src tests bench
+
+demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resumable, ~50 min on 2 free cores)
+	$(BIN)/python -m animation_lora.demo.pretrain
 
 mmpose: install  # optional: mmcv compiles its ops (~30 min on 2 cores)
 	$(BIN)/pip install -e ".[mmpose]"
