@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from animation_lora.backends.diffusion import _tiny_modules, demo, make_base_model
-from animation_lora.demo.pretrain import CONFIGS, pretrain
+from animation_lora.demo.pretrain import CONFIGS, learning_rate, pretrain
 
 PARTS = ("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model")
 
@@ -51,8 +51,28 @@ def test_resumed_run_ends_with_the_same_weights(uninterrupted, tmp_path):
     for part in PARTS:
         assert a[part].keys() == b[part].keys()
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
-    with pytest.raises(ValueError, match="another configuration"):  # never resumed into another run
+    with pytest.raises(ValueError, match="inside the anneal"):  # its last step annealed for 4 steps, not 6
         pretrain(tmp_path / "other", steps=6, config="tiny", device="cpu", work=work)
+
+
+def test_a_run_not_yet_annealing_trains_longer_as_an_uninterrupted_longer_run(tmp_path):
+    """`--steps` raised on a checkpoint before its anneal (how the committed base grew from 5,000 steps)
+    equals the longer run from scratch; another configuration is never resumed."""
+    longer, short, work = tmp_path / "longer", tmp_path / "short", tmp_path / "work"
+    pretrain(longer, steps=6, config="tiny", device="cpu", work=tmp_path / "scratch")
+    assert pretrain(short, steps=4, config="tiny", device="cpu", work=work, stop_after=3) is None
+    pretrain(short, steps=6, config="tiny", device="cpu", work=work)
+    a, b = weights(longer), weights(short)
+    assert all(torch.equal(a[part][k], b[part][k]) for part in PARTS for k in a[part])
+    with pytest.raises(ValueError, match="another configuration"):
+        pretrain(tmp_path / "other", steps=6, config="demo", device="cpu", work=work)
+
+
+def test_learning_rate_is_constant_then_anneals_to_a_tenth():
+    config = {**CONFIGS["demo"], "steps": 100, "decay_steps": 40, "lr": 1.0}
+    rates = [learning_rate(step, config) for step in range(100)]
+    assert rates[:60] == [1.0] * 60 and rates[60] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[60:], rates[61:])) and rates[-1] == pytest.approx(0.1, abs=0.01)
 
 
 def test_missing_folder_names_the_parameter_and_the_path(tmp_path):

@@ -1,11 +1,14 @@
 """Pretrain the demo base (issue 14) on the pretraining world (`world.py`): the SD-shaped VAE, CLIP text
 encoder and U-Net of `backends.diffusion` (its tokenizer and schedulers), wider than `tiny`, trained from
-scratch. Stage 1 (the first `vae_share` of the steps): the VAE learns to reconstruct world pictures. Stage 2:
-the U-Net and the text encoder learn to denoise the frozen VAE's latents given the captions.
+scratch. Stage 1 (the first `vae_steps`): the VAE learns to reconstruct world pictures. Stage 2: the U-Net
+and the text encoder learn to denoise the frozen VAE's latents given the captions, at a constant learning
+rate and then, over the last `decay_steps`, a cosine anneal to a tenth of it (the last steps of a diffusion
+run sharpen its samples most; an annealed run is what an exponential moving average would approximate).
 
 Deterministic from `--seed`: step k's pictures are world samples k*batch … (k+1)*batch-1 and its noise comes
 from a generator seeded by (seed, k), so a run resumed from its checkpoint (`--work`, safetensors of the
-weights and both optimizers) ends with the same weights as an uninterrupted one.
+weights and both optimizers) ends with the same weights as an uninterrupted one. A checkpoint that has not
+started its anneal may be resumed with more `--steps` (train longer); that too equals an uninterrupted run.
 
 python -m animation_lora.demo.pretrain --out DIR [--steps N] [--config demo|tiny] [--seed 0] [--device auto]
 """
@@ -16,6 +19,7 @@ import argparse
 import functools
 import json
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -33,10 +37,10 @@ from .world import world_sample
 log = logging.getLogger(__name__)
 
 CONFIGS = {  # `demo`: the committed base (docs/demo_base.md); `tiny`: the tests'
-    "demo": dict(size=64, batch=8, steps=5000, vae_share=0.2, vae_widths=(16, 32, 64), widths=(32, 64, 128),
+    "demo": dict(size=64, batch=8, steps=10000, vae_steps=1000, decay_steps=3000, vae_widths=(16, 32, 64), widths=(32, 64, 128),
                  attention_levels=2, text_width=64, text_layers=2, vae_lr=1e-3, lr=4e-4, kl=1e-6,
                  dropout=0.1, sample_steps=20),
-    "tiny": dict(size=32, batch=2, steps=4, vae_share=0.5, vae_widths=(8, 16), widths=(16, 32),
+    "tiny": dict(size=32, batch=2, steps=4, vae_steps=2, decay_steps=1, vae_widths=(8, 16), widths=(16, 32),
                  attention_levels=1, text_width=16, text_layers=1, vae_lr=1e-3, lr=1e-3, kl=1e-6,
                  dropout=0.5, sample_steps=2),
 }
@@ -86,6 +90,14 @@ def unet_step(models, tokenizer, noise_scheduler, images, captions, gen, config:
     return F.mse_loss(pred, noise)
 
 
+def learning_rate(step: int, config: dict) -> float:
+    """The U-Net stage's rate: constant, then a cosine from it to a tenth of it over the last `decay_steps`."""
+    into = step - (config["steps"] - config["decay_steps"])
+    if into < 0:
+        return config["lr"]
+    return config["lr"] * (0.1 + 0.45 * (1 + math.cos(math.pi * into / config["decay_steps"])))
+
+
 def state(models, optimizers, step: int, losses: list, scaling: float, config: dict):
     """The checkpoint: weights, optimizer tensors (safetensors) and the rest as metadata (JSON strings)."""
     tensors, groups = {}, {}
@@ -106,10 +118,17 @@ def load_state(path: Path, models, optimizers, config: dict) -> tuple[int, list,
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["pretrain"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta["config"] != json.loads(json.dumps(config)):
+    made, wanted = ({k: v for k, v in c.items() if k != "steps"} for c in (meta["config"], config))
+    if made != json.loads(json.dumps(wanted)):
         raise ValueError(
             f"Checkpoint '{path}' was made with another configuration ({meta['config']}); "
             f"remove it or give another --work folder"
+        )
+    anneal = min(meta["config"]["steps"], config["steps"]) - config["decay_steps"]
+    if meta["config"]["steps"] != config["steps"] and meta["step"] > anneal:
+        raise ValueError(
+            f"Checkpoint '{path}' is at step {meta['step']}, inside the anneal of its "
+            f"{meta['config']['steps']}-step run; only a run not yet annealing takes another --steps"
         )
     for name, module in zip(("unet", "vae", "text_encoder"), models, strict=True):
         module.load_state_dict(
@@ -146,7 +165,7 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
     tokenizer, (noise_scheduler, sample_scheduler) = clip_tokenizer(), _schedulers()
     optimizers = {"vae": torch.optim.AdamW(vae.parameters(), lr=cfg["vae_lr"], weight_decay=0.0),
                   "unet": torch.optim.AdamW([*unet.parameters(), *text.parameters()], lr=cfg["lr"])}
-    vae_steps = int(round(cfg["vae_share"] * cfg["steps"]))
+    vae_steps = cfg["vae_steps"]
     step, losses, scaling = 0, [], 1.0
     checkpoint = work / "checkpoint.safetensors"
     if checkpoint.exists():
@@ -172,6 +191,8 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
             vae.requires_grad_(False)
             loss = unet_step(models, tokenizer, noise_scheduler, images, captions, gen, cfg)
             opt = optimizers["unet"]
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
