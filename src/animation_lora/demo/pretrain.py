@@ -37,9 +37,9 @@ from .world import world_sample
 log = logging.getLogger(__name__)
 
 CONFIGS = {  # `demo`: the committed base (docs/demo_base.md); `tiny`: the tests'
-    "demo": dict(size=64, batch=8, steps=10000, vae_steps=1000, decay_steps=3000, vae_widths=(16, 32, 64), widths=(32, 64, 128),
-                 attention_levels=2, text_width=64, text_layers=2, vae_lr=1e-3, lr=4e-4, kl=1e-6,
-                 dropout=0.1, sample_steps=20),
+    "demo": dict(size=64, batch=8, steps=9000, vae_steps=1000, decay_steps=3000, vae_widths=(16, 32, 64),
+                 widths=(32, 64, 128), attention_levels=2, text_width=64, text_layers=2, vae_lr=1e-3, lr=4e-4,
+                 kl=1e-6, dropout=0.1, sample_steps=20),
     "tiny": dict(size=32, batch=2, steps=4, vae_steps=2, decay_steps=1, vae_widths=(8, 16), widths=(16, 32),
                  attention_levels=1, text_width=16, text_layers=1, vae_lr=1e-3, lr=1e-3, kl=1e-6,
                  dropout=0.5, sample_steps=2),
@@ -91,7 +91,7 @@ def unet_step(models, tokenizer, noise_scheduler, images, captions, gen, config:
 
 
 def learning_rate(step: int, config: dict) -> float:
-    """The U-Net stage's rate: constant, then a cosine from it to a tenth of it over the last `decay_steps`."""
+    """The U-Net stage's rate: constant, then a cosine down to a tenth of it over the last `decay_steps`."""
     into = step - (config["steps"] - config["decay_steps"])
     if into < 0:
         return config["lr"]
