@@ -213,9 +213,10 @@ def test_composition_picks_trained_loras_by_name(loras):
 
 
 def test_the_four_lora_prompt_and_weights_and_a_type_with_nothing_to_teach(loras, base):
-    """The brief's case: character 1.0, background 0.8, pose 0.7, expression 0.6, prompt
-    `[character] [pose] [expression] in [background], …`; a type whose dataset had nothing to teach is left
-    out with its reason (its default weight is then no error) and the prompt goes on without it."""
+    """The brief's case: character 1.0, background 0.8, pose 0.7, expression 0.6, the demo's prompt
+    `[character], full body, [pose], [expression], [background]` (the demo base's caption words); a type whose
+    dataset had nothing to teach is left out with its reason (its default weight is then no error) and the
+    prompt goes on without it, leaving no empty comma."""
     params = yaml.safe_load(BASE_PARAMETERS.read_text())["composition"]
     running = LoraFile(loras["background"].tensors, {"modelspec.trigger_phrase": "running pose"})
     happy = LoraFile(loras["background"].tensors, {"modelspec.trigger_phrase": "happy expression"})
@@ -223,10 +224,10 @@ def test_the_four_lora_prompt_and_weights_and_a_type_with_nothing_to_teach(loras
                                                expression=happy))
     assert four.weights == {"character": 1.0, "background": 0.8, "pose": 0.7, "expression": 0.6}
     prompt = build_requests([], params["templates"], four.weights, four.triggers, base.tokenizer)[0].prompt
-    words = [four.triggers[k] for k in ("character", "pose", "expression")]
-    assert prompt.startswith(f"{words[0]} {words[1]} {words[2]} in {four.triggers['background']},")
+    words = [four.triggers[k] for k in ("character", "pose", "expression", "background")]
+    assert prompt == f"{words[0]}, full body, {words[1]}, {words[2]}, {words[3]}"
     three = gather_loras({}, params, **trained(loras["character"], loras["background"], expression=happy))
     assert sorted(three.loras) == ["background", "character", "expression"]
     assert three.absent == {"pose": "no instance had a detectable pose"}
     prompt = build_requests([], params["templates"], three.weights, three.triggers, base.tokenizer)[0].prompt
-    assert "pose" not in prompt and f"{three.triggers['character']} happy expression in" in prompt
+    assert prompt == f"{words[0]}, full body, happy expression, {words[3]}"

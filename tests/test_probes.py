@@ -23,7 +23,7 @@ from animation_lora.composition.scoring import score_table
 from animation_lora.datasets import Film, ProbeFileDataset
 from animation_lora.pipelines.composition import nodes
 from animation_lora.pipelines.composition.pipeline import create_pipeline
-from animation_lora.probes import ProbeParams, demo_examples, reference_examples, train_probes
+from animation_lora.probes import ProbeParams, demo_examples, reference_examples, train_probes, world_examples
 from tests.conftest import PROJECT_ROOT
 
 SIZE = (64, 64)
@@ -55,6 +55,28 @@ def test_probes_reach_their_bars_on_held_out_frames_of_the_demo_film(demo):
     assert accuracy["action"] >= 0.68 and accuracy["expression"] >= 0.8, accuracy
     assert probes.chance() == {"character": 0.5, "location": 1 / 3, "action": 0.25, "expression": 0.25}
     assert all(m["held_out"] > 0 and m["train"] > m["held_out"] for m in probes.metrics.values())
+
+
+def test_the_world_teaches_other_so_nobody_in_particular_is_not_the_films_character(tiny_film, tiny_truth,
+                                                                                   embed):
+    """With the pretraining world as `other`, pictures of other characters and places (the base's subject
+    matter) are not forced onto the film's labels, and the film's own held-out pictures still are theirs."""
+    from animation_lora.demo.world import world_sample
+
+    params = ProbeParams(frame_stride=1, world_others=200)
+    frames = ((f.index, f.image) for f in Film(tiny_film, 12).frames())
+    examples = demo_examples(tiny_truth, frames, params, SIZE) + world_examples(params, SIZE)
+    probes = train_probes(examples, embed, EMBEDDING, SIZE, params)
+    assert probes.probes["character"].classes == ["marco", "nina", "other"]
+    assert probes.probes["location"].classes == ["beach", "other", "room", "seaside_town"]
+    assert "other" not in probes.probes["action"].classes  # the world's actions are the film's four
+    fresh = [world_sample(7, i, 64) for i in range(60)]  # another seed: pictures no probe saw
+    said = probes.predict([s.image for s in fresh], embed)
+    people = [p["character"][0] for s, p in zip(fresh, said, strict=True) if s.character is not None]
+    places = [p["location"][0] for s, p in zip(fresh, said, strict=True) if s.framing != "close-up"]
+    assert np.mean(np.array(people) == "other") >= 0.8 and np.mean(np.array(places) == "other") >= 0.8
+    accuracy = {c: m["held_out_accuracy"] for c, m in probes.metrics.items()}
+    assert accuracy["character"] >= 0.9 and accuracy["location"] >= 0.9, accuracy
 
 
 def test_the_probes_never_see_generated_images():

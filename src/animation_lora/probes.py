@@ -5,7 +5,12 @@ truth (crops and frames at the generation size), or, on a studio film, reference
 (`probes.reference_crops`: `<concept>/<label>/*.png`). They never see a generated image in training.
 
 Held out: the last `held_out` share of every shot's frames (a temporal split: earlier frames of the same
-shot train), or for reference crops a stratified random share of each label's files."""
+shot train), or for reference crops a stratified random share of each label's files.
+
+A probe trained only on the film's labels must name one of them for any picture, so a picture of nobody in
+particular (the base alone) would count as the film's character. The demo's character and location probes
+therefore also learn an `other` class from the pretraining world (other characters, other places, never the
+film's: held out by construction); on a studio film, an `other` folder of reference crops does the same."""
 
 from __future__ import annotations
 
@@ -35,6 +40,10 @@ TRAINS_ON = {
     "action": ("body", "cutout"),
     "expression": ("face", "medium", "face_cutout"),
 }
+OTHER = "other"  # the class for none of the film's labels (never a slot's target)
+# which world framings teach `other` to which probe (a close-up shows no place; a plate shows nobody)
+WORLD_OTHERS = {"full body": ("character", "location"), "upper body": ("character", "location"),
+                "close-up": ("character",), "background": ("location",)}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -45,6 +54,7 @@ class ProbeParams:
     held_out: float = 0.25  # the last share of each shot's frames (or of each label's reference crops)
     regularisation: float = 10.0  # scikit-learn's C
     seed: int = 0
+    world_others: int = 0  # the demo: pictures of the pretraining world taught as `other` (0: none)
     # the embedder block the probes run on (as `embedding`); null: the project's `embedding` block
     embedding: dict[str, Any] | None = None
 
@@ -181,6 +191,21 @@ def demo_examples(truth, frames: Iterable[tuple[int, np.ndarray]], params: Probe
     return out
 
 
+def world_examples(params: ProbeParams, size: tuple[int, int]) -> list[Example]:
+    """`world_others` pictures of the pretraining world labelled `other` for the probes their framing can
+    teach (`WORLD_OTHERS`), from indices no pretraining run reaches; the last `held_out` share is held out."""
+    from .demo.world import world_sample
+
+    count = params.world_others
+    n_test = int(round(count * params.held_out))
+    out = []
+    for i in range(count):
+        sample = world_sample(params.seed, 2 * 10**9 + i, max(size))
+        labels = dict.fromkeys(WORLD_OTHERS[sample.framing], OTHER)
+        out.append(Example(fit(sample.image, size), labels, i >= count - n_test, "world"))
+    return out
+
+
 def reference_examples(folder: str | Path, params: ProbeParams, size: tuple[int, int]) -> list[Example]:
     """Labelled reference crops `<folder>/<concept>/<label>/*.png` (a studio film); `background` and `pose`
     are accepted for location and action. A missing folder or an unknown concept is an error naming it."""
@@ -224,7 +249,7 @@ def train_probes(examples: list[Example], embed: Callable[[list], np.ndarray], e
     features = np.concatenate([embed([e.image for e in examples[i : i + 64]]) for i in batches])
     probes, metrics = {}, {}
     for concept in CONCEPTS:
-        framings = TRAINS_ON[concept] + ("reference",)
+        framings = TRAINS_ON[concept] + ("reference", "world")
         idx = [i for i, e in enumerate(examples) if concept in e.labels and e.framing in framings]
         train = [i for i in idx if not examples[i].held_out]
         test = [i for i in idx if examples[i].held_out]

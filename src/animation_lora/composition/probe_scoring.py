@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..loop import materialise
-from ..probes import SLOT_CONCEPT, Probes
+from ..probes import OTHER, SLOT_CONCEPT, Probes
 
 
 def named_label(trigger: str, classes: list[str]) -> str | None:
@@ -35,7 +35,10 @@ def concept_targets(probes: Probes, datasets: dict[str, list], triggers: dict[st
             continue
         said = Counter(p[concept][0] for p in probes.predict([materialise(i) for i in images], embed))
         named = named_label(triggers.get(slot, ""), probes.probes[concept].classes)
-        label = named or said.most_common(1)[0][0]
+        film_labels = [label for label, _ in said.most_common() if label != OTHER]
+        if not (named or film_labels):
+            continue  # the probe sees none of the film's labels in this LoRA's pictures: nothing to ask for
+        label = named or film_labels[0]
         targets[slot] = {"concept": concept, "label": label, "named_by": "trigger" if named else "majority",
                          "agreement": said[label] / sum(said.values()), "images": sum(said.values())}
     return targets

@@ -43,7 +43,8 @@ def fill_template(template: str, triggers: dict[str, str]) -> str:
     text = template
     for slot in re.findall(r"\{(\w+)\}", template):
         text = text.replace("{" + slot + "}", triggers.get(slot, ""))
-    return re.sub(r"\s+", " ", re.sub(r"\s+,", ",", text)).strip(" ,")
+    text = re.sub(r",(\s*,)+", ",", re.sub(r"\s+,", ",", text))  # an empty slot between commas leaves none
+    return re.sub(r"\s+", " ", text).strip(" ,")
 
 
 def token_count(tokenizer, prompt: str) -> int:

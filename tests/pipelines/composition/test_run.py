@@ -42,8 +42,9 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
         "composite",
     }
     assert set(table.strategy) == strategies and len(table) == len(strategies)  # 1 prompt x 1 sample
-    # the brief's structure: [character] [pose] [expression] in [background], …
-    assert re.match(r"character_\w+ \w+ pose \w+ expression in scene_", table.prompt.iloc[0]), table.prompt[0]
+    # the demo template, in the demo base's caption words: [character], full body, [pose], [expression], …
+    prompt = table.prompt.iloc[0]
+    assert re.match(r"character_\w+, full body, \w+ pose, \w+ expression, scene_\w+$", prompt), prompt
     (images,) = (data / "07_model_output" / "compositions").glob("*/compositions")
     assert len(list(images.glob("*.png"))) == len(table)
     metrics = json.loads(saved(data, "08_reporting/composition_metrics.json").read_text())

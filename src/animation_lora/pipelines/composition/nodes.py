@@ -24,7 +24,7 @@ from ...composition.scoring import ConceptScorer, mean_embeddings, score_table
 from ...composition.weight_search import search_weights
 from ...lora_format import LORA_TYPES, LoraFile
 from ...params import parse
-from ...probes import ProbeParams, Probes, demo_examples, reference_examples, train_probes
+from ...probes import ProbeParams, Probes, demo_examples, reference_examples, train_probes, world_examples
 from ...training_set import TrainingSet
 
 __all__ = [
@@ -109,7 +109,9 @@ def train_concept_probes(film, demo_ground_truth, probes: dict[str, Any], compos
     elif demo_ground_truth is not None:
         source = "the demo film's ground truth (crops and frames)"
         frames = ((f.index, f.image) for f in film.frames() if f.image is not None)
-        examples = demo_examples(demo_ground_truth, frames, params, size)
+        examples = demo_examples(demo_ground_truth, frames, params, size) + world_examples(params, size)
+        if params.world_others:
+            source += f" and {params.world_others} pretraining-world pictures as `other`"
     else:
         where = f"'{params.reference_crops}' is no folder" if params.reference_crops else "is null"
         reason = (f"not available: this film has no demo ground truth and `probes.reference_crops` {where} "
