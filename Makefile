@@ -37,7 +37,7 @@ test-slow: install  # the end-to-end KedroSession runs of every pipeline on the 
 lint: install
 	$(BIN)/ruff check src tests bench
 
-demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resumable, ~50 min on 2 free cores)
+demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resumable, ~75 min on 2 free cores)
 	$(BIN)/python -m animation_lora.demo.pretrain
 
 mmpose: install  # optional: mmcv compiles its ops (~30 min on 2 cores)
