@@ -89,3 +89,24 @@ def test_demo_configuration_fits_40_mb():
                             c["attention_levels"], c["size"])
     weight_bytes = 4 * sum(p.numel() for m in modules for p in m.parameters())
     assert weight_bytes + 3.7e6 <= 40e6 and c["size"] >= 64
+
+
+def test_the_committed_base_is_the_default_made_by_the_documented_command():
+    """src/animation_lora/demo/base/: what `python -m animation_lora.demo.pretrain` (the `demo` configuration,
+    seed 0) writes, under 40 MB, and what conf/base's `diffusion` block loads."""
+    import yaml
+
+    from animation_lora.backends.diffusion import DEMO_BASE
+    from tests.conftest import PROJECT_ROOT
+
+    made = json.loads((DEMO_BASE / "pretrain.json").read_text())
+    assert made["config"] == "demo" and made["seed"] == 0
+    assert {k: made[k] for k in CONFIGS["demo"]} == json.loads(json.dumps(CONFIGS["demo"]))
+    on_disk = sum(p.stat().st_size for p in DEMO_BASE.rglob("*") if p.is_file())
+    assert on_disk <= 40e6 and made["folder_bytes"] <= 40e6
+    losses = (DEMO_BASE / "pretrain_loss.csv").read_text().splitlines()
+    assert len(losses) == 1 + CONFIGS["demo"]["steps"]  # every step of the run, resumed parts included
+    diffusion = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_training.yml").read_text())["diffusion"]
+    assert diffusion["backend"] == "demo" and diffusion["demo"]["path"] is None
+    base = make_base_model({**diffusion, "demo": {"path": None, "device": "cpu"}})
+    assert base.name == "demo:base" and base.vae.config.scaling_factor != 1.0  # measured after its VAE stage
