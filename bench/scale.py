@@ -56,7 +56,7 @@ def sd15_random(device: str, dtype: str):
 
 
 def dataset(n: int, size: int):
-    from animation_lora.training_set import build_lora_dataset
+    from animation_lora.lora_dataset import build_lora_dataset
 
     rng = np.random.default_rng(0)
     images = {f"i{k}": rng.integers(0, 255, (size + size // 8, size, 3), dtype=np.uint8) for k in range(n)}

@@ -18,7 +18,7 @@ import time
 def dataset(n=24):
     import numpy as np
 
-    from animation_lora.training_set import build_lora_dataset
+    from animation_lora.lora_dataset import build_lora_dataset
 
     rng = np.random.default_rng(0)
     images = {f"img{k:02d}": rng.integers(0, 255, (96, 64, 3), dtype=np.uint8) for k in range(n)}

@@ -9,7 +9,7 @@ from kedro.io import Version
 
 from animation_lora.backends.captioning import TemplateCaptioner, join_caption
 from animation_lora.datasets import KohyaDatasetFolder
-from animation_lora.training_set import build_lora_dataset, select_images
+from animation_lora.lora_dataset import build_lora_dataset, select_images
 
 # sd-scripts ConfigSanitizer, DreamBooth-style subsets with caption dropout support (facts, re-typed here)
 SUBSET_KEYS = {
@@ -174,7 +174,7 @@ def test_a_type_with_nothing_to_teach_round_trips_and_trains_no_lora(tmp_path):
     """A film whose characters have no human pose still completes: the empty dataset is written with its
     reason, read back with it, and training returns a LoRA without weights that says why."""
     from animation_lora.pipelines.training.nodes import train
-    from animation_lora.training_set import nothing_to_teach
+    from animation_lora.lora_dataset import nothing_to_teach
 
     folder = KohyaDatasetFolder(str(tmp_path / "pose_lora"), version=Version(None, None))
     folder.save(nothing_to_teach("pose", "none of 12 instances had a detectable pose"))

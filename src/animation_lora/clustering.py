@@ -14,7 +14,7 @@ from sklearn.cluster import HDBSCAN
 
 from .backends.embedding import flatten_rgba, make_embedder
 from .imaging import contact_sheet
-from .loop import map_images, materialise, skip_table
+from .image_loop import map_images, materialise, skip_table
 from .params import block
 
 NOISE = "noise"

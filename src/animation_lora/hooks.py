@@ -6,7 +6,19 @@ import contextlib
 
 from kedro.framework.hooks import hook_impl
 
-from .tracking import NullRun, Tracker, install
+from .experiments import NullRun, Tracker, install
+
+
+class TypedParametersHook:
+    """Each node gets its parameter blocks parsed once, into the `@block` dataclasses its arguments are
+    annotated with (`def ingest(film, sampling: FrameSampling)` with input `params:preprocessing.sampling`):
+    an unknown key or a wrong type is an error naming the YAML path, before the node runs."""
+
+    @hook_impl
+    def before_node_run(self, node, inputs):
+        from .params import parse_inputs
+
+        return parse_inputs(node.func, node._inputs, inputs) or None
 
 
 class MissingInputsHook:
@@ -148,7 +160,7 @@ class ClientRun:
 
 class MlflowTrackingHook:
     """Tracking glue, so nodes never import mlflow: during a run, nodes get an `MlflowTracker`
-    (`tracking.tracker()`) that opens one child run per trained LoRA and per search trial while it runs. A
+    (`experiments.tracker()`) that opens one child run per trained LoRA and per search trial while it runs. A
     saved dataset whose metadata has `mlflow: {artifact_path: …}` is logged as an artifact of the Kedro run,
     and of its namespace's LoRA run (the LoRA file, its samples). Child runs open at an error end FAILED."""
 

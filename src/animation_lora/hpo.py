@@ -29,7 +29,7 @@ import pandas as pd
 from PIL import Image
 
 from .params import block, parse
-from .tracking import tracker
+from .experiments import tracker
 from .training import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import torch
 if TYPE_CHECKING:
     from .backends.diffusion import BaseModel
     from .training import TrainResult
-    from .training_set import TrainingSet
+    from .lora_dataset import TrainingSet
 
 PRECISIONS = {"float": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # The four LoRA types, each a training namespace and a composition slot (the brief's weights 1.0/0.8/0.7/0.6)
@@ -91,7 +91,7 @@ class LoraFile:
 
     @classmethod
     def not_trained(cls, name: str, reason: str) -> LoraFile:
-        """No weights: the dataset had nothing to teach (`training_set.nothing_to_teach`)."""
+        """No weights: the dataset had nothing to teach (`lora_dataset.nothing_to_teach`)."""
         return cls({}, {"ss_output_name": name, SKIPPED: reason})
 
     @property

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
@@ -71,6 +72,41 @@ def parse(cls: type[T], values: Mapping[str, Any] | None, path: str) -> T:
         return TypeAdapter(cls).validate_python(instance)
     except ValidationError as err:
         raise ValueError(f"Invalid parameters: {describe_errors(err, path)}") from None
+
+
+def block_type(annotation: Any) -> type | None:
+    """The `@block` dataclass an annotation names (`X` or `X | None`), else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        found = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = found[0] if len(found) == 1 else None
+    return annotation if getattr(annotation, "__pydantic_config__", None) is STRICT else None
+
+
+def parameter_arguments(func: Callable[..., Any], inputs: list[str] | dict[str, str]) -> dict[str, tuple[str, type]]:
+    """{input name: (YAML path, block class)} for each `params:<path>` input of a node function whose argument
+    is annotated with a `@block` dataclass. `inputs` as the node declares them: a list (positional) or
+    {argument: input}."""
+    signature = inspect.signature(func).parameters
+    if isinstance(inputs, dict):
+        pairs = list(inputs.items())
+    else:
+        names = [n for n, p in signature.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        pairs = list(zip(names, inputs))
+    hints = get_type_hints(func)
+    found = {}
+    for argument, name in pairs:
+        cls = block_type(hints.get(argument))
+        if cls is not None and name.startswith("params:"):
+            found[name] = (name[len("params:"):], cls)
+    return found
+
+
+def parse_inputs(func: Callable[..., Any], declared: list[str] | dict[str, str], values: Mapping[str, Any]
+                 ) -> dict[str, Any]:
+    """The node's parameter inputs parsed into the blocks its arguments are annotated with (what the
+    `TypedParametersHook` hands a node before it runs): errors name the YAML path of the input."""
+    return {name: parse(cls, values[name], path) if values[name] is not None else None
+            for name, (path, cls) in parameter_arguments(func, declared).items() if name in values}
 
 
 def check_arguments(builder: Callable[..., Any], kwargs: Mapping[str, Any], path: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .loop import progress
+from .image_loop import progress
 from .params import block
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from animation_lora.hooks import (  # noqa: E402
     FailedRunVersionsHook,
     MissingInputsHook,
     MlflowTrackingHook,
+    TypedParametersHook,
 )
 
-HOOKS = (MissingInputsHook(), CheckpointsHook(), MlflowTrackingHook(), FailedRunVersionsHook())
+HOOKS = (TypedParametersHook(), MissingInputsHook(), CheckpointsHook(), MlflowTrackingHook(), FailedRunVersionsHook())

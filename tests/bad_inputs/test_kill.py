@@ -21,7 +21,7 @@ import sys, numpy as np
 from safetensors.torch import save_file
 from animation_lora.backends.diffusion import make_base_model
 from animation_lora.training import TrainConfig, train_lora
-from animation_lora.training_set import build_lora_dataset
+from animation_lora.lora_dataset import build_lora_dataset
 
 cache, resume, out = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from kedro.io import Version
 
 from animation_lora.datasets import ExportFolder, KohyaDatasetsFolder, read_lora
 from animation_lora.lora_format import LoraFile
-from animation_lora.training_set import build_lora_dataset, selected_clusters
+from animation_lora.lora_dataset import build_lora_dataset, selected_clusters
 
 PARAMS = {"target_size": 2, "resolution": 64, "caption_prefix": "character"}
 

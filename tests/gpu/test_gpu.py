@@ -25,7 +25,7 @@ FAST = dict(
 
 
 def _dataset():
-    from animation_lora.training_set import build_lora_dataset
+    from animation_lora.lora_dataset import build_lora_dataset
 
     rng = np.random.default_rng(0)
     images = {f"img{k}": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for k in range(5)}

@@ -174,7 +174,7 @@ class LandmarkExpression:
 
     def __call__(self, face: np.ndarray) -> np.ndarray:
         from ..expressions import landmark_probabilities
-        from ..loop import Skip
+        from ..image_loop import Skip
 
         points = self.points(face)
         if points is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..loop import materialise
+from ..image_loop import materialise
 from ..probes import OTHER, SLOT_CONCEPT, Probes
 
 

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader
 from PIL import Image
 
 from ..imaging import contact_sheet
-from ..loop import materialise
+from ..image_loop import materialise
 from ..lora_format import LORA_TYPES
 from .lora_set import LoraSet
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..loop import materialise
+from ..image_loop import materialise
 from .parameters import Scoring
 
 NOT_SCORED = "pose and expression presence (no concept probe); clip_t without a CLIP checkpoint"

@@ -17,7 +17,7 @@ import tomli_w
 from kedro.io import DatasetError
 from kedro_datasets._typing import ImagePreview
 
-from ..training_set import TrainingSet
+from ..lora_dataset import TrainingSet
 from .image_folder import ImageFolderDataset, _as_pil, _read_png
 from .versioned import VersionedLocalDataset
 

@@ -4,13 +4,13 @@ driven by accelerate. Reads a kohya dataset (images + captions + the dataset TOM
 - `config`: `TrainConfig` (the arguments) and `DatasetSettings` (the dataset TOML, resolved as kohya does)
 - `data`: buckets, captions, examples, batches, the validation split, the latent cache
 - `model`: LoRA layers on private copies of the base, text encoding, the optimizer
-- `loop`: `train_lora`
+- `trainer`: `train_lora`
 - `checkpoint`: resume checkpoints and `lora_state`"""
 
 from .checkpoint import load_checkpoint, lora_state, retire_checkpoint, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
 from .data import LatentCache
-from .loop import TrainResult, train_lora
+from .trainer import TrainResult, train_lora
 from .model import TEXT_TARGETS, UNET_TARGETS
 
 __all__ = [

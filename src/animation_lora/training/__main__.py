@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from ..training_set import TrainingSet
+from ..lora_dataset import TrainingSet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..backends.diffusion import make_base_model
     from ..lora_format import describe, to_kohya
     from .config import TrainConfig
-    from .loop import train_lora
+    from .trainer import train_lora
 
     config = yaml.safe_load(ns.config.read_text()) or {}
     unknown = sorted(set(config) - {"args", "diffusion"})

@@ -130,7 +130,7 @@ def training_set_fingerprint(dataset) -> str:
     version's folder, left out), so the same data in a new version folder has the same fingerprint."""
     import numpy as np
 
-    from ..loop import materialise
+    from ..image_loop import materialise
 
     h = hashlib.sha256()
     for key in sorted(dataset.images):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..params import block, parse
-from ..training_set import TrainingSet
+from ..lora_dataset import TrainingSet
 
 Optimizer = Literal["AdamW", "AdamW8bit", "Lion", "Adafactor", "Prodigy", "SGD"]
 Scheduler = Literal[

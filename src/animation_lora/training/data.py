@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..backends.diffusion import BaseModel
-from ..loop import materialise
-from ..training_set import TrainingSet
+from ..image_loop import materialise
+from ..lora_dataset import TrainingSet
 from .config import DatasetSettings, TrainConfig
 
 log = logging.getLogger(__name__)

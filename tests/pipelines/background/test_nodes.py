@@ -113,7 +113,7 @@ def test_purity_drops_a_plate_with_a_character_and_can_fail_the_run(tiny_film, t
     from animation_lora.backends.segmentation import characters_in, make_segmenter
     from animation_lora.pipelines.background.nodes import score_purity
     from animation_lora.pipelines.background.plates import drop_leaking
-    from animation_lora.training_set import TrainingSet
+    from animation_lora.lora_dataset import TrainingSet
 
     with av.open(str(tiny_film)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]

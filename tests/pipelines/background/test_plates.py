@@ -9,7 +9,7 @@ import pytest
 
 from animation_lora.pipelines.background.nodes import score_purity
 from animation_lora.pipelines.background.plates import PlateCrop, drop_leaking, hole_free_crop, masked_plate
-from animation_lora.training_set import build_lora_dataset
+from animation_lora.lora_dataset import build_lora_dataset
 
 CROP = PlateCrop()
 PARAMS = {"target_size": 3, "resolution": 64}

@@ -6,7 +6,7 @@ import pytest
 
 from animation_lora.lora_format import LoraFile
 from animation_lora.pipelines.export.nodes import collect_results
-from animation_lora.training_set import TrainingSet, nothing_to_teach
+from animation_lora.lora_dataset import TrainingSet, nothing_to_teach
 
 
 def dataset(name: str) -> TrainingSet:

@@ -15,11 +15,11 @@ from ...backends.inpainting import make_inpainter
 from ...backends.segmentation import characters_in, make_segmenter
 from ...clustering import NOISE, ClusteringParams, cluster_embeddings, contact_sheets, embed_images
 from ...ids import frame_number, instance_frame
-from ...loop import map_images, materialise, progress, skip_table
+from ...image_loop import map_images, materialise, progress, skip_table
 from ...metrics import psnr_from_mse, ssim
 from ...params import block, parse
 from ...temporal_fill import TemporalFillParams, fill_shot
-from ...training_set import DatasetParams, TrainingSet, main_and_each
+from ...lora_dataset import DatasetParams, TrainingSet, main_and_each
 from .plates import PlateCrop, drop_leaking, masked_plate
 
 log = logging.getLogger(__name__)

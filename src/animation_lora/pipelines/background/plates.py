@@ -10,9 +10,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ...loop import map_images
+from ...image_loop import map_images
 from ...params import block
-from ...training_set import TrainingSet, drop_images
+from ...lora_dataset import TrainingSet, drop_images
 
 log = logging.getLogger(__name__)
 

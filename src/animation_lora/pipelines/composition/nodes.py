@@ -25,7 +25,7 @@ from ...composition.weight_search import search_weights
 from ...lora_format import LORA_TYPES, LoraFile
 from ...params import parse
 from ...probes import ProbeParams, Probes, demo_examples, reference_examples, train_probes, world_examples
-from ...training_set import TrainingSet
+from ...lora_dataset import TrainingSet
 
 __all__ = [
     "composition_grid",

@@ -16,9 +16,9 @@ from ...backends.embedding import flatten_rgba
 from ...backends.faces import make_expression_classifier
 from ...clustering import NOISE, contact_sheets
 from ...expressions import canonical, check_requested, label_face, smooth_over_tracks
-from ...loop import map_images, materialise, skip_table
+from ...image_loop import map_images, materialise, skip_table
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
+from ...lora_dataset import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
 
 log = logging.getLogger(__name__)
 

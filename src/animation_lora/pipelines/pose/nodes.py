@@ -16,10 +16,10 @@ from ...backends.embedding import flatten_rgba
 from ...backends.pose import make_pose_estimator
 from ...clustering import NOISE, ClusteringParams, contact_sheets
 from ...ids import frame_number
-from ...loop import Skip, map_images, materialise
+from ...image_loop import Skip, map_images, materialise
 from ...openpose import draw_openpose
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
+from ...lora_dataset import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
 
 log = logging.getLogger(__name__)
 NO_POSE = "no human pose detected (an animal, a robot, or too small)"

@@ -21,9 +21,9 @@ from ...clustering import (
     contact_sheets,
     embed_images,
 )
-from ...loop import map_images, materialise, skip_table
+from ...image_loop import map_images, materialise, skip_table
 from ...params import block, parse
-from ...training_set import DatasetParams, TrainingSet, main_and_each
+from ...lora_dataset import DatasetParams, TrainingSet, main_and_each
 
 log = logging.getLogger(__name__)
 

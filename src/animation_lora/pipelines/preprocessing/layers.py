@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ...backends.segmentation import Instance, hole_mask, make_segmenter
 from ...ids import frame_number, instance_id
-from ...loop import map_images, materialise
+from ...image_loop import map_images, materialise
 from ...metrics import iou
 from ...params import block, parse
 from ...tracks import link_tracks, static_strays, trim_scenery

@@ -18,7 +18,7 @@ from scenedetect.detectors import ContentDetector
 from ...datasets import Film
 from ...ids import frame_id
 from ...imaging import contact_sheet
-from ...loop import map_images, materialise, progress
+from ...image_loop import map_images, materialise, progress
 from ...params import block, parse
 
 log = logging.getLogger(__name__)

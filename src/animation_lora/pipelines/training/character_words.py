@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...training_set import TrainingSet, with_tags
+from ...lora_dataset import TrainingSet, with_tags
 
 
 def instance_words(action_table: pd.DataFrame, expression_table: pd.DataFrame) -> dict[str, list[str]]:

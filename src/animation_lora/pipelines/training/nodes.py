@@ -16,10 +16,10 @@ from ...hpo import Search, best_hyperparameters, convergence_plot, run_search, t
 from ...imaging import contact_sheet
 from ...lora_format import LoraFile, describe, to_kohya
 from ...params import block, parse
-from ...tracking import tracker
+from ...experiments import tracker
 from ...training import TrainConfig, TrainResult, lora_state, train_lora
 from ...training.checkpoint import training_set_fingerprint
-from ...training_set import TrainingSet
+from ...lora_dataset import TrainingSet
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ...lora_format import LoraFile
-from ...training_set import TrainingSet
+from ...lora_dataset import TrainingSet
 from .nodes import train
 
 

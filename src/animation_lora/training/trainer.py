@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..backends.diffusion import BaseModel
-from ..training_set import TrainingSet
+from ..lora_dataset import TrainingSet
 from .checkpoint import checkpoint_owner, load_checkpoint, lora_state, retire_checkpoint, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
 from .data import (

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .backends.captioning import join_caption, make_captioner
 from .clustering import NOISE, select_cluster
-from .loop import materialise
+from .image_loop import materialise
 from .params import block, parse
 
 log = logging.getLogger(__name__)
