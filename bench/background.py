@@ -11,6 +11,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -18,20 +19,15 @@ import numpy as np
 import pandas as pd
 
 from animation_lora.backends.inpainting import make_inpainter
-from animation_lora.backends.segmentation import hole_mask
+from animation_lora.background.temporal_fill import TemporalFillParams
 from animation_lora.demo import GroundTruth, render_demo_film
 from animation_lora.ids import frame_id, frame_number
+from animation_lora.layers.masks import hole_mask
 from animation_lora.metrics import psnr_from_mse
 from animation_lora.pipelines.background.nodes import temporal_fill
 
-FILL = {
-    "enabled": True,
-    "max_neighbours": 12,
-    "min_views": 1,
-    "edge_margin": 4,
-    "min_visible_share": 0.5,
-    "max_step": 0.05,
-}
+FILL = TemporalFillParams(enabled=True, max_neighbours=12, min_views=1, edge_margin=4, min_visible_share=0.5,
+                          max_step=0.05)
 BACKENDS = {
     "opencv_telea": {"backend": "opencv", "opencv": {"method": "telea"}},
     "opencv_ns": {"backend": "opencv", "opencv": {"method": "ns"}},
@@ -66,7 +62,7 @@ def main():
     results = {}
     for temporal in (False, True):
         t0 = time.perf_counter()
-        filled, left, _ = temporal_fill(layers, holes, plates, {**FILL, "enabled": temporal})
+        filled, left, _ = temporal_fill(layers, holes, plates, replace(FILL, enabled=temporal))
         fill_s = time.perf_counter() - t0
         for name, params in BACKENDS.items():
             inpaint = make_inpainter(params)

@@ -19,10 +19,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from animation_lora.actions import torso_length  # noqa: E402
 from animation_lora.backends.pose import MediaPipePose, RtmPose  # noqa: E402
 from animation_lora.datasets import FilmDataset  # noqa: E402
 from animation_lora.demo import GroundTruth, render_demo_film  # noqa: E402
+from animation_lora.pose.actions import torso_length  # noqa: E402
 from tests.backends.test_pose import tiny_rtmpose  # noqa: E402
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from animation_lora.actions import (
+from animation_lora.clustering import ClusteringParams
+from animation_lora.pose.actions import (
     FEATURES,
     ActionRules,
     angle,
@@ -15,7 +16,6 @@ from animation_lora.actions import (
     name_action,
     track_features,
 )
-from animation_lora.clustering import ClusteringParams
 
 
 def skeleton(thigh=(0.0, 0.0), knee=(0.0, 0.0), lift=0.0, x=0.0, scale=100.0) -> np.ndarray:

@@ -16,10 +16,10 @@ from animation_lora.composition.lora_set import gather
 from animation_lora.composition.parameters import Sampling
 from animation_lora.composition.prompts import build_requests
 from animation_lora.datasets import LoraInputFolderDataset, read_lora
+from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.lora_format import LoraFile, to_kohya
 from animation_lora.pipelines.composition.nodes import gather_loras, generate_compositions
 from animation_lora.training import TrainConfig, train_lora
-from animation_lora.lora_dataset import build_lora_dataset
 from tests.conftest import PROJECT_ROOT
 
 SETTINGS = Sampling(steps=4, guidance_scale=7.5, height=64, width=64, negative_prompt="", switch_every=2)

@@ -10,12 +10,27 @@ from kedro.io import DatasetError
 from safetensors.torch import save_file
 
 from animation_lora.composition.lora_set import gather
-from animation_lora.composition.parameters import composition_params, scoring_params
 from animation_lora.datasets import LoraInputFolderDataset
 from animation_lora.lora_format import LoraFile
+from animation_lora.params import parse_inputs
+from animation_lora.pipeline_registry import all_pipelines
 from tests.conftest import PROJECT_ROOT
 
 BASE = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_composition.yml").read_text())["composition"]
+
+
+def node_parameters(node_name: str, name: str, values: dict):
+    """What the parameters hook hands the composition node `node_name` for its input `name`."""
+    node = next(n for n in all_pipelines()["composition"].nodes if n.name == node_name)
+    return parse_inputs(node.func, node._inputs, {name: values})[name]
+
+
+def composition_params(values: dict):
+    return node_parameters("generate_compositions_node", "params:composition", values)
+
+
+def scoring_params(values: dict):
+    return node_parameters("score_compositions_node", "params:composition.scoring", values)
 
 
 def edited(**changes) -> dict:

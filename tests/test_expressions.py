@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from animation_lora.expressions import (
+from animation_lora.faces.crops import face_crop
+from animation_lora.faces.expressions import (
     BROW,
     EYE_OUTER,
     EYE_TOP,
@@ -17,7 +18,6 @@ from animation_lora.expressions import (
     landmark_probabilities,
     smooth_over_tracks,
 )
-from animation_lora.pipelines.expression.nodes import square_crop
 
 RULES = dict(smile_lift=0.0, narrow_mouth=0.435, frown_lift=-0.08, softness=0.01)
 LABELS = ("happy", "surprised", "neutral", "sad")
@@ -96,6 +96,6 @@ def test_track_smoothing_outvotes_a_one_frame_blip_and_keeps_tracks_apart():
 def test_square_crop_pads_with_white_outside_the_image_and_resizes():
     image = np.zeros((40, 40, 4), np.uint8)
     image[..., 3] = 255
-    crop = square_crop(image, (0, 0, 20, 20), margin=0.5, size=64)  # 40 px square from (-10, -10)
+    crop = face_crop(image, (0, 0, 20, 20), margin=0.5, size=64)  # 40 px square from (-10, -10)
     assert crop.shape == (64, 64, 3)
     assert (crop[:10, :10] == 255).all() and (crop[40:, 40:] == 0).all()

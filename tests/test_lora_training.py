@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from animation_lora.backends.diffusion import clip_tokenizer, make_base_model
+from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.lora_format import to_kohya
 from animation_lora.training import LatentCache, TrainConfig, dataset_settings, train_lora
-from animation_lora.lora_dataset import build_lora_dataset
 
 TINY = {"backend": "tiny", "tiny": {"seed": 0}}
 FAST = dict(

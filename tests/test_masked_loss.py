@@ -7,10 +7,10 @@ import torch
 
 from animation_lora.backends.diffusion import make_base_model
 from animation_lora.datasets.kohya import read_kohya, write_kohya
+from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.training import TrainConfig, dataset_settings, train_lora
 from animation_lora.training.data import batch_masks, masked_mse, prepare_examples
 from animation_lora.training.trainer import Objective
-from animation_lora.lora_dataset import build_lora_dataset
 
 PARAMS = {"target_size": 4, "resolution": 64, "batch_size": 2}
 

@@ -13,17 +13,17 @@ import yaml
 from PIL import Image
 
 from animation_lora.backends.embedding import make_embedder
-from animation_lora.composition.probe_scoring import (
-    ProbeScorer,
-    chance_reference,
-    concept_targets,
-    named_label,
-)
 from animation_lora.composition.scoring import score_table
 from animation_lora.datasets import Film, ProbeFileDataset
 from animation_lora.pipelines.composition import nodes
 from animation_lora.pipelines.composition.pipeline import create_pipeline
 from animation_lora.probes import ProbeParams, demo_examples, reference_examples, train_probes, world_examples
+from animation_lora.probes.scoring import (
+    ProbeScorer,
+    chance_reference,
+    concept_targets,
+    named_label,
+)
 from tests.conftest import PROJECT_ROOT
 
 SIZE = (64, 64)

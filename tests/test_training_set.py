@@ -173,8 +173,8 @@ def test_captions_repeat_no_tag_even_spelled_differently():
 def test_a_type_with_nothing_to_teach_round_trips_and_trains_no_lora(tmp_path):
     """A film whose characters have no human pose still completes: the empty dataset is written with its
     reason, read back with it, and training returns a LoRA without weights that says why."""
-    from animation_lora.pipelines.training.nodes import train
     from animation_lora.lora_dataset import nothing_to_teach
+    from animation_lora.pipelines.training.nodes import train
 
     folder = KohyaDatasetFolder(str(tmp_path / "pose_lora"), version=Version(None, None))
     folder.save(nothing_to_teach("pose", "none of 12 instances had a detectable pose"))

@@ -13,8 +13,8 @@ from PIL import Image
 from sklearn.cluster import HDBSCAN
 
 from .backends.embedding import flatten_rgba, make_embedder
-from .imaging import contact_sheet
 from .image_loop import map_images, materialise, skip_table
+from .imaging import contact_sheet
 from .params import block
 
 NOISE = "noise"

@@ -17,8 +17,8 @@ import torch
 
 if TYPE_CHECKING:
     from .backends.diffusion import BaseModel
-    from .training import TrainResult
     from .lora_dataset import TrainingSet
+    from .training import TrainResult
 
 PRECISIONS = {"float": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # The four LoRA types, each a training namespace and a composition slot (the brief's weights 1.0/0.8/0.7/0.6)

@@ -82,7 +82,9 @@ def block_type(annotation: Any) -> type | None:
     return annotation if getattr(annotation, "__pydantic_config__", None) is STRICT else None
 
 
-def parameter_arguments(func: Callable[..., Any], inputs: list[str] | dict[str, str]) -> dict[str, tuple[str, type]]:
+def parameter_arguments(func: Callable[..., Any], inputs: list[str] | dict[str, str]) -> dict[str,
+                                                                                              tuple[str,
+                                                                                                    type]]:
     """{input name: (YAML path, block class)} for each `params:<path>` input of a node function whose argument
     is annotated with a `@block` dataclass. `inputs` as the node declares them: a list (positional) or
     {argument: input}."""

@@ -30,4 +30,5 @@ from animation_lora.hooks import (  # noqa: E402
     TypedParametersHook,
 )
 
-HOOKS = (TypedParametersHook(), MissingInputsHook(), CheckpointsHook(), MlflowTrackingHook(), FailedRunVersionsHook())
+HOOKS = (TypedParametersHook(), MissingInputsHook(), CheckpointsHook(), MlflowTrackingHook(),
+         FailedRunVersionsHook())

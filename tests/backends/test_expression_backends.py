@@ -14,8 +14,8 @@ from animation_lora.backends.faces import make_expression_classifier
 from animation_lora.demo.character import paint_character
 from animation_lora.demo.script import CAST
 from animation_lora.demo.skeleton import build_skeleton, pose_for
-from animation_lora.expressions import canonical
-from animation_lora.pipelines.expression.nodes import square_crop
+from animation_lora.faces.crops import face_crop
+from animation_lora.faces.expressions import canonical
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIP = ROOT / "data" / "01_raw" / "clips" / "Megamind.avi"
@@ -56,9 +56,9 @@ def rendered_face(character: int, expression: str) -> np.ndarray:
 def test_probabilities_over_the_backends_labels(backend):
     model = make_expression_classifier({"backend": backend})
     image, box = rendered_face(0, "happy")
-    p = model(square_crop(image, box, model.margin, 256))
+    p = model(face_crop(image, box, model.margin, 256))
     assert p.shape == (len(model.labels),) and p.min() >= 0 and p.sum() == pytest.approx(1.0, abs=1e-4)
-    assert np.array_equal(p, model(square_crop(image, box, model.margin, 256)))  # deterministic
+    assert np.array_equal(p, model(face_crop(image, box, model.margin, 256)))  # deterministic
     assert set(map(canonical, model.labels)) <= {"angry", "disgust", "fear", "happy", "neutral", "sad",
                                                  "surprised"}
 
@@ -67,7 +67,7 @@ def test_probabilities_over_the_backends_labels(backend):
 def test_landmarks_see_the_demo_smile(character):
     model = make_expression_classifier({"backend": "landmarks"})
     image, box = rendered_face(character, "happy")
-    p = model(square_crop(image, box, model.margin, 256))
+    p = model(face_crop(image, box, model.margin, 256))
     assert model.labels[int(np.argmax(p))] == "happy"
 
 
@@ -86,7 +86,7 @@ def megamind_faces():
 
 def predictions(backend, faces):
     model = make_expression_classifier({"backend": backend})
-    return [canonical(model.labels[int(np.argmax(model(square_crop(img, box, model.margin, 256))))])
+    return [canonical(model.labels[int(np.argmax(model(face_crop(img, box, model.margin, 256))))])
             for img, box, _ in faces]
 
 
@@ -115,6 +115,8 @@ def test_the_default_keeps_only_right_labels_on_real_faces(megamind_faces):
     import pandas as pd
     import yaml
 
+    from animation_lora.faces.labelling import ExpressionParams
+    from animation_lora.params import parse
     from animation_lora.pipelines.expression.nodes import label_expressions
 
     conf = yaml.safe_load((ROOT / "conf/base/parameters_expression.yml").read_text())["expression"]
@@ -127,7 +129,8 @@ def test_the_default_keeps_only_right_labels_on_real_faces(megamind_faces):
     truth = dict(zip(ids, (label for _, _, label in megamind_faces)))
 
     def kept(params):
-        table = label_expressions(images, images, face_table, index, clusters, params)
+        table = label_expressions(images, images, face_table, index, clusters,
+                                  parse(ExpressionParams, params, "expression"))
         return table[table.expression != ""].set_index("instance_id").expression
 
     alone = kept({**conf, "labelling": {**conf["labelling"], "confirm_with": None}})

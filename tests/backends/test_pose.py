@@ -7,7 +7,6 @@ import types
 import numpy as np
 import pytest
 
-from animation_lora.actions import torso_length
 from animation_lora.backends.pose import (
     COCO17,
     MEDIAPIPE_TO_COCO17,
@@ -15,9 +14,10 @@ from animation_lora.backends.pose import (
     RtmPose,
     make_pose_estimator,
     mediapipe_to_coco17,
-    square_crop,
+    pad_to_square,
 )
 from animation_lora.ids import frame_id
+from animation_lora.pose.actions import torso_length
 
 
 def test_mediapipe_landmarks_map_to_coco17_by_name():
@@ -38,7 +38,7 @@ def test_mediapipe_landmarks_map_to_coco17_by_name():
 
 def test_square_crop_maps_back_to_the_image():
     image = np.zeros((100, 40, 4), np.uint8)
-    crop, scale, offset = square_crop(image, 0.25, 256)
+    crop, scale, offset = pad_to_square(image, 0.25, 256)
     assert crop.shape == (256, 256, 3)
     # the image's corner (0, 0) and (40, 100) land inside the crop and map back exactly
     side = 150

@@ -8,11 +8,9 @@ from animation_lora.backends.segmentation import (
     GrabCutSegmenter,
     MediaPipeSegmenter,
     Sam2Segmenter,
-    clean_mask,
-    hole_mask,
     make_segmenter,
-    split_instances,
 )
+from animation_lora.layers.masks import clean_mask, hole_mask, split_instances
 from animation_lora.metrics import iou
 
 

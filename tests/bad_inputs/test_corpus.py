@@ -19,15 +19,12 @@ from animation_lora.composition.lora_set import gather
 from animation_lora.datasets import read_lora
 from animation_lora.datasets.film import Film, FilmDataset
 from animation_lora.datasets.lora_file import LoraInputFolderDataset
+from animation_lora.frames.dedup import Dedup
+from animation_lora.frames.quality import Quality
+from animation_lora.frames.sampling import FrameSampling
 from animation_lora.lora_format import LoraFile
 from animation_lora.params import parse
-from animation_lora.pipelines.preprocessing.nodes import (
-    DedupParams,
-    QualityParams,
-    SamplingParams,
-    filter_quality,
-    ingest,
-)
+from animation_lora.pipelines.preprocessing.frame_nodes import filter_quality, ingest
 from animation_lora.training import TrainConfig
 
 
@@ -78,7 +75,7 @@ def test_a_bad_frame_is_a_skip_row_with_its_name_and_reason(tmp_path, case, capl
     for i in (0, 1, 3):
         png(tmp_path / f"f{i:03d}.png", value=i)
     write(tmp_path / name)
-    log = ingest(Film(tmp_path, 24.0), {})
+    log = ingest(Film(tmp_path, 24.0), FrameSampling())
     row = log[log.name == name].iloc[0]
     assert not row.readable and re.match(reason, row.problem), row.problem
     assert log.readable.sum() == 3
@@ -87,13 +84,13 @@ def test_a_bad_frame_is_a_skip_row_with_its_name_and_reason(tmp_path, case, capl
 
 def test_an_empty_frames_folder_is_named(tmp_path):
     with pytest.raises(ValueError, match=rf"Film '{tmp_path}' has no frames \(an empty folder"):
-        ingest(Film(tmp_path, 24.0), {})
+        ingest(Film(tmp_path, 24.0), FrameSampling())
 
 
 def test_a_folder_of_only_hidden_files_has_no_frames(tmp_path):
     (tmp_path / ".DS_Store").write_text("x")
     with pytest.raises(ValueError, match=rf"Film '{tmp_path}' has no frames"):
-        ingest(Film(tmp_path, 24.0), {})
+        ingest(Film(tmp_path, 24.0), FrameSampling())
 
 
 @pytest.mark.parametrize("n", [1, 3])
@@ -105,7 +102,7 @@ def test_a_folder_of_only_unreadable_frames_is_named(tmp_path, n):
         match=rf"Film '{tmp_path}': none of its {n} frames is readable, e\.g\. "
         r"'f0\.png': unreadable image: cannot identify",
     ):
-        ingest(Film(tmp_path, 24.0), {})
+        ingest(Film(tmp_path, 24.0), FrameSampling())
 
 
 def test_a_folder_with_only_a_bomb_is_named(tmp_path):
@@ -113,12 +110,12 @@ def test_a_folder_with_only_a_bomb_is_named(tmp_path):
     with pytest.raises(
         ValueError, match=r"none of its 1 frames is readable, e\.g\. 'f0\.png': decompression"
     ):
-        ingest(Film(tmp_path, 24.0), {})
+        ingest(Film(tmp_path, 24.0), FrameSampling())
 
 
 def test_a_one_frame_film_ingests_one_shot(tmp_path):
     png(tmp_path / "f0.png")
-    log = ingest(Film(tmp_path, 24.0), {})
+    log = ingest(Film(tmp_path, 24.0), FrameSampling())
     assert list(log.shot) == [0] and bool(log.cut.iloc[0])
 
 
@@ -142,17 +139,17 @@ def test_a_garbage_video_names_the_file(tmp_path, content):
 
 # --- parameters: a value out of range names its YAML path ---------------------------------------------------
 PARAMS = [
-    (SamplingParams, "preprocessing.sampling", "cut_threshold", -5.0, "greater than or equal to 0"),
-    (SamplingParams, "preprocessing.sampling", "every_n_frames", 0, "greater than or equal to 1"),
-    (SamplingParams, "preprocessing.sampling", "min_shot_frames", 0, "greater than or equal to 1"),
-    (SamplingParams, "preprocessing.sampling", "target_fps", 0.0, "greater than 0"),
-    (SamplingParams, "preprocessing.sampling", "cut_threshold", "high", "valid number"),
-    (DedupParams, "preprocessing.dedup", "hash_size", 1, "greater than or equal to 2"),
-    (DedupParams, "preprocessing.dedup", "max_hamming", -1, "greater than or equal to 0"),
-    (QualityParams, "preprocessing.quality", "dark_mean", 300.0, "less than or equal to 255"),
-    (QualityParams, "preprocessing.quality", "max_clipped_fraction", 2.0, "less than or equal to 1"),
-    (QualityParams, "preprocessing.quality", "min_width", -1, "greater than or equal to 0"),
-    (QualityParams, "preprocessing.quality", "blur_ratio", -0.1, "greater than or equal to 0"),
+    (FrameSampling, "preprocessing.sampling", "cut_threshold", -5.0, "greater than or equal to 0"),
+    (FrameSampling, "preprocessing.sampling", "every_n_frames", 0, "greater than or equal to 1"),
+    (FrameSampling, "preprocessing.sampling", "min_shot_frames", 0, "greater than or equal to 1"),
+    (FrameSampling, "preprocessing.sampling", "target_fps", 0.0, "greater than 0"),
+    (FrameSampling, "preprocessing.sampling", "cut_threshold", "high", "valid number"),
+    (Dedup, "preprocessing.dedup", "hash_size", 1, "greater than or equal to 2"),
+    (Dedup, "preprocessing.dedup", "max_hamming", -1, "greater than or equal to 0"),
+    (Quality, "preprocessing.quality", "dark_mean", 300.0, "less than or equal to 255"),
+    (Quality, "preprocessing.quality", "max_clipped_fraction", 2.0, "less than or equal to 1"),
+    (Quality, "preprocessing.quality", "min_width", -1, "greater than or equal to 0"),
+    (Quality, "preprocessing.quality", "blur_ratio", -0.1, "greater than or equal to 0"),
     (TrainConfig, "training.args", "optimizer_type", "Foo", "Input should be 'AdamW'"),
     (TrainConfig, "training.args", "lr_scheduler", "cosine_annealing", "Input should be 'constant'"),
     (TrainConfig, "training.args", "network_dim", "8", "valid integer"),
@@ -197,7 +194,7 @@ def test_every_frame_filtered_out_says_why(tmp_path):
         match=r"quality filter \(preprocessing\.quality\) dropped all 3 frames: "
         r"2 under-exposed, 1 over-exposed; see frame_index",
     ):
-        filter_quality(frames, index, {})
+        filter_quality(frames, index, Quality())
 
 
 # --- LoRA files -----------------------------------------------------------------------------------------

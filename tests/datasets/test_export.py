@@ -10,8 +10,8 @@ import torch
 from kedro.io import Version
 
 from animation_lora.datasets import ExportFolder, KohyaDatasetsFolder, read_lora
-from animation_lora.lora_format import LoraFile
 from animation_lora.lora_dataset import build_lora_dataset, selected_clusters
+from animation_lora.lora_format import LoraFile
 
 PARAMS = {"target_size": 2, "resolution": 64, "caption_prefix": "character"}
 

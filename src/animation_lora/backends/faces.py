@@ -50,7 +50,7 @@ make_face_detector = backend_factory("faces", {"mediapipe": MediaPipeFaceDetecto
 
 # ---- expression classifiers: a face crop (RGB uint8) -> probabilities over the backend's `labels` ----------
 # Labels use one spelling across backends (angry, disgust, fear, happy, neutral, sad, surprised); the
-# expression pipeline maps them onto the requested set (`animation_lora.expressions`).
+# expression pipeline maps them onto the requested set (`animation_lora.faces.expressions`).
 
 
 class ExpressionClassifier(Protocol):
@@ -173,7 +173,7 @@ class LandmarkExpression:
         return np.array([(p.x * w, p.y * h) for p in found[0].landmark], np.float64)
 
     def __call__(self, face: np.ndarray) -> np.ndarray:
-        from ..expressions import landmark_probabilities
+        from ..faces.expressions import landmark_probabilities
         from ..image_loop import Skip
 
         points = self.points(face)

@@ -50,7 +50,7 @@ class PoseEstimator(Protocol):
         """COCO-17 (17, 3) x, y, score in the image's pixels; None when no person pose is found."""
 
 
-def square_crop(image: np.ndarray, margin: float, size: int) -> tuple[np.ndarray, float, np.ndarray]:
+def pad_to_square(image: np.ndarray, margin: float, size: int) -> tuple[np.ndarray, float, np.ndarray]:
     """The image (RGBA flattened over grey) centred on a square `margin` x its longer side larger, padded
     grey, resized to size x size. Returns (crop, scale, offset): original = crop / scale + offset."""
     rgb = flatten_rgba(image)
@@ -77,7 +77,7 @@ class MediaPipePose:
                                             min_detection_confidence=min_confidence)
 
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
-        crop, scale, offset = square_crop(image, self.margin, self.size)
+        crop, scale, offset = pad_to_square(image, self.margin, self.size)
         found = self._pose.process(np.ascontiguousarray(crop)).pose_landmarks
         if found is None:
             return None

@@ -1,16 +1,15 @@
-"""The `composition` parameter block as typed dataclasses, parsed once per node with
-`animation_lora.params.parse`: an unknown key, a missing one or a wrong type is an error naming its YAML path
+"""The `composition` parameter block as typed dataclasses, parsed once per node from its annotations (the
+parameters hook): an unknown key, a missing one or a wrong type is an error naming its YAML path
 (`composition.sampling.steps`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from annotated_types import Len
 
-from ..params import block, parse
+from ..params import block
 
 Strategy = Literal["base", "solo", "merge", "fused", "switch", "composite"]
 Scheduler = Literal["ddim", "euler", "euler_a", "dpm"]
@@ -62,11 +61,3 @@ class Composition:
     prompts: list[str] = field(default_factory=list)  # empty: the templates, filled with the trigger phrases
     # slot -> the trained LoRA (a selected character / scene, by name) that fills it; unnamed: the main one
     loras: dict[str, str] = field(default_factory=dict)
-
-
-def composition_params(values: Mapping[str, Any] | Composition) -> Composition:
-    return parse(Composition, values, "composition")
-
-
-def scoring_params(values: Mapping[str, Any] | Scoring) -> Scoring:
-    return parse(Scoring, values, "composition.scoring")

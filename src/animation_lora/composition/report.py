@@ -13,8 +13,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from PIL import Image
 
-from ..imaging import contact_sheet
 from ..image_loop import materialise
+from ..imaging import contact_sheet
 from ..lora_format import LORA_TYPES
 from .lora_set import LoraSet
 

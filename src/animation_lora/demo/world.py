@@ -184,7 +184,7 @@ def caption(character: WorldCharacter, place: Place, action: str, expression: st
 def world_sample(seed: int, index: int, size: int = 64) -> Sample:
     """Sample `index` of the world of `seed`: the same picture and caption every time."""
     from ..backends.captioning import join_caption
-    from ..pipelines.pose.nodes import facing
+    from ..pose.body import facing
 
     rng = np.random.default_rng([seed, index])
     character, place = sample_character(rng), sample_place(rng)

@@ -1,21 +1,19 @@
 """Background nodes on crafted plates with a known answer."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
+from animation_lora.background.plates import LayerChecks
+from animation_lora.background.temporal_fill import TemporalFillParams, camera_path
+from animation_lora.params import parse_inputs
 from animation_lora.pipelines.background.nodes import check_layers, inpaint_plates, temporal_fill
-from animation_lora.temporal_fill import camera_path
 
-FILL = {
-    "enabled": True,
-    "max_neighbours": 12,
-    "min_views": 1,
-    "edge_margin": 2,
-    "min_visible_share": 0.5,
-    "max_step": 0.05,
-}
+FILL = TemporalFillParams(enabled=True, max_neighbours=12, min_views=1, edge_margin=2, min_visible_share=0.5,
+                          max_step=0.05)
 
 
 def panning_shot(n=6, w=160, h=90, pan=3, square=20, speed=12, still=False):
@@ -61,7 +59,7 @@ def test_a_character_that_stands_still_leaves_its_hole_to_inpainting():
     frames, holes, _, plates = panning_shot(still=True)
     filled, left, report = temporal_fill(frames, holes, plates, FILL)
     assert all(np.array_equal(left[f], holes[f]) for f in frames)
-    disabled, _, _ = temporal_fill(frames, holes, plates, {**FILL, "enabled": False})
+    disabled, _, _ = temporal_fill(frames, holes, plates, replace(FILL, enabled=False))
     assert all(np.array_equal(disabled[f], frames[f]) for f in frames)
 
 
@@ -72,17 +70,20 @@ def test_layer_checks():
         {"f000001": layer, "f000002": layer},
         {"f000001": hole, "f000002": hole + 255},
         index,
-        {"max_hole_fraction": 0.98},
+        LayerChecks(max_hole_fraction=0.98),
     )
     assert list(plates.usable) == [True, False] and plates.reason.iloc[1] == "hole covers 100% of the plate"
     with pytest.raises(ValueError, match=r"frame 'f000002' is 10x5 but its background layer is 20x10"):
-        check_layers({"f000002": layer}, {"f000002": hole[:5, :10]}, index, {"max_hole_fraction": 0.98})
+        check_layers({"f000002": layer}, {"f000002": hole[:5, :10]}, index,
+                     LayerChecks(max_hole_fraction=0.98))
     with pytest.raises(ValueError, match="'f000003' has no hole mask"):
-        check_layers({"f000003": layer}, {}, index, {"max_hole_fraction": 0.98})
+        check_layers({"f000003": layer}, {}, index, LayerChecks(max_hole_fraction=0.98))
     with pytest.raises(
         ValueError, match=r"`background.checks.max_hole_fractoin`: unknown key; known keys: max_hole"
     ):
-        check_layers({}, {}, index, {"max_hole_fractoin": 0.98})
+        parse_inputs(check_layers, ["background_layers", "hole_masks", "layer_index",
+                                    "params:background.checks"],
+                     {"params:background.checks": {"max_hole_fractoin": 0.98}})
 
 
 def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):
@@ -97,7 +98,7 @@ def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):
         {"f000001": layer, "f000002": lambda: _read_png(broken)},
         {"f000001": hole, "f000002": hole},
         index,
-        {"max_hole_fraction": 0.98},
+        LayerChecks(max_hole_fraction=0.98),
     )
     bad = plates.set_index("frame_id").loc["f000002"]
     assert not bad.usable and "UnidentifiedImageError" in bad.reason and "f000002.png" in bad.reason
@@ -111,9 +112,10 @@ def test_purity_drops_a_plate_with_a_character_and_can_fail_the_run(tiny_film, t
     import av
 
     from animation_lora.backends.segmentation import characters_in, make_segmenter
-    from animation_lora.pipelines.background.nodes import score_purity
-    from animation_lora.pipelines.background.plates import drop_leaking
+    from animation_lora.background.plates import drop_leaking
+    from animation_lora.background.purity import PurityParams
     from animation_lora.lora_dataset import TrainingSet
+    from animation_lora.pipelines.background.nodes import score_purity
 
     with av.open(str(tiny_film)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
@@ -126,12 +128,12 @@ def test_purity_drops_a_plate_with_a_character_and_can_fail_the_run(tiny_film, t
     find = lambda im: characters_in(segmenter, im, 400)  # noqa: E731
     kept, report = drop_leaking("scene_0", {"scene_0": background}, find)
     assert list(kept["scene_0"].images) == ["f000001"] and report.dropped.tolist() == [True, False]
-    m = score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": None})
+    m = score_purity(report, character, scenes, PurityParams(min_instance_pixels=400, max_leakage=None))
     assert m["background_leakage_rate_before_drop"] == 0.5 and m["background_leakage_mean_area"] > 0
     assert m["background_leakage_rate"] == 0.0 and m["background_dropped_for_leakage"] == 1
     assert m["character_scenes"] == 2
     with pytest.raises(ValueError, match="leak characters into 50% of the images checked"):
-        score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": 0.0})
+        score_purity(report, character, scenes, PurityParams(min_instance_pixels=400, max_leakage=0.0))
 
 
 def test_a_character_counts_as_residue_only_on_the_pixels_the_lora_learns(tiny_film, tiny_truth):

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from animation_lora.pipelines.background.nodes import score_purity
-from animation_lora.pipelines.background.plates import PlateCrop, drop_leaking, hole_free_crop, masked_plate
+from animation_lora.background.plates import PlateCrop, drop_leaking, hole_free_crop, masked_plate
+from animation_lora.background.purity import PurityParams
 from animation_lora.lora_dataset import build_lora_dataset
+from animation_lora.pipelines.background.nodes import score_purity
 
 CROP = PlateCrop()
 PARAMS = {"target_size": 3, "resolution": 64}
@@ -87,12 +88,12 @@ def test_leaking_plates_are_dropped_and_counted():
     character = build_lora_dataset("c", "c", {"f000000_0": np.zeros((8, 8, 3), np.uint8)}, {"f000000_0": "c"},
                                    {"f000000_0": 1.0}, None, PARAMS)
     scenes = pd.DataFrame({"frame_id": ["f000000"], "cluster": ["town"]})
-    m = score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": None})
+    m = score_purity(report, character, scenes, PurityParams(min_instance_pixels=400, max_leakage=None))
     assert m["background_dropped_for_leakage"] == 1 and m["background_images"] == 3
     assert m["background_leakage_rate"] == 0.0 and m["background_leakage_rate_before_drop"] == 0.25
     assert m["background_leakage_mean_area"] == pytest.approx(900 / 4800 / 4)
     with pytest.raises(ValueError, match="leak characters into 25% of the images checked"):
-        score_purity(report, character, scenes, {"min_instance_pixels": 400, "max_leakage": 0.0})
+        score_purity(report, character, scenes, PurityParams(min_instance_pixels=400, max_leakage=0.0))
 
 
 def test_a_scene_set_that_is_all_leaks_is_left_out_but_the_main_one_is_an_error():

@@ -4,9 +4,9 @@ left out, contact sheets prefixed by their kind, each stage's metrics."""
 import numpy as np
 import pytest
 
+from animation_lora.lora_dataset import TrainingSet, nothing_to_teach
 from animation_lora.lora_format import LoraFile
 from animation_lora.pipelines.export.nodes import collect_results
-from animation_lora.lora_dataset import TrainingSet, nothing_to_teach
 
 
 def dataset(name: str) -> TrainingSet:

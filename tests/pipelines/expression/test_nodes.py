@@ -6,16 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from animation_lora.pipelines.expression.nodes import (
-    build_expression_datasets,
-    crop_faces,
-    label_expressions,
-    score_expressions,
-)
+from animation_lora.evaluation.expressions import score_expressions
+from animation_lora.faces.labelling import ExpressionParams
+from animation_lora.params import parse
+from animation_lora.pipelines.expression.nodes import build_expression_datasets, crop_faces, label_expressions
 from tests.backends.test_expression_backends import rendered_face
 
-PARAMS = {"expressions": ["happy", "surprised"], "classifier": {"backend": "landmarks"},
-          "dataset": {"min_images": 2, "target_size": 4, "caption_prefix": "face close-up"}}
+BLOCK = {"expressions": ["happy", "surprised"], "classifier": {"backend": "landmarks"},
+         "dataset": {"min_images": 2, "target_size": 4, "caption_prefix": "face close-up"}}
+
+
+def expression_params(**changes) -> ExpressionParams:
+    return parse(ExpressionParams, {**BLOCK, **changes}, "expression")
+
+
+PARAMS = expression_params()
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +85,15 @@ def test_no_instances_names_the_pipeline_to_run_first(inputs):
 def test_an_unknown_expression_lists_the_known_ones(inputs):
     images, face_table, index, clusters, _ = inputs
     with pytest.raises(ValueError, match="does not know \\['smug'\\]; known expressions: happy, surprised"):
-        label_expressions(images, {}, face_table, index, clusters, {**PARAMS, "expressions": ["smug"]})
+        label_expressions(images, {}, face_table, index, clusters, expression_params(expressions=["smug"]))
 
 
 def test_the_shipped_parameters_parse_and_every_classifier_block_builds():
     import yaml
 
     from animation_lora.backends.faces import make_expression_classifier
+    from animation_lora.faces.labelling import ExpressionParams
     from animation_lora.params import parse
-    from animation_lora.pipelines.expression.nodes import ExpressionParams
     from tests.conftest import PROJECT_ROOT
 
     conf = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_expression.yml").read_text())["expression"]
@@ -104,7 +109,8 @@ def test_a_second_backend_that_disagrees_leaves_the_face_out(inputs):
     images, face_table, index, clusters, _ = inputs
     crops = crop_faces(images, face_table, PARAMS)
     labelling = {"confirm_with": "facex", "min_confidence": 0.0, "min_margin": 0.0}
-    table = label_expressions(images, crops, face_table, index, clusters, {**PARAMS, "labelling": labelling})
+    table = label_expressions(images, crops, face_table, index, clusters,
+                              expression_params(labelling=labelling))
     facex = table[table.reason.str.startswith("not confirmed: facex says")]
     # the rendered smiles are happy to the geometry; facex sees no smile on them (measured here)
     assert len(facex) == 4 and (facex.label == "happy").all() and (table.expression == "").all()
@@ -116,21 +122,21 @@ def test_confirm_with_per_expression_checks_only_the_expressions_named(inputs):
     base = {"min_confidence": 0.0, "min_margin": 0.0}
     # facex sees no smile on the rendered faces (the test above) but is asked to confirm surprised only
     table = label_expressions(images, crops, face_table, index, clusters,
-                              {**PARAMS, "labelling": {**base, "confirm_with": {"surprised": "facex"}}})
+                              expression_params(labelling={**base, "confirm_with": {"surprised": "facex"}}))
     assert (table[table.instance_id != "f000009_0"].expression == "happy").all()
     table = label_expressions(images, crops, face_table, index, clusters,
-                              {**PARAMS, "labelling": {**base, "confirm_with": {"Happy": "facex"}}})
+                              expression_params(labelling={**base, "confirm_with": {"Happy": "facex"}}))
     assert table.reason.str.startswith("not confirmed: facex says").sum() == 4
     with pytest.raises(ValueError, match=r"`expression.labelling.confirm_with`: \['sad'\] are not requested"):
         label_expressions(images, crops, face_table, index, clusters,
-                          {**PARAMS, "labelling": {**base, "confirm_with": {"sad": "fer"}}})
+                          expression_params(labelling={**base, "confirm_with": {"sad": "fer"}}))
 
 
 def test_fer_confirms_happy_in_base_and_both_expressions_in_studio():
     import yaml
 
+    from animation_lora.faces.labelling import ExpressionParams
     from animation_lora.params import parse
-    from animation_lora.pipelines.expression.nodes import ExpressionParams
     from tests.conftest import PROJECT_ROOT, deep_merge
 
     base, studio = (yaml.safe_load((PROJECT_ROOT / f"conf/{env}/parameters_expression.yml").read_text())

@@ -5,18 +5,20 @@ import av
 import pandas as pd
 import pytest
 
+from animation_lora.clustering import ClusteringParams
 from animation_lora.demo import render_demo_film
 from animation_lora.ids import frame_id
-from animation_lora.pipelines.preprocessing.characters import (
+from animation_lora.layers.split import LayersParams
+from animation_lora.pipelines.preprocessing.character_nodes import (
     cluster_characters,
     detect_faces,
     embed_characters,
 )
-from animation_lora.pipelines.preprocessing.layers import segment_layers
+from animation_lora.pipelines.preprocessing.layer_nodes import segment_layers
 
-LAYERS = {"min_instance_pixels": 400, "crop_margin": 0.08, "hole_margin": 3}
-BASE_CLUSTERING = {"min_cluster_size": 15, "min_samples": 3, "similarity_threshold": 0.75,
-                   "use_face_detection": True}
+LAYERS = LayersParams(min_instance_pixels=400, crop_margin=0.08, hole_margin=3)
+BASE_CLUSTERING = ClusteringParams(min_cluster_size=15, min_samples=3, similarity_threshold=0.75,
+                                   use_face_detection=True)
 
 
 @pytest.mark.slow
@@ -27,9 +29,8 @@ def test_a_single_character_film_gives_one_character_cluster(tmp_path):
     truth = pd.read_parquet(film.parent / "ground_truth" / "frames.parquet")
     frames = {frame_id(i): im for i, im in enumerate(decoded)}
     index = pd.DataFrame({"frame_id": list(frames), "frame": truth.frame, "shot": truth.shot, "kept": True})
-    instances, _, _, _, instance_index, _ = segment_layers(
-        frames, index, LAYERS, {"backend": "mediapipe", "mediapipe": {}}
-    )
+    layers = segment_layers(frames, index, LAYERS, {"backend": "mediapipe", "mediapipe": {}})
+    instances, instance_index = layers["instances"], layers["instance_index"]
     faces = detect_faces(instances, {"backend": "mediapipe", "mediapipe": {}})
     embeddings, _ = embed_characters(instances, {"backend": "mobilenet_v2", "mobilenet_v2": {}})
     clusters = cluster_characters(embeddings, faces, instance_index, BASE_CLUSTERING)

@@ -2,6 +2,8 @@
 (MediaPipe): the segmenter takes the rock with the character whenever they touch; the shot's motion takes it
 out again (the rock never changes while the character moves), and the character keeps its own pixels."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -11,11 +13,12 @@ from animation_lora.demo.character import paint_character
 from animation_lora.demo.script import CAST
 from animation_lora.demo.skeleton import build_skeleton, pose_for
 from animation_lora.ids import frame_id
+from animation_lora.layers.split import LayersParams
 from animation_lora.metrics import iou
-from animation_lora.pipelines.preprocessing.layers import segment_layers
+from animation_lora.pipelines.preprocessing.layer_nodes import segment_layers
 
 W, H = 384, 216
-LAYERS = {"min_instance_pixels": 400, "crop_margin": 0.08, "hole_margin": 3}
+LAYERS = LayersParams(min_instance_pixels=400, crop_margin=0.08, hole_margin=3)
 SEGMENTER = {"backend": "mediapipe", "mediapipe": {}}
 
 
@@ -42,14 +45,15 @@ def walk_past_a_rock(frames: int = 8):
 def character_masks(images, layers):
     frames = {frame_id(i): im for i, im in enumerate(images)}
     index = pd.DataFrame({"frame_id": list(frames), "frame": range(len(frames)), "shot": 0, "kept": True})
-    _, masks, _, _, instance_index, _ = segment_layers(frames, index, layers, SEGMENTER)
+    out = segment_layers(frames, index, layers, SEGMENTER)
+    masks, instance_index = out["masks"], out["instance_index"]
     kept = instance_index[instance_index.kept]
     return [[masks[i] for i in kept[kept.frame_id == f].instance_id] for f in frames]
 
 
 def test_a_rock_the_segmenter_takes_with_a_walking_character_is_cut_from_its_mask():
     images, characters, rock = walk_past_a_rock()
-    untrimmed = character_masks(images, {**LAYERS, "trim_static_scenery": False})
+    untrimmed = character_masks(images, replace(LAYERS, trim_static_scenery=False))
     trimmed = character_masks(images, LAYERS)
 
     def rock_share(found, truth):  # of the rock's pixels the character does not cover

@@ -1,11 +1,15 @@
 """Layer nodes on frames with known content: plates with and without characters."""
 
+from dataclasses import replace
+
 import av
 import pandas as pd
 
-from animation_lora.pipelines.preprocessing.layers import score_segmentation, segment_layers
+from animation_lora.evaluation.segmentation import score_segmentation
+from animation_lora.layers.split import LayersParams
+from animation_lora.pipelines.preprocessing.layer_nodes import segment_layers
 
-LAYERS = {"min_instance_pixels": 400, "crop_margin": 0.08, "hole_margin": 3}
+LAYERS = LayersParams(min_instance_pixels=400, crop_margin=0.08, hole_margin=3)
 BACKEND = {"backend": "mediapipe", "mediapipe": {}}
 
 
@@ -14,7 +18,9 @@ def test_layers_of_real_and_empty_frames(tiny_film, tiny_truth):
         decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     frames = {"f000000": decoded[0], "f000014": decoded[14], "f000001": tiny_truth.plate(1).copy()}
     index = pd.DataFrame({"frame_id": list(frames), "frame": [0, 14, 1], "shot": [0, 2, 0], "kept": True})
-    instances, masks, layers, holes, inst_index, layer_index = segment_layers(frames, index, LAYERS, BACKEND)
+    out = segment_layers(frames, index, LAYERS, BACKEND)
+    instances, masks, layers, holes, inst_index, layer_index = (
+        out[k] for k in ("instances", "masks", "layers", "holes", "instance_index", "layer_index"))
     counts = dict(zip(layer_index.frame_id, layer_index.instances))
     assert counts == {"f000000": 1, "f000001": 0, "f000014": 2}  # the bare plate is background-only
     assert bool(layer_index.set_index("frame_id").background_only["f000001"])
@@ -33,9 +39,9 @@ def test_an_instance_below_the_size_limit_is_dropped_with_its_reason(tiny_film):
     with av.open(str(tiny_film)) as c:
         frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
     index = pd.DataFrame({"frame_id": ["f000000"], "frame": [0], "shot": [0], "kept": [True]})
-    instances, _, _, holes, inst_index, layer_index = segment_layers(
-        {"f000000": frame}, index, {**LAYERS, "min_instance_pixels": 10**6}, BACKEND
-    )
+    out = segment_layers({"f000000": frame}, index, replace(LAYERS, min_instance_pixels=10**6), BACKEND)
+    instances, holes, inst_index, layer_index = (out[k] for k in ("instances", "holes", "instance_index",
+                                                                  "layer_index"))
     assert instances == {} and not holes["f000000"].any()
     assert inst_index.reason.iloc[0].startswith("too small") and not inst_index.kept.iloc[0]
     assert bool(layer_index.background_only.iloc[0])
@@ -47,7 +53,7 @@ def test_no_ground_truth_means_no_scores():
 
 
 def test_framing_tags_follow_the_face_share_of_the_instance():
-    from animation_lora.pipelines.preprocessing.characters import framing
+    from animation_lora.faces.crops import framing
 
     faces = pd.DataFrame({"instance_id": ["a", "b", "c", "d"], "has_face": [True, True, True, False],
                           "fy0": [0, 0, 0, 0], "fy1": [60, 30, 10, 50]})

@@ -1,31 +1,28 @@
 """Node-level tests on crafted frames with known answers."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from animation_lora.datasets import FilmDataset
-from animation_lora.pipelines.preprocessing.nodes import (
+from animation_lora.frames.dedup import Dedup
+from animation_lora.frames.quality import Quality
+from animation_lora.frames.sampling import FrameSampling, measure
+from animation_lora.ids import frame_id
+from animation_lora.pipelines.preprocessing.frame_nodes import (
     deduplicate,
     filter_quality,
-    frame_id,
     ingest,
-    measure,
     sample_frames,
 )
 
-SAMPLING = {"every_n_frames": 2, "target_fps": None, "cut_threshold": 27.0, "min_shot_frames": 2}
-DEDUP = {"hash_size": 8, "max_hamming": 2}
-QUALITY = {
-    "min_width": 64,
-    "min_height": 48,
-    "min_sharpness": 5.0,
-    "blur_ratio": 0.4,
-    "dark_mean": 20,
-    "bright_mean": 240,
-    "max_clipped_fraction": 0.6,
-}
+SAMPLING = FrameSampling(every_n_frames=2, target_fps=None, cut_threshold=27.0, min_shot_frames=2)
+DEDUP = Dedup(hash_size=8, max_hamming=2)
+QUALITY = Quality(min_width=64, min_height=48, min_sharpness=5.0, blur_ratio=0.4, dark_mean=20,
+                  bright_mean=240, max_clipped_fraction=0.6)
 
 
 def scene(seed: int) -> np.ndarray:
@@ -46,7 +43,7 @@ def as_index(frames: dict, shots: list[int]) -> pd.DataFrame:
             reason="",
             width=v.shape[1],
             height=v.shape[0],
-            **measure(v, DEDUP["hash_size"]),
+            **measure(v, DEDUP.hash_size),
         )
         for (i, (k, v)), s in zip(enumerate(frames.items()), shots)
     ]
@@ -103,7 +100,7 @@ def test_ingest_finds_the_true_cuts_and_sampling_keeps_every_shot(tiny_film, tin
 def test_target_fps_sets_the_step(tiny_film):
     film = FilmDataset(str(tiny_film)).load()
     log = ingest(film, SAMPLING)
-    frames, _ = sample_frames(film, log, {**SAMPLING, "target_fps": 4}, DEDUP)  # 12 fps / 4 = every 3rd
+    frames, _ = sample_frames(film, log, replace(SAMPLING, target_fps=4), DEDUP)  # 12 fps / 4 = every 3rd
     assert len(frames) == 12
 
 
@@ -115,7 +112,7 @@ def test_unreadable_frames_are_in_the_index_with_their_reason(tmp_path):
     (tmp_path / "002.png").write_bytes(b"garbage")
     film = FilmDataset(str(tmp_path), fps=24).load()
     log = ingest(film, SAMPLING)
-    frames, index = sample_frames(film, log, {**SAMPLING, "every_n_frames": 1}, DEDUP)
+    frames, index = sample_frames(film, log, replace(SAMPLING, every_n_frames=1), DEDUP)
     assert len(frames) == 3
     bad = index[index.frame == 2].iloc[0]
     assert not bad.kept and bad.reason.startswith("unreadable: unreadable image")
@@ -126,6 +123,6 @@ def test_unreadable_frames_are_in_the_index_with_their_reason(tmp_path):
 @pytest.mark.parametrize("step", [1, 3])
 def test_first_frame_of_each_shot_is_always_sampled(tiny_film, tiny_truth, step):
     film = FilmDataset(str(tiny_film)).load()
-    frames, _ = sample_frames(film, ingest(film, SAMPLING), {**SAMPLING, "every_n_frames": step}, DEDUP)
+    frames, _ = sample_frames(film, ingest(film, SAMPLING), replace(SAMPLING, every_n_frames=step), DEDUP)
     starts = tiny_truth.frames.index[tiny_truth.frames.first_of_shot]
     assert {frame_id(i) for i in starts} <= set(frames)

@@ -3,7 +3,6 @@ The algorithms live there (composer, scoring, weight_search, report)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,16 +15,16 @@ from ...backends.segmentation import make_segmenter
 from ...composition import Composer
 from ...composition.batch import generate_all
 from ...composition.lora_set import LoraSet, gather, pick_by_name
-from ...composition.parameters import Composition, composition_params, scoring_params
-from ...composition.probe_scoring import ProbeScorer, chance_reference, concept_targets
+from ...composition.parameters import Composition, Scoring
 from ...composition.prompts import Request, build_requests
 from ...composition.report import composition_grid, render_report
 from ...composition.scoring import ConceptScorer, mean_embeddings, score_table
 from ...composition.weight_search import search_weights
-from ...lora_format import LORA_TYPES, LoraFile
-from ...params import parse
-from ...probes import ProbeParams, Probes, demo_examples, reference_examples, train_probes, world_examples
 from ...lora_dataset import TrainingSet
+from ...lora_format import LORA_TYPES, LoraFile
+from ...probes import ProbeParams, Probes, train_probes
+from ...probes.pictures import probe_pictures
+from ...probes.scoring import ProbeScorer, chance_reference, concept_targets
 
 __all__ = [
     "composition_grid",
@@ -48,15 +47,14 @@ def _slots(params: Composition, main: dict[str, Any], by_name: dict[str, dict[st
     return {s: pick_by_name(s, by_name[s], main[s], params.loras.get(s)) for s in main}
 
 
-def gather_loras(extra_loras: dict[str, LoraFile], composition: dict[str, Any],
+def gather_loras(extra_loras: dict[str, LoraFile], composition: Composition,
                  **trained: LoraFile | dict[str, LoraFile]) -> LoraSet:
     """The trained LoRAs of every type (`<type>`: the main one, `<type>_by_name`: one per selected name;
     `composition.loras` picks by name) and the extra ones (catalog `extra_loras`), with their weights from
     `composition.weights` and trigger phrases. Output: lora_set."""
-    params = composition_params(composition)
     main = {kind: trained[kind] for kind in LORA_TYPES}
     by_name = {kind: trained[f"{kind}_by_name"] for kind in LORA_TYPES}
-    return gather(_slots(params, main, by_name), extra_loras, params.weights)
+    return gather(_slots(composition, main, by_name), extra_loras, composition.weights)
 
 
 def _requests(lora_set: LoraSet, params: Composition, tokenizer) -> list[Request]:
@@ -65,17 +63,17 @@ def _requests(lora_set: LoraSet, params: Composition, tokenizer) -> list[Request
 
 def generate_compositions(
     lora_set: LoraSet,
-    composition: dict[str, Any],
+    composition: Composition,
     diffusion: dict[str, Any],
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Every prompt x strategy x sample. Outputs: compositions (images) and composition_table (prompt,
     strategy, weights, seed, seconds per image)."""
-    params = composition_params(composition)
     base = make_base_model(diffusion)
     composer = Composer(base, lora_set.loras, lora_set.sources)
-    composer.use_scheduler(params.sampling.scheduler)
-    requests = _requests(lora_set, params, base.tokenizer)
-    return generate_all(composer, requests, params.strategies, params.sampling, params.num_samples)
+    composer.use_scheduler(composition.sampling.scheduler)
+    requests = _requests(lora_set, composition, base.tokenizer)
+    return generate_all(composer, requests, composition.strategies, composition.sampling,
+                        composition.num_samples)
 
 
 def concept_centroids(
@@ -83,42 +81,29 @@ def concept_centroids(
     character_datasets: dict[str, TrainingSet],
     background_dataset: TrainingSet,
     background_datasets: dict[str, TrainingSet],
-    composition: dict[str, Any],
+    composition: Composition,
     embedding: dict[str, Any],
 ) -> dict[str, np.ndarray]:
     """The mean embedding of the LoRA dataset behind each slot (picked as `gather_loras` picks the LoRA).
     Output: concept_centroids."""
     main = {"character": character_dataset, "background": background_dataset}
     by_name = {"character": character_datasets, "background": background_datasets}
-    datasets = _slots(composition_params(composition), main, by_name)
+    datasets = _slots(composition, main, by_name)
     images = {slot: list(dataset.images.values()) for slot, dataset in datasets.items()}
     return mean_embeddings(make_embedder(embedding), images)
 
 
-def train_concept_probes(film, demo_ground_truth, probes: dict[str, Any], composition: dict[str, Any],
+def train_concept_probes(film, demo_ground_truth, probes: ProbeParams, composition: Composition,
                          embedding: dict[str, Any]) -> tuple[Probes, dict[str, Any]]:
     """The concept probes at the generation size, from the labelled reference crops (`probes.reference_crops`)
     or else the demo film's ground truth; none, with the reason, when the film has neither. Outputs:
     concept_probes and probe_metrics (held-out accuracy per concept)."""
-    params = parse(ProbeParams, probes, "probes")
-    sampling = composition_params(composition).sampling
-    size = (sampling.width, sampling.height)
-    if params.reference_crops and Path(params.reference_crops).is_dir():
-        source = f"labelled reference crops in '{params.reference_crops}'"
-        examples = reference_examples(params.reference_crops, params, size)
-    elif demo_ground_truth is not None:
-        source = "the demo film's ground truth (crops and frames)"
-        frames = ((f.index, f.image) for f in film.frames() if f.image is not None)
-        examples = demo_examples(demo_ground_truth, frames, params, size) + world_examples(params, size)
-        if params.world_others:
-            source += f" and {params.world_others} pretraining-world pictures as `other`"
-    else:
-        where = f"'{params.reference_crops}' is no folder" if params.reference_crops else "is null"
-        reason = (f"not available: this film has no demo ground truth and `probes.reference_crops` {where} "
-                  "(labelled crops: <concept>/<label>/*.png)")
-        return Probes(size=size, reason=reason), {"probes": reason}
-    embedding = params.embedding or embedding
-    result = train_probes(examples, make_embedder(embedding), embedding, size, params)
+    size = (composition.sampling.width, composition.sampling.height)
+    examples, source = probe_pictures(film, demo_ground_truth, probes, size)
+    if not examples and source.startswith("not available"):
+        return Probes(size=size, reason=source), {"probes": source}
+    embedding = probes.embedding or embedding
+    result = train_probes(examples, make_embedder(embedding), embedding, size, probes)
     if not result.available:
         result.reason = f"not available: {result.reason} in {source}"
     metrics = {"probes": result.metrics if result.available else result.reason, "source": source,
@@ -127,7 +112,7 @@ def train_concept_probes(film, demo_ground_truth, probes: dict[str, Any], compos
     return result, metrics
 
 
-def probe_targets(concept_probes: Probes, lora_set: LoraSet, composition: dict[str, Any],
+def probe_targets(concept_probes: Probes, lora_set: LoraSet, composition: Composition,
                   **datasets: TrainingSet | dict[str, TrainingSet]) -> dict[str, Any]:
     """What each slot asks the probes for: the label its trigger names, else the one they give most often to
     its LoRA's dataset (picked as `gather_loras` picks the LoRA). Output: concept_targets."""
@@ -135,7 +120,7 @@ def probe_targets(concept_probes: Probes, lora_set: LoraSet, composition: dict[s
         return {}
     main = {kind: datasets[kind] for kind in LORA_TYPES}
     by_name = {kind: datasets[f"{kind}_by_name"] for kind in LORA_TYPES}
-    picked = _slots(composition_params(composition), main, by_name)
+    picked = _slots(composition, main, by_name)
     images = {slot: list(dataset.images.values()) for slot, dataset in picked.items()}
     embed = make_embedder(concept_probes.embedding)
     return concept_targets(concept_probes, images, lora_set.triggers, embed)
@@ -160,12 +145,11 @@ def score_compositions(compositions: dict[str, Any], composition_table: pd.DataF
                        centroids: dict[str, np.ndarray], concept_probes: Probes,
                        concept_targets: dict[str, Any], probe_metrics: dict[str, Any],
                        segmentation: dict[str, Any], embedding: dict[str, Any],
-                       scoring: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+                       scoring: Scoring) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per image and per concept, judged by the probes when there are some. Outputs: composition_scores (per
     image) and composition_metrics (per strategy: per-slot recall, all-present rate; the `base` strategy and
     the chance rates are the reference)."""
-    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding,
-                     scoring_params(scoring))
+    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, scoring)
     judge = _judge(concept_probes, concept_targets, probe_metrics)
     return score_table(scorer, compositions, composition_table, judge)
 
@@ -175,19 +159,19 @@ def tune_weights(
     centroids: dict[str, np.ndarray],
     concept_probes: Probes,
     concept_targets: dict[str, Any],
-    composition: dict[str, Any],
+    composition: Composition,
     diffusion: dict[str, Any],
     segmentation: dict[str, Any],
     embedding: dict[str, Any],
 ) -> tuple[dict[str, Any], Image.Image]:
     """The weight search on the first prompt. Outputs: tuned_weights (with the evidence) and a before/after
     grid."""
-    params = composition_params(composition)
     base = make_base_model(diffusion)
     composer = Composer(base, lora_set.loras, lora_set.sources)
-    prompt = _requests(lora_set, params, base.tokenizer)[0].prompt
-    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, params.scoring)
-    return search_weights(composer, scorer, prompt, lora_set.weights, params.weight_search, params.sampling)
+    prompt = _requests(lora_set, composition, base.tokenizer)[0].prompt
+    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, composition.scoring)
+    return search_weights(composer, scorer, prompt, lora_set.weights, composition.weight_search,
+                          composition.sampling)
 
 
 def composition_report(

@@ -4,12 +4,12 @@ per requested expression found -> scores against the demo's true expressions."""
 
 from kedro.pipeline import Node, Pipeline
 
+from ...evaluation.expressions import score_expressions
 from .nodes import (
     build_expression_datasets,
     crop_faces,
     expression_contact_sheets,
     label_expressions,
-    score_expressions,
 )
 
 

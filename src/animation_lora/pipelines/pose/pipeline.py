@@ -3,13 +3,13 @@ track -> OpenPose skeleton images, a contact sheet and a pose LoRA dataset per a
 
 from kedro.pipeline import Node, Pipeline
 
+from ...evaluation.pose import score_poses
 from .nodes import (
     action_contact_sheets,
     build_pose_datasets,
     draw_skeletons,
     estimate_poses,
     label_actions,
-    score_poses,
 )
 
 
@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="action_contact_sheets_node"),
         Node(build_pose_datasets,
              ["character_instances", "action_table", "instance_index", "character_clusters", "params:pose",
-              "params:pose.dataset", "params:captioning"],
+              "params:captioning"],
              ["pose.lora_dataset", "pose.lora_datasets"], name="build_pose_dataset_node"),
         Node(score_poses, ["pose_keypoints", "action_table", "instance_truth", "params:pose",
                            "demo_ground_truth"], "pose_metrics", name="score_poses_node"),

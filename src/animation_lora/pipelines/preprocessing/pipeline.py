@@ -3,16 +3,18 @@ the character LoRA dataset, with contact sheets and scores against the demo's gr
 
 from kedro.pipeline import Node, Pipeline
 
-from .characters import (
+from ...evaluation.characters import score_characters
+from ...evaluation.frames import score_frames
+from ...evaluation.segmentation import score_segmentation
+from .character_nodes import (
     build_character_dataset,
     cluster_characters,
     cluster_contact_sheets,
     detect_faces,
     embed_characters,
-    score_characters,
 )
-from .layers import score_segmentation, segment_layers
-from .nodes import deduplicate, filter_quality, frames_contact_sheet, ingest, sample_frames, score_frames
+from .frame_nodes import deduplicate, filter_quality, frames_contact_sheet, ingest, sample_frames
+from .layer_nodes import segment_layers
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -32,8 +34,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     ])
     layers = Pipeline([
         Node(segment_layers, ["frames", "frame_index", "params:preprocessing.layers", "params:segmentation"],
-             ["character_instances", "instance_masks", "background_layers", "hole_masks", "instance_index",
-              "layer_index"], name="segment_layers_node"),
+             {"instances": "character_instances", "masks": "instance_masks", "layers": "background_layers",
+              "holes": "hole_masks", "instance_index": "instance_index", "layer_index": "layer_index"},
+             name="segment_layers_node"),
         Node(score_segmentation, ["instance_masks", "instance_index", "layer_index", "demo_ground_truth"],
              ["segmentation_metrics", "instance_truth"], name="score_segmentation_node"),
     ])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .params import block
+from ..params import block
 
 
 @block

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..image_loop import materialise
-from ..probes import OTHER, SLOT_CONCEPT, Probes
+from .model import OTHER, SLOT_CONCEPT, Probes
 
 
 def named_label(trigger: str, classes: list[str]) -> str | None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .clustering import NOISE, ClusteringParams, cluster_embeddings
-from .params import block
+from ..clustering import NOISE, ClusteringParams, cluster_embeddings
+from ..params import block
 
 # COCO-17 indices
 NOSE, L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 0, 5, 6, 7, 8, 9, 10

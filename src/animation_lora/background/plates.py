@@ -10,11 +10,28 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ...image_loop import map_images
-from ...params import block
-from ...lora_dataset import TrainingSet, drop_images
+from ..image_loop import map_images
+from ..lora_dataset import TrainingSet, drop_images
+from ..params import block
 
 log = logging.getLogger(__name__)
+
+
+@block
+class LayerChecks:
+    max_hole_fraction: float = 0.98  # plates (almost) all hole are skipped
+
+
+def hole_fraction(frame: str, pair: tuple[np.ndarray, np.ndarray]) -> float:
+    """The share of a background layer that is hole; a hole mask of another size is an error naming the
+    frame."""
+    layer, hole = pair
+    if layer.shape[:2] != hole.shape[:2]:
+        raise ValueError(
+            f"Hole mask of frame '{frame}' is {hole.shape[1]}x{hole.shape[0]} but its background "
+            f"layer is {layer.shape[1]}x{layer.shape[0]}"
+        )
+    return float((hole > 0).mean())
 
 
 @block

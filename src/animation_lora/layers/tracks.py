@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from .metrics import iou
+from ..metrics import iou
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray:

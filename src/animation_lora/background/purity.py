@@ -1,0 +1,67 @@
+"""No character in a background plate: the residue check's report rows (a plate where the segmenter still
+finds a character is rejected), and the purity metrics of the datasets (character leakage in the background
+sets, background bias of the character set)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..clustering import NOISE
+from ..ids import instance_frame
+from ..lora_dataset import TrainingSet
+from ..params import block
+
+
+@block
+class InstanceFilter:
+    min_instance_pixels: int = 400  # smaller segments are not counted as a character
+
+
+@block
+class PurityParams(InstanceFilter):
+    max_leakage: float | None = None  # e.g. 0.0 fails the run when any plate was dropped for leaking
+
+
+def residue_rows(found: dict[str, list]) -> list[dict[str, Any]]:
+    """A report row per plate: the character instances found on it, kept when there is none."""
+    rows = []
+    for fid, instances in found.items():
+        area = int(sum(i.mask.sum() for i in instances))
+        rows.append(dict(frame_id=fid, residue_instances=len(instances), residue_pixels=area,
+                         kept=not instances,
+                         reason=f"character residue: {len(instances)} instance(s), {area} px"
+                         if instances else "kept"))
+    return rows
+
+
+def purity_metrics(report: pd.DataFrame, character_dataset: TrainingSet, scene_clusters: pd.DataFrame,
+                   params: PurityParams) -> dict[str, Any]:
+    """Character leakage in the background sets (from the purity report: the plates where the segmenter
+    still found a character were dropped before the datasets were saved; the rate before the drop and the
+    count dropped) and the background bias of the character set (how many scenes its crops come from).
+    `max_leakage` makes too much leakage (before the drop) a hard failure."""
+    leaks = report.residue_instances.to_numpy() > 0
+    scene_of = dict(zip(scene_clusters.frame_id, scene_clusters.cluster))
+    scenes = pd.Series([scene_of.get(instance_frame(k), NOISE) for k in character_dataset.images])
+    counts = scenes[scenes != NOISE].value_counts(normalize=True)
+    saved = leaks[~report.dropped.to_numpy(bool)]
+    metrics = {
+        "background_images": int(len(saved)),
+        "background_dropped_for_leakage": int(report.dropped.sum()),
+        "background_leakage_rate": float(saved.mean()) if len(saved) else 0.0,
+        "background_leakage_rate_before_drop": float(leaks.mean()) if len(leaks) else 0.0,
+        "background_leakage_mean_area": float(report.area.mean()) if len(report) else 0.0,
+        "character_images": int(len(scenes)),
+        "character_scenes": int(len(counts)),
+        "character_scene_shares": {k: round(float(v), 3) for k, v in counts.items()},
+        "character_largest_scene_share": float(counts.iloc[0]) if len(counts) else None,
+    }
+    rate = metrics["background_leakage_rate_before_drop"]
+    if params.max_leakage is not None and rate > params.max_leakage:
+        raise ValueError(
+            f"Background plates leak characters into {rate:.0%} of the images checked (max_leakage "
+            f"{params.max_leakage:.0%}): see background_purity_report"
+        )
+    return metrics
