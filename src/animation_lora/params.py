@@ -82,18 +82,17 @@ def block_type(annotation: Any) -> type | None:
     return annotation if getattr(annotation, "__pydantic_config__", None) is STRICT else None
 
 
-def parameter_arguments(func: Callable[..., Any], inputs: list[str] | dict[str, str]) -> dict[str,
-                                                                                              tuple[str,
-                                                                                                    type]]:
+def parameter_arguments(func: Callable[..., Any], inputs: str | list[str] | dict[str, str] | None,
+                        ) -> dict[str, tuple[str, type]]:
     """{input name: (YAML path, block class)} for each `params:<path>` input of a node function whose argument
-    is annotated with a `@block` dataclass. `inputs` as the node declares them: a list (positional) or
-    {argument: input}."""
-    signature = inspect.signature(func).parameters
+    is annotated with a `@block` dataclass. `inputs` as the node declares them: one name, a list (positional)
+    or {argument: input}."""
     if isinstance(inputs, dict):
         pairs = list(inputs.items())
     else:
+        signature = inspect.signature(func).parameters
         names = [n for n, p in signature.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        pairs = list(zip(names, inputs))
+        pairs = list(zip(names, [inputs] if isinstance(inputs, str) else inputs or []))
     hints = get_type_hints(func)
     found = {}
     for argument, name in pairs:
@@ -103,11 +102,11 @@ def parameter_arguments(func: Callable[..., Any], inputs: list[str] | dict[str, 
     return found
 
 
-def parse_inputs(func: Callable[..., Any], declared: list[str] | dict[str, str], values: Mapping[str, Any]
-                 ) -> dict[str, Any]:
+def parse_inputs(func: Callable[..., Any], declared: str | list[str] | dict[str, str] | None,
+                 values: Mapping[str, Any]) -> dict[str, Any]:
     """The node's parameter inputs parsed into the blocks its arguments are annotated with (what the
     `TypedParametersHook` hands a node before it runs): errors name the YAML path of the input."""
-    return {name: parse(cls, values[name], path) if values[name] is not None else None
+    return {name: parse(cls, values[name], path)
             for name, (path, cls) in parameter_arguments(func, declared).items() if name in values}
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from animation_lora.metrics import iou
-from animation_lora.tracks import link_tracks, static_strays, trim_scenery
+from animation_lora.layers.tracks import link_tracks, static_strays, trim_scenery
 
 H, W = 60, 100
 
