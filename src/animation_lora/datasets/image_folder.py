@@ -57,11 +57,9 @@ class ImageFolderDataset(VersionedLocalDataset):
         bad = [k for k in data if not _SAFE_ID.match(str(k))]
         if bad:
             raise DatasetError(f"Image ids must be file-name safe; offending ids: {bad[:5]}")
-        partial_dir = folder.with_name(folder.name + ".partial")
-        partial_dir.mkdir(parents=True, exist_ok=False)
-        for key, image in tqdm(data.items(), desc=f"save {folder.name}", unit="img", leave=False):
-            _as_pil(image).save(partial_dir / f"{key}.png", compress_level=4)
-        partial_dir.rename(folder)
+        with self._new_version(folder=True) as partial_dir:
+            for key, image in tqdm(data.items(), desc=f"save {folder.name}", unit="img", leave=False):
+                _as_pil(image).save(partial_dir / f"{key}.png", compress_level=4)
 
     def _present(self, path: Path) -> bool:
         return path.is_dir()

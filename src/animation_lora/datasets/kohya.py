@@ -44,7 +44,7 @@ def write_kohya(data: TrainingSet, staging: Path, final: Path, relative: bool = 
         + tomli_w.dumps(toml)
     )
     identity = {"name": data.name, "trigger": data.trigger}
-    if data.skipped:  # nothing to teach: why (`training_set.nothing_to_teach`)
+    if data.skipped:  # nothing to teach: why (`lora_dataset.nothing_to_teach`)
         identity["skipped"] = data.skipped
     (staging / SIDECAR).write_text(json.dumps(identity, indent=2))
     data.report.to_csv(staging / "report.csv", index=False)
@@ -74,10 +74,8 @@ def read_kohya(folder: Path) -> TrainingSet:
 
 class KohyaDatasetFolder(VersionedLocalDataset):
     def save(self, data: TrainingSet) -> None:
-        folder = Path(self._get_save_path())
-        partial_dir = folder.with_name(folder.name + ".partial")
-        write_kohya(data, partial_dir, folder)
-        partial_dir.rename(folder)
+        with self._new_version(folder=True) as partial_dir:
+            write_kohya(data, partial_dir, Path(self._get_save_path()))
 
     def load(self) -> TrainingSet:
         return read_kohya(Path(self._get_load_path()))
@@ -94,11 +92,9 @@ class KohyaDatasetsFolder(VersionedLocalDataset):
 
     def save(self, data: dict[str, TrainingSet]) -> None:
         folder = Path(self._get_save_path())
-        partial_dir = folder.with_name(folder.name + ".partial")
-        partial_dir.mkdir(parents=True)
-        for name, training_set in data.items():
-            write_kohya(training_set, partial_dir / name, folder / name)
-        partial_dir.rename(folder)
+        with self._new_version(folder=True) as partial_dir:
+            for name, training_set in data.items():
+                write_kohya(training_set, partial_dir / name, folder / name)
 
     def load(self) -> dict[str, TrainingSet]:
         folder = Path(self._get_load_path())

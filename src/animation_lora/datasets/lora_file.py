@@ -28,10 +28,8 @@ def read_lora(path: str | Path) -> LoraFile:
 
 class LoraFileDataset(VersionedLocalDataset):
     def save(self, data: LoraFile) -> None:
-        path = Path(self._get_save_path())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(data.tensors, str(path) + ".partial", metadata=data.metadata)
-        Path(str(path) + ".partial").rename(path)
+        with self._new_version() as path:
+            save_file(data.tensors, str(path), metadata=data.metadata)
 
     def load(self) -> LoraFile:
         return read_lora(self._get_load_path())
@@ -44,12 +42,9 @@ class LoraFolderDataset(VersionedLocalDataset):
     """A versioned folder of LoRA files `{name: LoraFile}` (the per-epoch saves of one training)."""
 
     def save(self, data: dict[str, LoraFile]) -> None:
-        folder = Path(self._get_save_path())
-        partial_dir = folder.with_name(folder.name + ".partial")
-        partial_dir.mkdir(parents=True)
-        for name, lora in data.items():
-            save_file(lora.tensors, str(partial_dir / f"{name}.safetensors"), metadata=lora.metadata)
-        partial_dir.rename(folder)
+        with self._new_version(folder=True) as partial_dir:
+            for name, lora in data.items():
+                save_file(lora.tensors, str(partial_dir / f"{name}.safetensors"), metadata=lora.metadata)
 
     def load(self) -> dict[str, LoraFile]:
         return {p.stem: read_lora(p) for p in sorted(Path(self._get_load_path()).glob("*.safetensors"))}

@@ -37,10 +37,8 @@ class ProbeFileDataset(VersionedLocalDataset):
     """`Probes` <-> one versioned `.safetensors` file (written as `.partial` and renamed)."""
 
     def save(self, data: Probes) -> None:
-        path = Path(self._get_save_path())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_probes(data, str(path) + ".partial")
-        Path(str(path) + ".partial").rename(path)
+        with self._new_version() as path:
+            write_probes(data, str(path))
 
     def load(self) -> Probes:
         return read_probes(self._get_load_path())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,6 +19,16 @@ class VersionedLocalDataset(AbstractVersionedDataset):
 
     def _present(self, path: Path) -> bool:
         return path.exists()
+
+    @contextlib.contextmanager
+    def _new_version(self, folder: bool = False) -> Iterator[Path]:
+        """Where to write a new version: `<path>.partial`, renamed to the version's path once written, so a
+        save that dies half-way is never loaded (Kedro's latest-version glob does not match it)."""
+        path = Path(self._get_save_path())
+        partial = path.with_name(path.name + ".partial")
+        (partial if folder else partial.parent).mkdir(parents=True, exist_ok=not folder)
+        yield partial
+        partial.rename(path)
 
     def _exists(self) -> bool:
         try:
