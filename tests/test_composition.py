@@ -231,3 +231,31 @@ def test_the_four_lora_prompt_and_weights_and_a_type_with_nothing_to_teach(loras
     assert three.absent == {"pose": "no instance had a detectable pose"}
     prompt = build_requests([], params["templates"], three.weights, three.triggers, base.tokenizer)[0].prompt
     assert prompt == f"{words[0]}, full body, happy expression, {words[3]}"
+
+
+def weight_bytes(model) -> dict[str, bytes]:
+    return {k: v.detach().cpu().numpy().tobytes() for k, v in model.state_dict().items()}
+
+
+def test_the_composer_shares_the_base_and_leaves_it_bit_identical(base, loras):
+    """No second U-Net: the composer's layers hold the base's own tensors; `fused` writes them in place and
+    puts the exact bits back, between settings, at the end of a `with` block, and after an exception."""
+    before_unet, before_text = weight_bytes(base.unet), weight_bytes(base.text_encoder)
+    request = Request("marco in scene_0", {"character": 0.9, "background": 0.7})
+    with Composer(base, loras) as composer:
+        shared = composer.pipe.unet.conv_in.weight  # a layer no LoRA touches
+        assert shared.data_ptr() == base.unet.conv_in.weight.data_ptr()
+        for strategy in ("merge", "fused", "switch", "composite", "fused"):
+            composer.generate(strategy, request, SETTINGS, seed=0)
+        assert weight_bytes(base.unet) != before_unet  # fused right now: the base's own weights carry the LoRAs
+    assert weight_bytes(base.unet) == before_unet and weight_bytes(base.text_encoder) == before_text
+    bad = dataclasses.replace(SETTINGS, height=60)  # not a multiple of 8: diffusers refuses it, fused
+    with pytest.raises(ValueError, match="divisible by 8"):
+        with Composer(base, loras) as composer:
+            composer.generate("fused", request, SETTINGS, seed=0)
+            composer.generate("fused", request, bad, seed=0)
+    assert weight_bytes(base.unet) == before_unet and weight_bytes(base.text_encoder) == before_text
+    one_off = Composer(base, loras).generate("fused", request, SETTINGS, seed=0)  # outside `with`: unfused
+    assert weight_bytes(base.unet) == before_unet
+    with Composer(base, loras) as composer:
+        assert np.array_equal(composer.generate("fused", request, SETTINGS, seed=0), one_off)

@@ -5,12 +5,15 @@ The contract of the per-process cache: `make_<capability>(params)` hands every c
 weights as read-only. A caller that adds layers around frozen weights (LoRA adapters for training) works on
 `shared_copy(...)`: its own module tree holding the *same* weight tensors, so a stage never holds two copies
 of an 860M-parameter U-Net and the shared model stays bit-identical (tested) as long as the caller never
-writes those tensors. A caller that changes weight values (fuses LoRA weights) or moves or casts a model
-works on `private_copy(...)` of the parts it changes, never on the shared object."""
+writes those tensors. A caller that changes weight values in place (the composer fusing LoRA weights) does so
+under `weights_lock(model)` and puts back the exact original bits before it lets go; a caller that moves or
+casts a model works on `private_copy(...)` of the parts it changes, never on the shared object."""
 
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -37,6 +40,15 @@ def shared_copy(module: T) -> T:
 
     tensors = itertools.chain(module.parameters(), module.buffers())
     return copy.deepcopy(module, memo={id(t): t for t in tensors})
+
+
+_WEIGHT_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def weights_lock(module) -> threading.RLock:
+    """The lock a caller holds while it has written a shared model's weights and not yet put them back (a
+    fused LoRA): another thread that uses the same model waits instead of reading changed weights."""
+    return _WEIGHT_LOCKS.setdefault(module, threading.RLock())
 
 
 def backend_factory(capability: str, builders: dict[str, Callable[..., T]]) -> Callable[[dict[str, Any]], T]:

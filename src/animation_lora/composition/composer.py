@@ -8,18 +8,25 @@ Strategies:
 - ``switch`` (LoRA Switch, Zhong et al. 2024): one adapter active at a time, rotated every k denoising steps.
 - ``composite`` (LoRA Composite, same paper): at each step the classifier-free-guided noise prediction is
   averaged over one U-Net pass per LoRA.
+
+The composer shares the base's weights (no second U-Net in memory): its adapters live in `shared_copy`s of the
+base's U-Net and text encoder. Only ``fused`` writes those weights, under the base's `weights_lock`; the exact
+bits it overwrites wait in a temporary file (`KeptWeights`) and are put back when the composer unfuses — after
+each call, or, inside `with Composer(...)`, when the weights change, another strategy runs or the block ends
+(an exception too).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from contextlib import contextmanager
 from typing import get_args
 
 import numpy as np
 import torch
 
-from ..backends.factory import private_copy
+from ..backends.factory import shared_copy, weights_lock
 from ..lora_format import LoraFile, module_names
 from .parameters import Sampling, Strategy
 from .prompts import Request
@@ -56,20 +63,51 @@ def quiet_transformers():
         hf_logging.set_verbosity(level)
 
 
+class KeptWeights:
+    """The exact bits of tensors about to be written in place, kept in an unnamed temporary file (written one
+    tensor at a time from the tensor's own memory: no second copy of the weights); `restore` puts them
+    back."""
+
+    def __init__(self, tensors: list[torch.Tensor]):
+        self.tensors, self.file = tensors, tempfile.TemporaryFile()
+        for t in tensors:
+            self.file.write(memoryview(_raw(t).cpu().numpy()))
+
+    def restore(self) -> None:
+        self.file.seek(0)
+        for t in self.tensors:
+            raw = _raw(t)
+            buffer = torch.empty(raw.numel(), dtype=torch.uint8)
+            self.file.readinto(memoryview(buffer.numpy()))
+            raw.copy_(buffer)
+        self.file.close()
+
+
+def _raw(t: torch.Tensor) -> torch.Tensor:
+    """A tensor's bytes as a flat uint8 view of its own storage."""
+    if not t.is_contiguous():
+        raise ValueError("KeptWeights keeps contiguous tensors only")
+    return t.detach().view(-1).view(torch.uint8)
+
+
 class Composer:
-    """A base pipeline with N LoRAs loaded as named adapters."""
+    """A base pipeline with N LoRAs loaded as named adapters, sharing the base's weights; use it as a context
+    manager (`with Composer(base, loras) as composer:`) so fused weights stay fused between images."""
 
     def __init__(self, base, loras: dict[str, LoraFile], sources: dict[str, str] | None = None):
         known = module_names(base)
-        # adapters go into private copies (fused weights are written): the cached base is shared (contract:
-        # backends/factory.py). The copies stay on the base's device, in its dtype.
+        # adapters go into shared copies: new module trees around the base's own weight tensors (contract:
+        # backends/factory.py); `fused` writes those tensors under the lock and puts them back
+        self.lock = weights_lock(base.unet)
         self.base = dataclasses.replace(
-            base, unet=private_copy(base.unet), text_encoder=private_copy(base.text_encoder)
+            base, unet=shared_copy(base.unet), text_encoder=shared_copy(base.text_encoder)
         )
         self.pipe = self.base.pipeline()
         self.pipe.set_progress_bar_config(disable=True)
         self.names = list(loras)
         self._fused: tuple | None = None  # (adapters, weights) fused into the base weights right now
+        self._kept: KeptWeights | None = None  # the original bits of the fused weights
+        self._session = False  # inside `with`: keep the fusion between calls
         for name, lora in loras.items():
             source = (sources or {}).get(name, name)
             check_compatible(lora, base, source, known)
@@ -79,6 +117,14 @@ class Composer:
                     self.pipe.load_lora_weights(tensors, adapter_name=name)
             except (RuntimeError, ValueError, KeyError, TypeError) as err:  # shape mismatch, bad layout
                 raise ValueError(f"LoRA '{source}' cannot be loaded into '{base.name}': {err}") from err
+
+    def __enter__(self) -> Composer:
+        self._session = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._session = False
+        self._unfuse()
 
     @contextmanager
     def adapters(self, weights: dict[str, float]):
@@ -128,6 +174,14 @@ class Composer:
     def generate(self, strategy: str, request: Request, settings: Sampling, seed: int) -> np.ndarray:
         if strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
+        with self.lock:  # another thread on this base waits while its weights are fused
+            try:
+                return self._generate(strategy, request, settings, seed)
+            finally:
+                if not self._session:
+                    self._unfuse()
+
+    def _generate(self, strategy: str, request: Request, settings: Sampling, seed: int) -> np.ndarray:
         weights = {n: request.weights.get(n, 0.0) for n in self.names}
         if strategy == "base":
             weights = dict.fromkeys(self.names, 0.0)
@@ -143,22 +197,40 @@ class Composer:
         return self._composite(request.prompt, active, weights, settings, seed)
 
     def _unfuse(self) -> None:
-        if self._fused is not None:
+        """Unfuse (peft's bookkeeping), then put back the exact original bits (subtracting the LoRA delta
+        again is off by rounding), and let other users of the base in."""
+        if self._fused is None:
+            return
+        try:
             self.pipe.unfuse_lora()
-            self._fused = None
+        finally:
+            self._kept.restore()
+            self._fused, self._kept = None, None
+            self.lock.release()
+
+    def _fuse(self, active: tuple[str, ...], weights: dict[str, float]) -> None:
+        """Fuse the active adapters at their weights into the (shared) base weights, keeping their bits."""
+        self.lock.acquire()  # held while fused: released by `_unfuse`
+        layers = [m.get_base_layer() for model in (self.pipe.unet, self.pipe.text_encoder)
+                  for m in model.modules() if hasattr(m, "merge") and hasattr(m, "get_base_layer")]
+        self._kept = KeptWeights([p for layer in layers for p in (layer.weight, layer.bias) if p is not None])
+        self._fused = (active, tuple(weights[n] for n in active))
+        try:
+            self.pipe.enable_lora()
+            self.pipe.set_adapters(list(active), [weights[n] for n in active])
+            self.pipe.fuse_lora(adapter_names=list(active), lora_scale=1.0)
+        except BaseException:
+            self._unfuse()
+            raise
 
     def _fused_call(self, prompt, weights, settings, seed) -> np.ndarray:
         """Fuse once per weight setting, then every image of that setting costs a plain U-Net pass per
         step (merged peft layers skip their adapter branch)."""
         active = tuple(n for n in self.names if weights[n] != 0)
-        key = (active, tuple(weights[n] for n in active))
-        if self._fused != key:
+        if self._fused != (active, tuple(weights[n] for n in active)):
             self._unfuse()
             if active:
-                self.pipe.enable_lora()
-                self.pipe.set_adapters(list(active), [weights[n] for n in active])
-                self.pipe.fuse_lora(adapter_names=list(active), lora_scale=1.0)
-                self._fused = key
+                self._fuse(active, weights)
         if not active:
             with self.adapters(weights):
                 return self._call(prompt, settings, seed)

@@ -69,11 +69,11 @@ def generate_compositions(
     """Every prompt x strategy x sample. Outputs: compositions (images) and composition_table (prompt,
     strategy, weights, seed, seconds per image)."""
     base = make_base_model(diffusion)
-    composer = Composer(base, lora_set.loras, lora_set.sources)
-    composer.use_scheduler(composition.sampling.scheduler)
     requests = _requests(lora_set, composition, base.tokenizer)
-    return generate_all(composer, requests, composition.strategies, composition.sampling,
-                        composition.num_samples)
+    with Composer(base, lora_set.loras, lora_set.sources) as composer:
+        composer.use_scheduler(composition.sampling.scheduler)
+        return generate_all(composer, requests, composition.strategies, composition.sampling,
+                            composition.num_samples)
 
 
 def concept_centroids(
@@ -167,11 +167,11 @@ def tune_weights(
     """The weight search on the first prompt. Outputs: tuned_weights (with the evidence) and a before/after
     grid."""
     base = make_base_model(diffusion)
-    composer = Composer(base, lora_set.loras, lora_set.sources)
     prompt = _requests(lora_set, composition, base.tokenizer)[0].prompt
     scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, composition.scoring)
-    return search_weights(composer, scorer, prompt, lora_set.weights, composition.weight_search,
-                          composition.sampling)
+    with Composer(base, lora_set.loras, lora_set.sources) as composer:
+        return search_weights(composer, scorer, prompt, lora_set.weights, composition.weight_search,
+                              composition.sampling)
 
 
 def composition_report(
