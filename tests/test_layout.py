@@ -1,5 +1,6 @@
 """The shape of the code (docs/architecture.md, "Where code lives"): every import inside the package
-resolves, no domain package imports the Kedro wiring in `pipelines/`, and every folder the docs name exists."""
+resolves, no domain package imports the Kedro wiring in `pipelines/`, and every folder the docs name
+exists."""
 
 from __future__ import annotations
 

@@ -28,8 +28,8 @@ import optuna
 import pandas as pd
 from PIL import Image
 
-from .params import block, parse
 from .experiments import tracker
+from .params import block, parse
 from .training import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ driven by accelerate. Reads a kohya dataset (images + captions + the dataset TOM
 from .checkpoint import load_checkpoint, lora_state, retire_checkpoint, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
 from .data import LatentCache
-from .trainer import TrainResult, train_lora
 from .model import TEXT_TARGETS, UNET_TARGETS
+from .trainer import TrainResult, train_lora
 
 __all__ = [
     "DatasetSettings",
