@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from animation_lora.backends.diffusion import clip_tokenizer, make_base_model
+from animation_lora.backends.clip_tokenizer import clip_tokenizer
+from animation_lora.backends.diffusion import make_base_model
 from animation_lora.lora_format import to_kohya
 from animation_lora.training import LatentCache, TrainConfig, dataset_settings, train_lora
 from animation_lora.lora_dataset import build_lora_dataset
@@ -57,7 +58,7 @@ def test_tiny_base_is_deterministic_from_its_seed_and_leaves_the_global_rng_alon
 
 
 def test_tokenizer_files_are_written_once_to_the_user_cache(tmp_path, monkeypatch):
-    from animation_lora.backends.diffusion import clip_tokenizer_files
+    from animation_lora.backends.clip_tokenizer import clip_tokenizer_files
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     clip_tokenizer_files.cache_clear()
