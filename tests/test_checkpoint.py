@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from animation_lora.backends.diffusion import make_base_model
-from animation_lora.training import TrainConfig, train_lora
 from animation_lora.lora_dataset import build_lora_dataset
+from animation_lora.training import TrainConfig, train_lora
 
 FAST = dict(
     network_dim=4, network_alpha=4, learning_rate=1e-3, resolution=64, train_batch_size=2,

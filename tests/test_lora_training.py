@@ -6,9 +6,9 @@ import torch
 
 from animation_lora.backends.clip_tokenizer import clip_tokenizer
 from animation_lora.backends.diffusion import make_base_model
+from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.lora_format import to_kohya
 from animation_lora.training import LatentCache, TrainConfig, dataset_settings, train_lora
-from animation_lora.lora_dataset import build_lora_dataset
 
 TINY = {"backend": "tiny", "tiny": {"seed": 0}}
 FAST = dict(

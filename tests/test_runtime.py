@@ -7,9 +7,9 @@ import torch
 
 from animation_lora.backends.diffusion import make_base_model, tiny
 from animation_lora.backends.factory import shared_copy
+from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.runtime import resolve_device, resolve_dtype, weight_dtype
 from animation_lora.training import TrainConfig, lora_state, train_lora
-from animation_lora.lora_dataset import build_lora_dataset
 
 FAST = dict(network_dim=4, network_alpha=4, learning_rate=1e-3, resolution=64, train_batch_size=2)
 

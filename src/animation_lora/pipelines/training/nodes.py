@@ -12,14 +12,14 @@ import torch
 from PIL import Image, ImageDraw
 
 from ...backends.diffusion import make_base_model
+from ...experiments import tracker
 from ...hpo import Search, best_hyperparameters, convergence_plot, run_search, trials_table
 from ...imaging import contact_sheet
+from ...lora_dataset import TrainingSet
 from ...lora_format import LoraFile, describe, to_kohya
 from ...params import block, parse
-from ...experiments import tracker
 from ...training import TrainConfig, TrainResult, lora_state, train_lora
 from ...training.checkpoint import training_set_fingerprint
-from ...lora_dataset import TrainingSet
 
 log = logging.getLogger(__name__)
 

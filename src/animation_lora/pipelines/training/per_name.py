@@ -7,8 +7,8 @@ from typing import Any
 
 from PIL import Image
 
-from ...lora_format import LoraFile
 from ...lora_dataset import TrainingSet
+from ...lora_format import LoraFile
 from .nodes import train
 
 
