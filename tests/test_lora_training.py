@@ -259,15 +259,19 @@ def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tm
 
 
 def test_save_every_n_epochs_writes_kohya_style_saves_and_samples_per_epoch(dataset):
+    from animation_lora.params import parse
     from animation_lora.pipelines.training.nodes import train
+    from animation_lora.pipelines.training.parameters import Training
 
-    training = {
+    training = parse(Training, {
         "args": {**FAST, "max_train_epochs": 3, "save_every_n_epochs": 1},
         "text_encoder_lr_ratio": None,
         "sample_prompts": ["{trigger}", "{trigger}, running"],
         "sampling": {"steps": 2, "size": 64, "seed": 0},
-    }
-    lora, epochs, history, metrics, samples = train(dataset, {}, training, TINY)
+    }, "training")
+    out = train(dataset, {}, training, TINY)
+    lora, epochs, metrics = out["lora"], out["lora_epochs"], out["training_metrics"]
+    samples = out["training_samples"]
     assert sorted(epochs) == ["marco-000001", "marco-000002"]
     assert epochs["marco-000001"].metadata["ss_epoch"] == "1" and lora.metadata["ss_epoch"] == "3"
     first = epochs["marco-000001"].tensors
