@@ -32,6 +32,10 @@ class Training:
     search: Search | None = None  # the hyper-parameter search (its node alone needs it)
 
     def __post_init__(self):
-        # an optional nested block: parsed here, its errors named `training.search.<key>`
+        # the nested blocks, when given as mappings (Kedro's own parameter validation builds this block from
+        # the node's annotation with `Training(**values)`, leaving them as they are in the YAML): parsed here,
+        # errors named `training.<block>.<key>`
+        if isinstance(self.sampling, Mapping):
+            self.sampling = parse(SampleImages, self.sampling, "training.sampling")
         if isinstance(self.search, Mapping):
             self.search = parse(Search, self.search, "training.search")
