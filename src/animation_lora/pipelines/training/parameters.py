@@ -1,13 +1,12 @@
-"""The `training` parameter block (`conf/base/parameters_training.yml`), parsed once per node by the
-`TypedParametersHook` from the nodes' annotations."""
+"""The `training` parameter block (`conf/base/parameters_training.yml`), built once by Kedro from the nodes'
+annotations (nested blocks included: `params.block`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ...hpo import Search
-from ...params import block, parse
+from ...params import block
 
 
 @block
@@ -30,12 +29,3 @@ class Training:
     sampling: SampleImages
     text_encoder_lr_ratio: float | None = None  # text_encoder_lr = ratio x learning_rate (the brief: 0.8)
     search: Search | None = None  # the hyper-parameter search (its node alone needs it)
-
-    def __post_init__(self):
-        # the nested blocks, when given as mappings (Kedro's own parameter validation builds this block from
-        # the node's annotation with `Training(**values)`, leaving them as they are in the YAML): parsed here,
-        # errors named `training.<block>.<key>`
-        if isinstance(self.sampling, Mapping):
-            self.sampling = parse(SampleImages, self.sampling, "training.sampling")
-        if isinstance(self.search, Mapping):
-            self.search = parse(Search, self.search, "training.search")
