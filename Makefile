@@ -38,7 +38,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 
 demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resumable, ~75 min on 2 free cores)
-	$(BIN)/python -m animation_lora.demo.pretrain
+	$(BIN)/python -m animation_lora.pretrain
 
 mmpose: install  # optional: mmcv compiles its ops (~30 min on 2 cores)
 	$(BIN)/pip install -e ".[mmpose]"

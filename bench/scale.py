@@ -29,7 +29,9 @@ def sd15_random(device: str, dtype: str):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from animation_lora.backends.diffusion import BaseModel, _schedulers, clip_tokenizer
+    from animation_lora.backends.clip_tokenizer import clip_tokenizer
+    from animation_lora.backends.diffusion import BaseModel
+    from animation_lora.backends.sd_architecture import schedulers
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8, sample_size=64)
@@ -51,7 +53,7 @@ def sd15_random(device: str, dtype: str):
         )
     )
     mods = [m.to(device, getattr(torch, dtype)).requires_grad_(False).eval() for m in (unet, vae, text)]
-    noise, sample = _schedulers()
+    noise, sample = schedulers()
     return BaseModel("sd15-random", clip_tokenizer(), mods[2], mods[1], mods[0], noise, sample, "random")
 
 

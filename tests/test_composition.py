@@ -13,11 +13,12 @@ from safetensors.torch import save_file
 from animation_lora.backends.diffusion import make_base_model
 from animation_lora.composition import Composer, Request, fill_template, parse_prompt
 from animation_lora.composition.lora_set import gather
-from animation_lora.composition.parameters import Sampling
+from animation_lora.composition.parameters import Composition, Sampling
 from animation_lora.composition.prompts import build_requests
 from animation_lora.datasets import LoraInputFolderDataset, read_lora
 from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.lora_format import LoraFile, to_kohya
+from animation_lora.params import parse
 from animation_lora.pipelines.composition.nodes import gather_loras, generate_compositions
 from animation_lora.training import TrainConfig, train_lora
 from tests.conftest import PROJECT_ROOT
@@ -69,6 +70,11 @@ def loras(base):
 @pytest.fixture(scope="module")
 def composer(base, loras):
     return Composer(base, loras)
+
+
+def composition(values: dict) -> Composition:
+    """The `composition` block as the parameters hook hands it to a node."""
+    return parse(Composition, values, "composition")
 
 
 def run(composer, strategy, weights, prompt="marco in scene_0"):
@@ -175,11 +181,11 @@ def test_a_kohya_lora_in_the_extra_loras_folder_is_composed(base, loras, tmp_pat
     params.update(num_samples=1, strategies=["base", "solo"], weights={"background": 0.8, "twin": 0.9})
     params["sampling"].update(steps=4)
     extra = LoraInputFolderDataset(str(tmp_path)).load()
-    lora_set = gather_loras(extra, params, **trained(loras["character"], loras["background"]))
+    lora_set = gather_loras(extra, composition(params), **trained(loras["character"], loras["background"]))
     assert lora_set.weights == {"character": 1.0, "background": 0.8, "twin": 0.9}
     assert lora_set.sources["twin"] == "twin.safetensors (extra_loras)"
     assert lora_set.triggers["twin"] == "marco"
-    images, table = generate_compositions(lora_set, params, TINY)
+    images, table = generate_compositions(lora_set, composition(params), TINY)
     assert list(table.strategy) == ["base", "solo:character", "solo:background", "solo:twin"]
     twin_alone = images[table.image_id[table.strategy == "solo:twin"].item()]
     base_image = images[table.image_id[table.strategy == "base"].item()]
@@ -202,14 +208,14 @@ def test_composition_picks_trained_loras_by_name(loras):
     nina = loras["background"]  # any other trained LoRA stands in for a second character
     characters = {"marco": loras["character"], "nina": nina}
     both = trained(loras["character"], loras["background"], characters)
-    picked = gather_loras({}, {**params, "loras": {"character": "nina"}}, **both)
+    picked = gather_loras({}, composition({**params, "loras": {"character": "nina"}}), **both)
     assert picked.loras["character"] is nina and picked.loras["background"] is loras["background"]
-    default = gather_loras({}, params, **both)
+    default = gather_loras({}, composition(params), **both)
     assert default.loras["character"] is loras["character"]
     with pytest.raises(ValueError, match=r"`composition.loras.character` is 'luca'.*\['marco', 'nina'\]"):
-        gather_loras({}, {**params, "loras": {"character": "luca"}}, **both)
+        gather_loras({}, composition({**params, "loras": {"character": "luca"}}), **both)
     with pytest.raises(ValueError, match=r"`composition.loras` names slot\(s\) \['lighting'\]"):
-        gather_loras({}, {**params, "loras": {"lighting": "sunset"}}, **both)
+        gather_loras({}, composition({**params, "loras": {"lighting": "sunset"}}), **both)
 
 
 def test_the_four_lora_prompt_and_weights_and_a_type_with_nothing_to_teach(loras, base):
@@ -220,13 +226,14 @@ def test_the_four_lora_prompt_and_weights_and_a_type_with_nothing_to_teach(loras
     params = yaml.safe_load(BASE_PARAMETERS.read_text())["composition"]
     running = LoraFile(loras["background"].tensors, {"modelspec.trigger_phrase": "running pose"})
     happy = LoraFile(loras["background"].tensors, {"modelspec.trigger_phrase": "happy expression"})
-    four = gather_loras({}, params, **trained(loras["character"], loras["background"], pose=running,
-                                               expression=happy))
+    four = gather_loras({}, composition(params), **trained(loras["character"], loras["background"],
+                                                           pose=running, expression=happy))
     assert four.weights == {"character": 1.0, "background": 0.8, "pose": 0.7, "expression": 0.6}
     prompt = build_requests([], params["templates"], four.weights, four.triggers, base.tokenizer)[0].prompt
     words = [four.triggers[k] for k in ("character", "pose", "expression", "background")]
     assert prompt == f"{words[0]}, full body, {words[1]}, {words[2]}, {words[3]}"
-    three = gather_loras({}, params, **trained(loras["character"], loras["background"], expression=happy))
+    three = gather_loras({}, composition(params), **trained(loras["character"], loras["background"],
+                                                            expression=happy))
     assert sorted(three.loras) == ["background", "character", "expression"]
     assert three.absent == {"pose": "no instance had a detectable pose"}
     prompt = build_requests([], params["templates"], three.weights, three.triggers, base.tokenizer)[0].prompt

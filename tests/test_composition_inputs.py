@@ -10,27 +10,32 @@ from kedro.io import DatasetError
 from safetensors.torch import save_file
 
 from animation_lora.composition.lora_set import gather
+from animation_lora.composition.parameters import Composition, Scoring
 from animation_lora.datasets import LoraInputFolderDataset
 from animation_lora.lora_format import LoraFile
-from animation_lora.params import parse_inputs
+from animation_lora.params import parse
 from animation_lora.pipeline_registry import all_pipelines
 from tests.conftest import PROJECT_ROOT
 
 BASE = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_composition.yml").read_text())["composition"]
 
 
-def node_parameters(node_name: str, name: str, values: dict):
-    """What the parameters hook hands the composition node `node_name` for its input `name`."""
-    node = next(n for n in all_pipelines()["composition"].nodes if n.name == node_name)
-    return parse_inputs(node.func, node._inputs, {name: values})[name]
+def composition_params(values: dict) -> Composition:
+    return parse(Composition, values, "composition")
 
 
-def composition_params(values: dict):
-    return node_parameters("generate_compositions_node", "params:composition", values)
+def scoring_params(values: dict) -> Scoring:
+    return parse(Scoring, values, "composition.scoring")
 
 
-def scoring_params(values: dict):
-    return node_parameters("score_compositions_node", "params:composition.scoring", values)
+def test_kedro_builds_the_composition_block_before_the_run_and_names_a_bad_key():
+    from kedro.validation.parameter_validator import ParameterValidator
+
+    validator = ParameterValidator({"composition": all_pipelines()["composition"]})
+    built = validator.validate_raw_params({"composition": BASE, "probes": {}})
+    assert isinstance(built["composition"], Composition) and built["composition"].sampling.steps == 10
+    with pytest.raises(Exception, match=r"Parameter 'composition'.*`sampling.stepz`: unknown key"):
+        validator.validate_raw_params({"composition": edited(sampling__stepz=4)})
 
 
 def edited(**changes) -> dict:

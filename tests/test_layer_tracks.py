@@ -4,8 +4,8 @@ walks past a static prop (a rock) that the segmenter picks up in one frame only.
 import numpy as np
 import pytest
 
-from animation_lora.metrics import iou
 from animation_lora.layers.tracks import link_tracks, static_strays, trim_scenery
+from animation_lora.metrics import iou
 
 H, W = 60, 100
 

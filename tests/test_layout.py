@@ -1,5 +1,6 @@
 """The shape of the code (docs/architecture.md, "Where code lives"): every import inside the package
-resolves, no domain package imports the Kedro wiring in `pipelines/`, and every folder the docs name exists."""
+resolves, no domain package imports the Kedro wiring in `pipelines/`, and every folder the docs name
+exists."""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def _is_module(name: str) -> bool:
 
 
 def _has_name(module: str, name: str) -> bool:
-    """`from module import name`: the module defines (or imports) `name`."""
+    """`from module import name`: the module defines (or imports) `name` (every module has `__doc__` …)."""
+    if name.startswith("__") and name.endswith("__"):
+        return _is_module(module)
     if not _is_module(module):
         return False
     path = PACKAGE.parent / module.replace(".", "/")

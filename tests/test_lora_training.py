@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from animation_lora.backends.diffusion import clip_tokenizer, make_base_model
+from animation_lora.backends.clip_tokenizer import clip_tokenizer
+from animation_lora.backends.diffusion import make_base_model
 from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.lora_format import to_kohya
 from animation_lora.training import LatentCache, TrainConfig, dataset_settings, train_lora
@@ -57,7 +58,7 @@ def test_tiny_base_is_deterministic_from_its_seed_and_leaves_the_global_rng_alon
 
 
 def test_tokenizer_files_are_written_once_to_the_user_cache(tmp_path, monkeypatch):
-    from animation_lora.backends.diffusion import clip_tokenizer_files
+    from animation_lora.backends.clip_tokenizer import clip_tokenizer_files
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     clip_tokenizer_files.cache_clear()
@@ -258,15 +259,19 @@ def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tm
 
 
 def test_save_every_n_epochs_writes_kohya_style_saves_and_samples_per_epoch(dataset):
+    from animation_lora.params import parse
     from animation_lora.pipelines.training.nodes import train
+    from animation_lora.pipelines.training.parameters import Training
 
-    training = {
+    training = parse(Training, {
         "args": {**FAST, "max_train_epochs": 3, "save_every_n_epochs": 1},
         "text_encoder_lr_ratio": None,
         "sample_prompts": ["{trigger}", "{trigger}, running"],
         "sampling": {"steps": 2, "size": 64, "seed": 0},
-    }
-    lora, epochs, history, metrics, samples = train(dataset, {}, training, TINY)
+    }, "training")
+    out = train(dataset, {}, training, TINY)
+    lora, epochs, metrics = out["lora"], out["lora_epochs"], out["training_metrics"]
+    samples = out["training_samples"]
     assert sorted(epochs) == ["marco-000001", "marco-000002"]
     assert epochs["marco-000001"].metadata["ss_epoch"] == "1" and lora.metadata["ss_epoch"] == "3"
     first = epochs["marco-000001"].tensors

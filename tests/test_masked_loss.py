@@ -9,8 +9,8 @@ from animation_lora.backends.diffusion import make_base_model
 from animation_lora.datasets.kohya import read_kohya, write_kohya
 from animation_lora.lora_dataset import build_lora_dataset
 from animation_lora.training import TrainConfig, dataset_settings, train_lora
-from animation_lora.training.data import batch_masks, masked_mse, prepare_examples
-from animation_lora.training.trainer import Objective
+from animation_lora.training.data import batch_masks, prepare_examples
+from animation_lora.training.loss import masked_mse, validation_loss
 
 PARAMS = {"target_size": 4, "resolution": 64, "batch_size": 2}
 
@@ -72,7 +72,7 @@ def test_an_all_known_alpha_trains_exactly_like_rgb_and_a_half_mask_differs(base
 
     def validation(data):
         examples = prepare_examples(data, cfg, dataset_settings(data))
-        return Objective(base, cfg, base.unet, base.text_encoder).validation_loss(examples)
+        return validation_loss(base, cfg, base.unet, base.text_encoder, examples)
 
     rgb = validation(rgba_set(255, rgb_only=True))
     assert validation(rgba_set(255)) == rgb

@@ -1,12 +1,13 @@
 """Typed parameter blocks and backend arguments: every mistake names its YAML path."""
 
+import inspect
 from dataclasses import field
-from typing import Literal
+from typing import Literal, get_type_hints
 
 import pytest
 
 from animation_lora.backends.factory import backend_factory
-from animation_lora.params import block, parse
+from animation_lora.params import block, block_type, parse
 
 
 @block
@@ -83,30 +84,35 @@ def test_the_shipped_backend_parameters_are_all_valid():
 
 
 def node(data, outer: Outer, backend: dict, inner: Inner | None = None) -> None:
-    """A node function: its parameter blocks come parsed from their annotations."""
+    """A node function: Kedro builds its parameter blocks from their annotations."""
 
 
-def test_the_hook_parses_each_annotated_block_with_the_input_name_as_its_path():
-    from animation_lora.params import parse_inputs
+def test_kedro_builds_each_annotated_block_once_and_names_the_parameter():
+    from kedro.pipeline import Node, Pipeline
+    from kedro.validation.parameter_validator import ParameterValidator
 
-    values = {"data": object(), "params:training.search": {"rate": 2}, "params:segmentation": {"backend": "x"},
-              "params:inner": {"patience": 1}}
-    listed = ["data", "params:training.search", "params:segmentation", "params:inner"]
-    parsed = parse_inputs(node, listed, values)
-    assert parsed == {"params:training.search": Outer(rate=2.0), "params:inner": Inner(patience=1)}
-    assert parse_inputs(node, dict(zip(["data", "outer", "backend", "inner"], listed)), values) == parsed
-    with pytest.raises(ValueError, match=r"`training.search.inner.patienc`: unknown key"):
-        parse_inputs(node, listed, {**values, "params:training.search": {"inner": {"patienc": 1}}})
+    pipeline = Pipeline([Node(node, ["data", "params:training.search", "params:segmentation", "params:inner"],
+                              None, name="typed_node")])
+    validator = ParameterValidator({"p": pipeline})
+    raw = {"training": {"search": {"rate": 2, "inner": {"patience": 4}}}, "segmentation": {"backend": "x"},
+           "inner": {"patience": 1}}
+    built = validator.validate_raw_params(raw)
+    assert built["training"]["search"] == Outer(rate=2.0, inner=Inner(patience=4))
+    assert built["inner"] == Inner(patience=1) and built["segmentation"] == {"backend": "x"}
+    raw["training"]["search"]["inner"] = {"patienc": 1}
+    with pytest.raises(Exception, match=r"Parameter 'training.search'.*`inner.patienc`: unknown key"):
+        validator.validate_raw_params(raw)
+    with pytest.raises(ValueError, match=r"`rate`: Input should be a valid number"):
+        Outer(rate="fast")  # built directly, a block checks itself too
 
 
 def test_every_node_parameter_is_a_typed_block_or_a_backend_block():
-    """No node of the project reads a raw parameter dict: a block is parsed from its annotation; what stays a
-    mapping is a backend block (`backend:` + its arguments, checked by `make_<capability>`) or a name map."""
-    from typing import get_type_hints
-
+    """No node of the project reads a raw parameter dict: Kedro builds each block from the node's annotation;
+    what stays a mapping is a backend block (`backend:` + its arguments, checked by `make_<capability>`) or a
+    name map."""
     import yaml
+    from kedro.validation.type_extractor import TypeExtractor
 
-    from animation_lora.params import block_type, parameter_arguments
     from animation_lora.pipeline_registry import all_pipelines
     from tests.conftest import PROJECT_ROOT, deep_merge
 
@@ -114,24 +120,37 @@ def test_every_node_parameter_is_a_typed_block_or_a_backend_block():
     for path in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters*.yml")):
         conf = deep_merge(conf, yaml.safe_load(path.read_text()) or {})
 
-    def at(path: str):
-        value = conf
+    def at_path(tree: dict, path: str):
         for key in path.split("."):
-            value = value[key]
-        return value
+            tree = tree[key] if isinstance(tree, dict) else getattr(tree, key)
+        return tree
 
+    def at(path: str):
+        return at_path(conf, path)
+
+    typed = TypeExtractor(all_pipelines()).extract_types_from_pipelines()
     raw = []
     for pipeline in all_pipelines().values():
         for n in pipeline.nodes:
-            typed = parameter_arguments(n.func, n._inputs)
             hints = get_type_hints(n.func)
-            arguments = n._inputs if isinstance(n._inputs, dict) else dict(zip(
-                [a for a in n.func.__code__.co_varnames[: n.func.__code__.co_argcount]], n.inputs))
+            listed = [n._inputs] if isinstance(n._inputs, str) else n._inputs
+            arguments = listed if isinstance(listed, dict) else dict(zip(inspect.signature(n.func).parameters,
+                                                                         listed))
             for argument, name in arguments.items():
-                if not name.startswith("params:") or name in typed:
+                key = name[len("params:"):]
+                if not name.startswith("params:") or key in typed:
                     continue
-                value = at(name[len("params:"):])
-                if not (isinstance(value, dict) and "backend" in value) and hints.get(argument) != dict[str, str]:
+                value = at(key)
+                backend = isinstance(value, dict) and "backend" in value
+                if not backend and hints.get(argument) != dict[str, str]:
                     raw.append(f"{n.name}: `{argument}` <- {name} ({hints.get(argument)})")
-                assert block_type(hints.get(argument)) is None
+    assert len(typed) >= 15 and all(block_type(t) for t in typed.values())
+    from kedro.validation.parameter_validator import ParameterValidator
+
+    studio = {}
+    for path in sorted((PROJECT_ROOT / "conf" / "studio").glob("parameters*.yml")):
+        studio = deep_merge(studio, yaml.safe_load(path.read_text()) or {})
+    for env in (conf, deep_merge(conf, studio)):  # every block of conf/base and conf/studio builds
+        built = ParameterValidator(all_pipelines()).validate_raw_params(env)
+        assert all(isinstance(at_path(built, key), t) for key, t in typed.items() if block_type(t))
     assert not raw, "node parameters read as raw mappings:\n" + "\n".join(raw)

@@ -13,8 +13,10 @@ import yaml
 from PIL import Image
 
 from animation_lora.backends.embedding import make_embedder
+from animation_lora.composition.parameters import Composition
 from animation_lora.composition.scoring import score_table
 from animation_lora.datasets import Film, ProbeFileDataset
+from animation_lora.params import parse
 from animation_lora.pipelines.composition import nodes
 from animation_lora.pipelines.composition.pipeline import create_pipeline
 from animation_lora.probes import ProbeParams, demo_examples, reference_examples, train_probes, world_examples
@@ -28,7 +30,8 @@ from tests.conftest import PROJECT_ROOT
 
 SIZE = (64, 64)
 CONF = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_composition.yml").read_text())
-COMPOSITION, EMBEDDING = CONF["composition"], CONF["probes"]["embedding"]  # MobileNetV2 at 128 px
+COMPOSITION = parse(Composition, CONF["composition"], "composition")  # as the parameters hook hands it
+EMBEDDING = CONF["probes"]["embedding"]  # MobileNetV2 at 128 px
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +178,7 @@ def test_a_studio_film_uses_labelled_reference_crops(tmp_path, embed):
     assert {tuple(e.labels.items())[0] for e in examples} == {("character", "roxanne"),
         ("character", "megamind"), ("location", "restaurant"), ("location", "street")}
     probes, metrics = nodes.train_concept_probes(
-        None, None, {"reference_crops": str(tmp_path)}, COMPOSITION, EMBEDDING)
+        None, None, ProbeParams(reference_crops=str(tmp_path)), COMPOSITION, EMBEDDING)
     assert metrics["probes"]["character"]["held_out_accuracy"] == 1.0
     assert metrics["probes"]["location"]["held_out_accuracy"] == 1.0
     assert metrics["probes"]["action"].startswith("not available")  # no action folder
@@ -185,7 +188,7 @@ def test_a_studio_film_uses_labelled_reference_crops(tmp_path, embed):
 @pytest.mark.parametrize("folder", [None, "missing"])
 def test_without_reference_crops_a_studio_film_says_no_probe_was_available(tmp_path, folder):
     where = str(tmp_path / folder) if folder else None
-    probes, metrics = nodes.train_concept_probes(None, None, {"reference_crops": where}, COMPOSITION,
+    probes, metrics = nodes.train_concept_probes(None, None, ProbeParams(reference_crops=where), COMPOSITION,
                                                  EMBEDDING)
     assert not probes.available and metrics == {"probes": probes.reason}
     assert probes.reason.startswith("not available: this film has no demo ground truth")

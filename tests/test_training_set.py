@@ -174,14 +174,17 @@ def test_a_type_with_nothing_to_teach_round_trips_and_trains_no_lora(tmp_path):
     """A film whose characters have no human pose still completes: the empty dataset is written with its
     reason, read back with it, and training returns a LoRA without weights that says why."""
     from animation_lora.lora_dataset import nothing_to_teach
+    from animation_lora.params import parse
     from animation_lora.pipelines.training.nodes import train
+    from animation_lora.pipelines.training.parameters import Training
 
     folder = KohyaDatasetFolder(str(tmp_path / "pose_lora"), version=Version(None, None))
     folder.save(nothing_to_teach("pose", "none of 12 instances had a detectable pose"))
     back = folder.load()
     assert back.skipped == "none of 12 instances had a detectable pose" and back.images == {}
-    lora, epochs, history, metrics, _ = train(back, {}, {"args": {}, "sample_prompts": [], "sampling": {
-        "steps": 1, "size": 64}}, {"backend": "tiny"})
+    params = {"args": {}, "sample_prompts": [], "sampling": {"steps": 1, "size": 64}}
+    out = train(back, {}, parse(Training, params, "training"), {"backend": "tiny"})
+    lora, epochs, history = out["lora"], out["lora_epochs"], out["training_history"]
     assert lora.tensors == {} and lora.skipped == back.skipped and epochs == {} and history.empty
 
 
@@ -199,7 +202,8 @@ def test_character_captions_gain_the_action_and_expression_of_their_instance():
     actions = pd.DataFrame({"instance_id": list(images), "action": ["running", "unlabeled", "standing"],
                             "facing": ["facing left", "", "facing the camera"]})
     expressions = pd.DataFrame({"instance_id": list(images), "expression": ["happy", "", "full body"]})
-    main, each = tag_character_datasets(ds, {"marco": ds}, actions, expressions)
+    tagged = tag_character_datasets(ds, {"marco": ds}, actions, expressions)
+    main, each = tagged["tagged_dataset"], tagged["tagged_datasets"]
     assert main.captions == {
         "f000000_0": "marco, character, full body, facing left, running, happy",
         "f000001_0": "marco, character, full body",

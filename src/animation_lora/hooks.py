@@ -9,18 +9,6 @@ from kedro.framework.hooks import hook_impl
 from .experiments import NullRun, Tracker, install
 
 
-class TypedParametersHook:
-    """Each node gets its parameter blocks parsed once, into the `@block` dataclasses its arguments are
-    annotated with (`def ingest(film, sampling: FrameSampling)` with input `params:preprocessing.sampling`):
-    an unknown key or a wrong type is an error naming the YAML path, before the node runs."""
-
-    @hook_impl
-    def before_node_run(self, node, inputs):
-        from .params import parse_inputs
-
-        return parse_inputs(node.func, node._inputs, inputs) or None
-
-
 class MissingInputsHook:
     """Before a run, check that the datasets this run reads from other pipelines exist, and name the
     pipeline to run first (e.g. `background` before `preprocessing` gives a clear error, not a missing

@@ -27,8 +27,7 @@ from animation_lora.hooks import (  # noqa: E402
     FailedRunVersionsHook,
     MissingInputsHook,
     MlflowTrackingHook,
-    TypedParametersHook,
 )
 
-HOOKS = (TypedParametersHook(), MissingInputsHook(), CheckpointsHook(), MlflowTrackingHook(),
+HOOKS = (MissingInputsHook(), CheckpointsHook(), MlflowTrackingHook(),
          FailedRunVersionsHook())

@@ -9,8 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from animation_lora.backends.diffusion import _tiny_modules, demo, make_base_model
-from animation_lora.demo.pretrain import CONFIGS, learning_rate, pretrain
+from animation_lora.backends.diffusion import demo, make_base_model
+from animation_lora.backends.sd_architecture import sd_modules
+from animation_lora.pretrain import CONFIGS, learning_rate, pretrain
 
 PARTS = ("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model")
 
@@ -85,14 +86,14 @@ def test_missing_folder_names_the_parameter_and_the_path(tmp_path):
 def test_demo_configuration_fits_40_mb():
     """float32 weights of the committed configuration plus the tokenizer's file (~3.7 MB) under 40 MB."""
     c = CONFIGS["demo"]
-    modules = _tiny_modules(c["widths"], c["text_width"], c["text_layers"], c["vae_widths"],
-                            c["attention_levels"], c["size"])
+    modules = sd_modules(c["widths"], c["text_width"], c["text_layers"], c["vae_widths"],
+                         c["attention_levels"], c["size"])
     weight_bytes = 4 * sum(p.numel() for m in modules for p in m.parameters())
     assert weight_bytes + 3.7e6 <= 40e6 and c["size"] >= 64
 
 
 def test_the_committed_base_is_the_default_made_by_the_documented_command():
-    """src/animation_lora/demo/base/: what `python -m animation_lora.demo.pretrain` (the `demo` configuration,
+    """src/animation_lora/demo/base/: what `python -m animation_lora.pretrain` (the `demo` configuration,
     seed 0) writes, under 40 MB, and what conf/base's `diffusion` block loads."""
     import yaml
 

@@ -1,33 +1,29 @@
 """The Stable Diffusion base model that LoRAs are trained on and composed with.
 
-- ``tiny`` (embedded): an SD-1.5-shaped pipeline (UNet2DConditionModel, AutoencoderKL, CLIPTextModel, DDPM
-  and DDIM schedulers) with small widths, built in code, deterministic from a seed (torch's global RNG is
-  left as it was). Its CLIPTokenizer is built offline from open_clip's bundled BPE vocabulary (ids match
-  OpenAI CLIP's), its files written once to `$XDG_CACHE_HOME/animation_lora/clip_tokenizer/`.
+- ``tiny`` (embedded): an SD-1.5-shaped pipeline (`sd_architecture`: UNet2DConditionModel, AutoencoderKL,
+  CLIPTextModel, DDPM and DDIM schedulers) with small widths, built in code, deterministic from a seed
+  (torch's global RNG is left as it was), with OpenAI CLIP's tokenizer built offline (`clip_tokenizer`).
 - ``sd15`` (studio): a diffusers folder, or a single-file ``.safetensors`` checkpoint, loaded offline
   (`diffusion.sd15.path`; a single file also needs the LDM `original_config` yaml beside it or given).
-- ``demo``: the demo base pretrained on the pretraining world (`python -m animation_lora.demo.pretrain`;
+- ``demo``: the demo base pretrained on the pretraining world (`python -m animation_lora.pretrain`;
   docs/demo_base.md): a diffusers folder loaded offline (`diffusion.demo.path`).
 - ``sdxl``: not yet; the BaseModel interface (tokenizer, text encoder, VAE, U-Net, schedulers) stays the same.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
-import os
-import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..runtime import resolve_device, resolve_dtype
+from .clip_tokenizer import clip_tokenizer
 from .factory import backend_factory
-from .weights import checkpoint_path, package_file
+from .sd_architecture import schedulers, sd_modules
+from .weights import checkpoint_path
 
 
 @dataclass
@@ -67,61 +63,6 @@ class BaseModel:
         )
 
 
-def cache_folder(name: str) -> Path:
-    """A folder of ours in the user's cache (`$XDG_CACHE_HOME`, else ~/.cache)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "animation_lora" / name
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Whole or not at all: processes building the same file at once never read a half-written one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False
-    ) as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
-@lru_cache(maxsize=1)
-def clip_tokenizer_files() -> tuple[str, str]:
-    """vocab.json and merges.txt of OpenAI CLIP's tokenizer, rebuilt once from open_clip's BPE file (the
-    folder is named by that file's content, so another open_clip version gets its own)."""
-    from open_clip.tokenizer import bytes_to_unicode
-
-    packed = Path(package_file("open_clip", "bpe_simple_vocab_16e6.txt.gz")).read_bytes()
-    folder = cache_folder("clip_tokenizer") / hashlib.sha256(packed).hexdigest()[:16]
-    vocab_file, merges_file = folder / "vocab.json", folder / "merges.txt"
-    if not (vocab_file.exists() and merges_file.exists()):
-        lines = gzip.decompress(packed).decode("utf-8").split("\n")
-        merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]
-        vocab = list(bytes_to_unicode().values())
-        vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
-        vocab += ["<|startoftext|>", "<|endoftext|>"]
-        write_atomically(vocab_file, json.dumps({t: i for i, t in enumerate(vocab)}))
-        write_atomically(merges_file, "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
-    return str(vocab_file), str(merges_file)
-
-
-def clip_tokenizer():
-    from transformers import CLIPTokenizer
-
-    vocab, merges = clip_tokenizer_files()
-    return CLIPTokenizer(vocab, merges, model_max_length=77)
-
-
-def _schedulers():
-    from diffusers import DDIMScheduler, DDPMScheduler
-
-    kwargs = dict(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        steps_offset=1,
-    )
-    return DDPMScheduler(**kwargs), DDIMScheduler(**kwargs, clip_sample=False, set_alpha_to_one=False)
-
-
 def _state_hash(*modules) -> str:
     h = hashlib.sha256()
     for m in modules:
@@ -143,8 +84,8 @@ def tiny(
     in float32, then moved to `device` in `dtype`: the same weights on every device)."""
     with torch.random.fork_rng(devices=[]):  # seeded construction; the caller's global RNG is left as it was
         torch.manual_seed(seed)
-        unet, vae, text_encoder = _tiny_modules(widths, text_width, text_layers)
-    noise, sample = _schedulers()
+        unet, vae, text_encoder = sd_modules(widths, text_width, text_layers)
+    noise, sample = schedulers()
     model_hash = _state_hash(unet, text_encoder)
     target, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     modules = (unet, vae, text_encoder)
@@ -160,58 +101,6 @@ def tiny(
         sample,
         model_hash,
     )
-
-
-def _tiny_modules(
-    widths: tuple[int, ...],
-    text_width: int,
-    text_layers: int,
-    vae_widths: tuple[int, ...] = (8, 16, 16, 16),
-    attention_levels: int = 1,
-    size: int = 64,
-) -> tuple[Any, Any, Any]:
-    """U-Net, VAE, text encoder of the SD-1.5 shape; also the demo base's (`demo.pretrain`), wider, with
-    cross-attention at `attention_levels` resolutions."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    plain = len(widths) - attention_levels
-    unet = UNet2DConditionModel(
-        sample_size=size // 2 ** (len(vae_widths) - 1),
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=tuple(widths),
-        down_block_types=("CrossAttnDownBlock2D",) * attention_levels + ("DownBlock2D",) * plain,
-        up_block_types=("UpBlock2D",) * plain + ("CrossAttnUpBlock2D",) * attention_levels,
-        cross_attention_dim=text_width,
-        attention_head_dim=8,
-        norm_num_groups=8,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=tuple(vae_widths),
-        down_block_types=("DownEncoderBlock2D",) * len(vae_widths),
-        up_block_types=("UpDecoderBlock2D",) * len(vae_widths),
-        norm_num_groups=8,
-        sample_size=size,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=text_width,
-            intermediate_size=2 * text_width,
-            num_attention_heads=4,
-            num_hidden_layers=text_layers,
-            max_position_embeddings=77,
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
-        )
-    )
-    return unet.eval(), vae.eval(), text_encoder.eval()
 
 
 def sd15(
@@ -242,7 +131,7 @@ def sd15(
     pipe.to(target)
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)  # shared and frozen: trainers add LoRA layers on a `shared_copy`
-    noise, sample = _schedulers()
+    noise, sample = schedulers()
     digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
     return BaseModel(
         f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise, sample, digest
@@ -258,7 +147,7 @@ def _from_folder(source: Path, torch_dtype: torch.dtype):
     )
 
 
-DEMO_BASE = Path(__file__).parents[1] / "demo" / "base"  # made by `python -m animation_lora.demo.pretrain`
+DEMO_BASE = Path(__file__).parents[1] / "demo" / "base"  # made by `python -m animation_lora.pretrain`
 
 
 def demo(path: str | None = None, device: str = "auto", dtype: str = "float32") -> BaseModel:
@@ -268,12 +157,12 @@ def demo(path: str | None = None, device: str = "auto", dtype: str = "float32") 
     if not (source / "model_index.json").is_file():
         raise FileNotFoundError(
             f"Demo base not found: parameter `diffusion.demo.path` is '{path}' ({source} has no "
-            f"model_index.json); make it with `python -m animation_lora.demo.pretrain --out {source}`"
+            f"model_index.json); make it with `python -m animation_lora.pretrain --out {source}`"
         )
     pipe = _from_folder(source, resolve_dtype(dtype)).to(resolve_device(device))
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)
-    noise, sample = _schedulers()
+    noise, sample = schedulers()
     model_hash = _state_hash(pipe.unet, pipe.text_encoder)
     return BaseModel(f"demo:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise,
                      sample, model_hash)

@@ -2,16 +2,18 @@
 driven by accelerate. Reads a kohya dataset (images + captions + the dataset TOML settings).
 
 - `config`: `TrainConfig` (the arguments) and `DatasetSettings` (the dataset TOML, resolved as kohya does)
-- `data`: buckets, captions, examples, batches, the validation split, the latent cache
-- `model`: LoRA layers on private copies of the base, text encoding, the optimizer
-- `trainer`: `train_lora`
+- `data`: buckets, captions, examples, batches and their loss masks, the validation split, the latent cache
+- `model`: LoRA layers on private copies of the base, text encoding (cached), the optimizer, the accelerator
+- `loss`: the masked MSE, min-SNR weighting, the validation loss
+- `setup`: `TrainingSetup` (the prepared models, optimizer, scheduler; its resume and save)
+- `trainer`: `train_lora`, the loop
 - `checkpoint`: resume checkpoints and `lora_state`"""
 
 from .checkpoint import load_checkpoint, lora_state, retire_checkpoint, save_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
 from .data import LatentCache
-from .trainer import TrainResult, train_lora
 from .model import TEXT_TARGETS, UNET_TARGETS
+from .trainer import TrainResult, train_lora
 
 __all__ = [
     "DatasetSettings",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..params import block, parse
 from ..lora_dataset import TrainingSet
+from ..params import block, parse
 
 Optimizer = Literal["AdamW", "AdamW8bit", "Lion", "Adafactor", "Prodigy", "SGD"]
 Scheduler = Literal[

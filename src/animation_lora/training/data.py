@@ -1,5 +1,6 @@
 """The training data as kohya prepares it: aspect-ratio buckets, captions (shuffled tags, kept tokens,
-dropout), a validation split, batches of one bucket each, and VAE latents cached by image content."""
+dropout), a validation split, batches of one bucket each (with their loss masks), and VAE latents cached by
+image content."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ..backends.diffusion import BaseModel
@@ -124,18 +124,6 @@ def batch_masks(batch: list[Example], flips: list[bool], device) -> torch.Tensor
     return torch.from_numpy(np.stack(masks).copy())[:, None].to(device)
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
-    """The per-example MSE. With masks (pixel resolution, 0..1): downsampled to the latents by area and
-    weighting each latent pixel, as sd-scripts' `apply_masked_loss`; then divided by the mask's mean (which
-    sd-scripts does not), so the loss keeps the scale of an unmasked image and an all-ones mask changes
-    nothing."""
-    loss = F.mse_loss(pred.float(), target.float(), reduction="none")
-    if masks is None:
-        return loss.mean(dim=(1, 2, 3))
-    weight = F.interpolate(masks.float(), size=loss.shape[2:], mode="area")
-    return (loss * weight).mean(dim=(1, 2, 3)) / weight.mean(dim=(1, 2, 3)).clamp_min(1e-6)
-
-
 def bucket_batches(
     examples: list[Example],
     repeats: int,
@@ -206,3 +194,10 @@ class LatentCache:
                 tmp.replace(path)
         self.memory[k] = latent
         return latent
+
+
+def example_latents(cache: LatentCache, example: Example, flipped: bool, cached: bool) -> torch.Tensor:
+    """An example's latents (its image flipped left-right with `flipped`), from `cache` with `cache_latents`,
+    else encoded."""
+    image = example.image[:, ::-1].copy() if flipped else example.image
+    return cache.get(image) if cached else cache.encode(image)

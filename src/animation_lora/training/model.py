@@ -1,7 +1,7 @@
 """Model surgery for training: peft LoRA layers on `shared_copy`s of the shared base model (the frozen weights
 are not copied), the speed knobs (xformers, gradient checkpointing, channels-last), the check that
-`network_dim` fits, text encoding with kohya's clip_skip, the optimizer named by `optimizer_type`, and the
-accelerator on the base's device."""
+`network_dim` fits, text encoding with kohya's clip_skip (cached while the text encoder is frozen), the
+optimizer named by `optimizer_type`, and the accelerator on the base's device."""
 
 from __future__ import annotations
 
@@ -100,6 +100,22 @@ def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: i
         model = text_encoder.text_model if hasattr(text_encoder, "text_model") else text_encoder
         return model.final_layer_norm(out.hidden_states[-clip_skip])
     return out.last_hidden_state
+
+
+def encode_captions(
+    base: BaseModel, text_encoder, captions: list[str], cfg: TrainConfig, cache: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """The captions' text embeddings: encoded each time while the text encoder trains (or with
+    `cache_text_encoder_outputs` off), else each caption once into `cache` (the frozen encoder's outputs)."""
+    if cfg.text_encoder_lr > 0 or not cfg.cache_text_encoder_outputs:
+        with torch.set_grad_enabled(cfg.text_encoder_lr > 0):
+            return encode_text(base, text_encoder, captions, cfg.clip_skip)
+    missing = [c for c in dict.fromkeys(captions) if c not in cache]
+    if missing:
+        with torch.no_grad():
+            encoded = encode_text(base, text_encoder, missing, cfg.clip_skip)
+        cache.update(zip(missing, encoded, strict=True))
+    return torch.stack([cache[c] for c in captions])
 
 
 def parameter_groups(cfg: TrainConfig, unet, text_encoder) -> list[dict]:

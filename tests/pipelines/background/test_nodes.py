@@ -9,7 +9,7 @@ import pytest
 
 from animation_lora.background.plates import LayerChecks
 from animation_lora.background.temporal_fill import TemporalFillParams, camera_path
-from animation_lora.params import parse_inputs
+from animation_lora.params import parse
 from animation_lora.pipelines.background.nodes import check_layers, inpaint_plates, temporal_fill
 
 FILL = TemporalFillParams(enabled=True, max_neighbours=12, min_views=1, edge_margin=2, min_visible_share=0.5,
@@ -81,9 +81,7 @@ def test_layer_checks():
     with pytest.raises(
         ValueError, match=r"`background.checks.max_hole_fractoin`: unknown key; known keys: max_hole"
     ):
-        parse_inputs(check_layers, ["background_layers", "hole_masks", "layer_index",
-                                    "params:background.checks"],
-                     {"params:background.checks": {"max_hole_fractoin": 0.98}})
+        parse(LayerChecks, {"max_hole_fractoin": 0.98}, "background.checks")
 
 
 def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):

@@ -74,6 +74,12 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         trained = {p.stem for kind in LORA_TYPES
                    for p in (models / f"{kind}_loras").glob("*/*/*.safetensors")}
         assert set(names.values()) <= trained and len(trained) > len(names)  # the tiny film: 2 + 3 + … LoRAs
+        # per-name training keeps every name's history (one table, a `name` column), the main LoRA's included
+        by_name = {kind: next((models / f"{kind}_training_history_by_name.parquet").glob("*/*"))
+                   for kind in LORA_TYPES}
+        by_name = {kind: pd.read_parquet(path) for kind, path in by_name.items()}
+        assert set().union(*(set(h.name) for h in by_name.values())) == trained
+        assert all(h.loss.notna().any() for h in by_name.values() if len(h))
         assert children == {**expected_trials, **{f"{name} LoRA": "FINISHED" for name in trained}}
         for name in names.values():
             (run_id,) = db.execute("select run_uuid from runs where name = ?", (f"{name} LoRA",)).fetchone()

@@ -15,7 +15,7 @@ from ...backends.segmentation import make_segmenter
 from ...composition import Composer
 from ...composition.batch import generate_all
 from ...composition.lora_set import LoraSet, gather, pick_by_name
-from ...composition.parameters import Composition, Scoring
+from ...composition.parameters import Composition
 from ...composition.prompts import Request, build_requests
 from ...composition.report import composition_grid, render_report
 from ...composition.scoring import ConceptScorer, mean_embeddings, score_table
@@ -145,11 +145,11 @@ def score_compositions(compositions: dict[str, Any], composition_table: pd.DataF
                        centroids: dict[str, np.ndarray], concept_probes: Probes,
                        concept_targets: dict[str, Any], probe_metrics: dict[str, Any],
                        segmentation: dict[str, Any], embedding: dict[str, Any],
-                       scoring: Scoring) -> tuple[pd.DataFrame, dict[str, Any]]:
+                       composition: Composition) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per image and per concept, judged by the probes when there are some. Outputs: composition_scores (per
     image) and composition_metrics (per strategy: per-slot recall, all-present rate; the `base` strategy and
     the chance rates are the reference)."""
-    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, scoring)
+    scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, composition.scoring)
     judge = _judge(concept_probes, concept_targets, probe_metrics)
     return score_table(scorer, compositions, composition_table, judge)
 

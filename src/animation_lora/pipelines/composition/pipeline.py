@@ -39,7 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "concept_targets", name="probe_targets_node"),
         Node(score_compositions, ["compositions", "composition_table", "concept_centroids", "concept_probes",
                                   "concept_targets", "probe_metrics", "params:segmentation",
-                                  "params:embedding", "params:composition.scoring"],
+                                  "params:embedding", "params:composition"],
              ["composition_scores", "composition_metrics"], name="score_compositions_node"),
         Node(tune_weights, ["lora_set", "concept_centroids", "concept_probes", "concept_targets",
                             "params:composition", "params:diffusion", "params:segmentation",

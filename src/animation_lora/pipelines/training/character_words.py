@@ -4,6 +4,8 @@ identity."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from ...lora_dataset import TrainingSet, with_tags
@@ -26,7 +28,11 @@ def tag_character_datasets(
     each: dict[str, TrainingSet],
     action_table: pd.DataFrame,
     expression_table: pd.DataFrame,
-) -> tuple[TrainingSet, dict[str, TrainingSet]]:
-    """Outputs: character.tagged_dataset, character.tagged_datasets (what the character LoRAs train on)."""
+) -> dict[str, Any]:
+    """Inputs: character.lora_dataset(s), action_table, expression_table. Outputs: tagged_dataset,
+    tagged_datasets (character.tagged_dataset(s): what the character LoRAs train on)."""
     words = instance_words(action_table, expression_table)
-    return with_tags(main, words), {name: with_tags(data, words) for name, data in each.items()}
+    return {
+        "tagged_dataset": with_tags(main, words),
+        "tagged_datasets": {name: with_tags(data, words) for name, data in each.items()},
+    }

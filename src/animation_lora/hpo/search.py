@@ -1,16 +1,7 @@
-"""Hyper-parameter search with Optuna (the brief asks for 50 trials on the character LoRA, a convergence
-monitor, and best_hyperparameters.json reused by the other LoRA types).
-
-The study lives in persistent storage (SQLite under data/06_models by default, or any RDB URL such as
-PostgreSQL) so several workers on several machines share one study and a killed search resumes. A worker
-joins by running the same `kedro run --pipelines=training --params training.search.storage=postgresql://
-user:pw@host/db` (same parameters and data); trials are counted across workers up to exactly `n_trials`
-finished (complete or pruned) ones. Each trial's sampler is seeded by (seed, trial number), so a restart or
-another worker never replays a trial. A live trial sends a heartbeat (`heartbeat_interval`); a killed
-worker's trial is failed by the next worker that starts one and retried (Optuna's retry callback). The
-study's name carries the dataset's and the search space's fingerprint: new preprocessing or a changed space
-starts a new study (logged). Once done, every worker (or `optuna.load_study(...).best_trial`) has the best
-parameters; the node writes them to best_hyperparameters.json."""
+"""The Optuna search: the `training.search` parameter block, the study in its shared storage (created or
+resumed, named by the dataset's and the search space's fingerprint), trials seeded by (seed, trial number),
+counted across workers up to `n_trials`, pruned through `report`, stopped by the convergence monitor; and the
+best trial's hyper-parameters."""
 
 from __future__ import annotations
 
@@ -23,14 +14,11 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import optuna
-import pandas as pd
-from PIL import Image
 
-from .params import block, parse
-from .experiments import tracker
-from .training import TrainConfig
+from ..experiments import tracker
+from ..params import block, parse
+from ..training import TrainConfig
 
 log = logging.getLogger(__name__)
 # Optuna 4.9 renamed RetryFailedTrialCallback (the heartbeat's retry of a silent trial)
@@ -273,51 +261,3 @@ def best_hyperparameters(study: optuna.Study, defaults: Mapping[str, Any]) -> di
     """The keys the brief names, from the best trial (defaults where the space did not search a key)."""
     params = network_alpha(study.best_trial.params, defaults)
     return {k: params.get(k, defaults.get(k)) for k in BEST_KEYS}
-
-
-def trials_table(study: optuna.Study) -> pd.DataFrame:
-    rows = []
-    for t in study.trials:
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "value": t.value,
-                "steps_reported": len(t.intermediate_values),
-                "last_step": max(t.intermediate_values) if t.intermediate_values else 0,
-                # JSON text: a Parquet struct column cannot be empty (no trial reported a value)
-                "intermediate": json.dumps({str(k): v for k, v in sorted(t.intermediate_values.items())}),
-                **{f"param_{k}": v for k, v in t.params.items()},
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def convergence_plot(study: optuna.Study, monitor_stop: int | None = None) -> Image.Image:
-    """Objective per trial and the best so far: the picture of the search (a bare Figure drawn by Agg: no
-    pyplot, so no process-wide backend is chosen)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    fig = Figure(figsize=(6, 3.5), dpi=100)
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    if done:
-        x = [t.number for t in done]
-        y = [t.value for t in done]
-        ax.scatter(x, y, label="trial validation loss", s=18)
-        ax.step(x, np.minimum.accumulate(y), where="post", color="C1", label="best so far")
-    pruned = [t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    if pruned:
-        ax.scatter(pruned, [min(y) if done else 0] * len(pruned), marker="x", color="grey", label="pruned")
-    if monitor_stop is not None:
-        ax.axvline(monitor_stop, color="C3", linestyle="--", label="converged")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("validation loss")
-    best = f": best {study.best_value:.4f} (trial {study.best_trial.number})" if done else ""
-    ax.set_title(study.study_name + best)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    canvas.draw()
-    return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
