@@ -203,19 +203,17 @@ def composition(base, size, steps, loras_per_case=(1, 4)) -> dict[str, float]:
     out = {}
     for n in loras_per_case:
         names = [f"l{k}" for k in range(n)]
-        composer = Composer(base, dict.fromkeys(names, lora))
         request = Request("marco", dict.fromkeys(names, 0.8))
-        for strategy in (
-            ["base", "merge", "fused", "switch", "composite"]
-            if n == loras_per_case[0]
-            else ["merge", "fused", "switch", "composite"]
-        ):
-            composer.generate(strategy, request, dataclasses.replace(settings, steps=2), 0)  # warm-up / fuse
-            start = time.perf_counter()
-            composer.generate(strategy, request, settings, 0)
-            if base.device.type == "cuda":
-                torch.cuda.synchronize()
-            out[strategy if strategy == "base" else f"{n} LoRA {strategy}"] = time.perf_counter() - start
+        strategies = ["base", "merge", "fused", "switch", "composite"]
+        with Composer(base, dict.fromkeys(names, lora)) as composer:  # a fusion lasts until the next strategy
+            for strategy in strategies if n == loras_per_case[0] else strategies[1:]:
+                warm = dataclasses.replace(settings, steps=2)
+                composer.generate(strategy, request, warm, 0)  # warm-up (and the fuse)
+                start = time.perf_counter()
+                composer.generate(strategy, request, settings, 0)
+                if base.device.type == "cuda":
+                    torch.cuda.synchronize()
+                out[strategy if strategy == "base" else f"{n} LoRA {strategy}"] = time.perf_counter() - start
     return out
 
 

@@ -254,7 +254,7 @@ def test_the_composer_shares_the_base_and_leaves_it_bit_identical(base, loras):
         assert shared.data_ptr() == base.unet.conv_in.weight.data_ptr()
         for strategy in ("merge", "fused", "switch", "composite", "fused"):
             composer.generate(strategy, request, SETTINGS, seed=0)
-        assert weight_bytes(base.unet) != before_unet  # fused right now: the base's own weights carry the LoRAs
+        assert weight_bytes(base.unet) != before_unet  # fused now: the base's own weights carry the LoRAs
     assert weight_bytes(base.unet) == before_unet and weight_bytes(base.text_encoder) == before_text
     bad = dataclasses.replace(SETTINGS, height=60)  # not a multiple of 8: diffusers refuses it, fused
     with pytest.raises(ValueError, match="divisible by 8"):
