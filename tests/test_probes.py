@@ -225,3 +225,51 @@ def test_every_shot_holds_a_frame_out_whatever_the_stride(tiny_truth, stride):
     shots = tiny_truth.frames.shot.nunique()  # 6 shots of 6 frames: 6, 3 or 2 frames used, the last held out
     assert len(crops) == 3 * shots * len(range(0, 6, stride))
     assert sum(e.held_out for e in crops) == 3 * shots
+
+
+def test_every_probe_says_no_to_pictures_that_do_not_show_its_concept(tiny_film, tiny_truth, embed):
+    """The judge can say no (issue 24, part 4). On pictures that show none of the film's labels of a concept —
+    pictures of the pretraining world from a seed no probe saw (other characters, other places; for action
+    and expression: plates, and close-ups and upper bodies for action), noise and blobs, and what the demo
+    base draws for world captions — each probe names one of the film's labels at most 10 % of the time, and
+    the film's held-out pictures are still theirs."""
+    import torch
+
+    from animation_lora.backends.diffusion import make_base_model
+    from animation_lora.demo.world import world_sample
+    from animation_lora.probes.pictures import noise_examples, noise_picture
+
+    params = ProbeParams(frame_stride=1, world_others=200, noise_others=100)
+    frames = ((f.index, f.image) for f in Film(tiny_film, 12).frames())
+    examples = demo_examples(tiny_truth, frames, params, SIZE)
+    probes = train_probes(examples + world_examples(params, SIZE) + noise_examples(params, SIZE), embed,
+                          EMBEDDING, SIZE, params)
+    fresh = [world_sample(7, i, 64) for i in range(80)]
+    rng = np.random.default_rng(99)
+    noise = [noise_picture(rng, SIZE) for _ in range(40)]
+    base = make_base_model({"backend": "demo", "demo": {"device": "cpu"}})
+    pipe = base.pipeline()
+    pipe.set_progress_bar_config(disable=True)
+
+    def drawn(samples):  # what the base draws for the world's captions (it knows none of the film's labels)
+        return [(pipe(s.caption, num_inference_steps=10, height=64, width=64, output_type="np",
+                      generator=torch.Generator().manual_seed(k)).images[0] * 255).astype(np.uint8)
+                for k, s in enumerate(samples)]
+
+    plates = [s for s in fresh if s.framing == "background"]
+    no_action = [s for s in fresh if s.framing in ("upper body", "close-up", "background")]
+    drawn_any, drawn_plates = drawn(fresh[:12]), drawn(plates[:6])
+    shows_none = {
+        "character": [s.image for s in fresh] + noise + drawn_any,
+        "location": [s.image for s in fresh if s.framing != "close-up"] + noise + drawn_any,
+        "action": [s.image for s in no_action] + noise + drawn_plates,
+        "expression": [s.image for s in plates] + noise + drawn_plates,
+    }
+    rates = {}
+    for concept, pictures in shows_none.items():
+        said = [p[concept][0] for p in probes.predict(pictures, embed)]
+        rates[concept] = float(np.mean([label != "other" for label in said]))
+    assert all(rate <= 0.1 for rate in rates.values()), rates
+    accuracy = {c: m["held_out_accuracy"] for c, m in probes.metrics.items()}
+    assert accuracy["character"] >= 0.9 and accuracy["location"] >= 0.9, accuracy
+    assert accuracy["action"] >= 0.68 and accuracy["expression"] >= 0.8, accuracy

@@ -31,8 +31,9 @@ TRAINS_ON = {
 }
 OTHER = "other"  # the class for none of the film's labels (never a slot's target)
 # which world framings teach `other` to which probe (a close-up shows no place; a plate shows nobody)
-WORLD_OTHERS = {"full body": ("character", "location"), "upper body": ("character", "location"),
-                "close-up": ("character",), "background": ("location",)}
+# (an upper body or a close-up shows no full-body action; a plate shows no action and no face)
+WORLD_OTHERS = {"full body": ("character", "location"), "upper body": ("character", "location", "action"),
+                "close-up": ("character", "action"), "background": ("location", "action", "expression")}
 
 
 @block
@@ -43,6 +44,7 @@ class ProbeParams:
     regularisation: float = 10.0  # scikit-learn's C
     seed: int = 0
     world_others: int = 0  # the demo: pictures of the pretraining world taught as `other` (0: none)
+    noise_others: int = 0  # pictures of nothing (noise, blurred blobs) taught as `other` to every probe
     # the embedder block the probes run on (as `embedding`); null: the project's `embedding` block
     embedding: dict[str, Any] | None = None
 

@@ -97,6 +97,32 @@ def world_examples(params: ProbeParams, size: tuple[int, int]) -> list[LabelledP
     return out
 
 
+def noise_picture(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A picture of nothing: uniform noise, or noise blurred into blobs of a random scale and contrast (what a
+    base that cannot draw yet produces)."""
+    import cv2
+
+    w, h = size
+    noise = rng.random((h, w, 3)).astype(np.float32)
+    if rng.random() < 0.25:
+        return (noise * 255).astype(np.uint8)
+    blobs = cv2.GaussianBlur(noise, (0, 0), float(rng.uniform(1.5, 6.0)))
+    blobs = (blobs - blobs.mean()) / max(float(blobs.std()), 1e-6)
+    picture = rng.uniform(60, 200, 3) + rng.uniform(20, 70) * blobs
+    return np.clip(picture, 0, 255).astype(np.uint8)
+
+
+def noise_examples(params: ProbeParams, size: tuple[int, int]) -> list[LabelledPicture]:
+    """`noise_others` pictures of nothing, `other` to every probe; the last `held_out` share is held out."""
+    rng = np.random.default_rng([params.seed, 3])
+    count, out = params.noise_others, []
+    n_test = int(round(count * params.held_out))
+    for i in range(count):
+        labels = dict.fromkeys(CONCEPTS, OTHER)
+        out.append(LabelledPicture(noise_picture(rng, size), labels, i >= count - n_test, "world"))
+    return out
+
+
 def reference_examples(folder: str | Path, params: ProbeParams, size: tuple[int,
                                                                             int]) -> list[LabelledPicture]:
     """Labelled reference crops `<folder>/<concept>/<label>/*.png` (a studio film); `background` and `pose`
@@ -126,15 +152,18 @@ def probe_pictures(film, truth, params: ProbeParams, size: tuple[int, int]) -> t
     """The labelled pictures for this film and where they come from: the reference crops
     (`probes.reference_crops`), else the demo film's ground truth (and the world's `other` pictures); none,
     with the reason as the source, when the film has neither."""
+    nothing = noise_examples(params, size)  # pictures of nothing: `other` to every probe, on any film
+    also = f" and {params.noise_others} pictures of nothing as `other`" if params.noise_others else ""
     if params.reference_crops and Path(params.reference_crops).is_dir():
-        return (reference_examples(params.reference_crops, params, size),
-                f"labelled reference crops in '{params.reference_crops}'")
+        return (reference_examples(params.reference_crops, params, size) + nothing,
+                f"labelled reference crops in '{params.reference_crops}'{also}")
     if truth is not None:
         frames = ((f.index, f.image) for f in film.frames() if f.image is not None)
         source = "the demo film's ground truth (crops and frames)"
         if params.world_others:
             source += f" and {params.world_others} pretraining-world pictures as `other`"
-        return demo_examples(truth, frames, params, size) + world_examples(params, size), source
+        examples = demo_examples(truth, frames, params, size) + world_examples(params, size)
+        return examples + nothing, source + also
     where = f"'{params.reference_crops}' is no folder" if params.reference_crops else "is null"
     return [], (f"not available: this film has no demo ground truth and `probes.reference_crops` {where} "
                 "(labelled crops: <concept>/<label>/*.png)")
