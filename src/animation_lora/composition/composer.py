@@ -8,6 +8,8 @@ Strategies:
 - ``switch`` (LoRA Switch, Zhong et al. 2024): one adapter active at a time, rotated every k denoising steps.
 - ``composite`` (LoRA Composite, same paper): at each step the classifier-free-guided noise prediction is
   averaged over one U-Net pass per LoRA.
+- ``regional`` (Mix-of-Show's regional sampling, A1111's Regional Prompter): the character's LoRAs and words
+  act in its region, the others outside; one U-Net pass per region, blended with the region mask.
 
 The composer shares the base's weights (no second U-Net in memory): its adapters live in `shared_copy`s of the
 base's U-Net and text encoder. Only ``fused`` writes those weights, under the base's `weights_lock`; the exact
@@ -25,11 +27,13 @@ from typing import get_args
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..backends.factory import shared_copy, weights_lock
 from ..lora_format import LoraFile, module_names
 from .parameters import Sampling, Strategy
 from .prompts import Request
+from .regions import Regions
 
 STRATEGIES = get_args(Strategy)
 
@@ -94,8 +98,10 @@ class Composer:
     """A base pipeline with N LoRAs loaded as named adapters, sharing the base's weights; use it as a context
     manager (`with Composer(base, loras) as composer:`) so fused weights stay fused between images."""
 
-    def __init__(self, base, loras: dict[str, LoraFile], sources: dict[str, str] | None = None):
+    def __init__(self, base, loras: dict[str, LoraFile], sources: dict[str, str] | None = None,
+                 regions: Regions | None = None):
         known = module_names(base)
+        self.regions = regions  # the `regional` strategy's layout
         # adapters go into shared copies: new module trees around the base's own weight tensors (contract:
         # backends/factory.py); `fused` writes those tensors under the lock and puts them back
         self.lock = weights_lock(base.unet)
@@ -104,6 +110,7 @@ class Composer:
         )
         self.pipe = self.base.pipeline()
         self.pipe.set_progress_bar_config(disable=True)
+        self.vae_scale = 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)  # pixels per latent
         self.names = list(loras)
         self._fused: tuple | None = None  # (adapters, weights) fused into the base weights right now
         self._kept: KeptWeights | None = None  # the original bits of the fused weights
@@ -194,6 +201,8 @@ class Composer:
         active = [n for n in self.names if weights[n] != 0]
         if strategy == "switch":
             return self._switch(request.prompt, active, weights, settings, seed)
+        if strategy == "regional":
+            return self._regional(request.prompt, active, weights, settings, seed)
         return self._composite(request.prompt, active, weights, settings, seed)
 
     def _unfuse(self) -> None:
@@ -254,37 +263,51 @@ class Composer:
         finally:
             self.pipe.enable_lora()
 
-    @torch.no_grad()
     def _composite(self, prompt, active, weights, settings, seed) -> np.ndarray:
         """Average over the LoRAs of each LoRA's guided noise prediction, step by step."""
         if len(active) <= 1:
             with self.adapters(weights):
                 return self._call(prompt, settings, seed)
+        branches = [(prompt, {name: weights[name]}) for name in active]
+        return self._denoise(branches, settings, seed, lambda guided: torch.stack(guided).mean(0))
+
+    def _regional(self, prompt, active, weights, settings, seed) -> np.ndarray:
+        """The character's LoRAs and words in its region, the others outside: one guided U-Net pass per
+        region, the two noise predictions blended with the (soft) region mask at every step."""
+        if self.regions is None:
+            raise ValueError("The `regional` strategy needs `composition.regional` (the layout)")
+        inside_prompt, outside_prompt = self.regions.prompts(prompt, active)
+        branches = [(inside_prompt, {n: weights[n] for n in active if n in self.regions.inside}),
+                    (outside_prompt, {n: weights[n] for n in active if n not in self.regions.inside})]
+        latent_size = (settings.height // self.vae_scale, settings.width // self.vae_scale)
+        mask = F.interpolate(torch.from_numpy(self.regions.mask)[None, None], size=latent_size, mode="area")
+        mask = mask.to(self.base.device)
+        return self._denoise(branches, settings, seed, lambda g: mask * g[0] + (1 - mask) * g[1])
+
+    @torch.no_grad()
+    def _denoise(self, branches, settings, seed, combine) -> np.ndarray:
+        """The sampling loop with several branches (prompt, adapter weights): at each step every branch's
+        classifier-free-guided noise prediction, `combine`d into the one the scheduler steps with."""
         pipe, guidance, device = self.pipe, settings.guidance_scale, self.base.device
-        embeds = {}
-        for name in active:  # each LoRA may also change the text encoder
-            with self.adapters({name: weights[name]}):
+        embeds = []
+        for prompt, weights in branches:  # each LoRA may also change the text encoder
+            with self.adapters(weights):
                 cond, uncond = pipe.encode_prompt(prompt, device, 1, True, settings.negative_prompt or None)
-                embeds[name] = torch.cat([uncond, cond])
+                embeds.append(torch.cat([uncond, cond]))
         scheduler = pipe.scheduler
         scheduler.set_timesteps(settings.steps)
         generator = torch.Generator().manual_seed(seed)  # on the CPU, as in `_call`: same noise on any device
-        latents = pipe.prepare_latents(
-            1,
-            pipe.unet.config.in_channels,
-            settings.height,
-            settings.width,
-            embeds[active[0]].dtype,
-            device,
+        latents = pipe.prepare_latents(  # scaled by the scheduler's initial sigma, as the pipeline's
+            1, pipe.unet.config.in_channels, settings.height, settings.width, embeds[0].dtype, device,
             generator,
         )
         for t in scheduler.timesteps:
             model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
             guided = []
-            for name in active:
-                with self.adapters({name: weights[name]}):
-                    uncond, cond = pipe.unet(model_in, t, encoder_hidden_states=embeds[name]).sample.chunk(2)
+            for (_, weights), embed in zip(branches, embeds, strict=True):
+                with self.adapters(weights):
+                    uncond, cond = pipe.unet(model_in, t, encoder_hidden_states=embed).sample.chunk(2)
                 guided.append(uncond + guidance * (cond - uncond))
-            latents = scheduler.step(torch.stack(guided).mean(0), t, latents).prev_sample
+            latents = scheduler.step(combine(guided), t, latents).prev_sample
         image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
         return ((image[0].permute(1, 2, 0).float().clamp(-1, 1) + 1) / 2).cpu().numpy()

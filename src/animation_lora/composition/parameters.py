@@ -11,9 +11,10 @@ from annotated_types import Len
 
 from ..params import block
 
-Strategy = Literal["base", "solo", "merge", "fused", "switch", "composite"]
+Strategy = Literal["base", "solo", "merge", "fused", "switch", "composite", "regional"]
 Scheduler = Literal["ddim", "euler", "euler_a", "dpm"]
 Range = Annotated[list[float], Len(2, 2)]  # [low, high]
+Box = Annotated[list[float], Len(4, 4)]  # [left, top, right, bottom], fractions of the picture
 
 
 @block
@@ -50,6 +51,20 @@ class WeightSearch:
 
 
 @block
+class Regional:
+    """The `regional` strategy's layout: the `inside` LoRAs act in the character's region, the others
+    outside it; the region is `mask` (a picture, white inside), else the box around `skeleton` (an OpenPose
+    picture, e.g. one of the pose stage's `pose_skeletons`) padded by `pad`, else `box`."""
+
+    inside: list[str]
+    box: Box
+    mask: str | None = None
+    skeleton: str | None = None
+    pad: float = 0.1
+    feather: float = 0.05  # the region's soft edge, a fraction of the picture
+
+
+@block
 class Composition:
     weights: dict[str, float]  # per LoRA; a loaded LoRA not named here weighs 1.0
     templates: list[str]
@@ -61,3 +76,4 @@ class Composition:
     prompts: list[str] = field(default_factory=list)  # empty: the templates, filled with the trigger phrases
     # slot -> the trained LoRA (a selected character / scene, by name) that fills it; unnamed: the main one
     loras: dict[str, str] = field(default_factory=dict)
+    regional: Regional | None = None  # the `regional` strategy's layout

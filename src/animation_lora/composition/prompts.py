@@ -43,7 +43,12 @@ def fill_template(template: str, triggers: dict[str, str]) -> str:
     text = template
     for slot in re.findall(r"\{(\w+)\}", template):
         text = text.replace("{" + slot + "}", triggers.get(slot, ""))
-    text = re.sub(r",(\s*,)+", ",", re.sub(r"\s+,", ",", text))  # an empty slot between commas leaves none
+    return tidy_prompt(text)
+
+
+def tidy_prompt(text: str) -> str:
+    """Spaces and commas tidied: an emptied part between commas leaves none."""
+    text = re.sub(r",(\s*,)+", ",", re.sub(r"\s+,", ",", text))
     return re.sub(r"\s+", " ", text).strip(" ,")
 
 

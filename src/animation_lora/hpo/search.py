@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import optuna
 
+from ..convergence import plateaued
 from ..experiments import tracker
 from ..params import block, parse
 from ..training import TrainConfig
@@ -178,11 +179,7 @@ class ConvergenceMonitor:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if len(values) <= self.patience:
-            return
-        best_before = min(values[: -self.patience])
-        best_now = min(values)
-        if best_before - best_now <= self.rel_tol * abs(best_before):
+        if plateaued(values, self.patience, self.rel_tol):
             self.stopped_at = trial.number
             log.info(
                 "Search converged: no improvement over %.1f%% in %d trials", 100 * self.rel_tol, self.patience

@@ -52,8 +52,14 @@ class TrainConfig:
     caption_dropout_rate: float = 0.0
     resolution: int | None = None  # None: the dataset TOML's
     train_batch_size: int | None = None  # None: the dataset TOML's batch_size
+    max_train_steps: int | None = None  # a step budget: training ends at this step or after max_train_epochs
     validation_split: float = 0.2
     validate_every_n_steps: int = 5
+    # early stop on the validation curve: after `early_stopping_patience` validations that improved the best
+    # loss by no more than `early_stopping_rel_tol` of it, training ends and the LoRA is the one of the best
+    # validation loss (0: train every step)
+    early_stopping_patience: int = 0
+    early_stopping_rel_tol: float = 0.0
     checkpoint_every_n_steps: int = 0
     resume: bool = False
     missing_caption: Literal["error", "trigger"] = "error"  # an image without (or with an empty) caption

@@ -13,6 +13,7 @@ from .data import Example, LatentCache, batch_masks, example_latents
 from .model import encode_captions
 
 VALIDATION_TIMESTEPS = (100, 300, 500, 700, 900)
+VALIDATION_BATCH = 32  # (example, timestep) pairs per U-Net pass
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
@@ -49,23 +50,30 @@ def validation_loss(
     text_cache: dict[str, torch.Tensor] | None = None,
 ) -> float:
     """The training loss of each example at fixed timesteps with fixed noise (unflipped, its caption as
-    written): the same number for the same weights; NaN without a validation set."""
+    written): the same number for the same weights; NaN without a validation set. Examples of one latent
+    size go through the U-Net together (`VALIDATION_BATCH` at a time): a validation costs a few steps'
+    time, not one U-Net pass per example and timestep."""
     if not examples:
         return float("nan")
     latent_cache = LatentCache(base, None) if latent_cache is None else latent_cache
     text_cache = {} if text_cache is None else text_cache
     gen = torch.Generator().manual_seed(1234)  # on the CPU: the same noise on every device
-    losses = []
+    by_size: dict[tuple, list] = {}  # latent shape -> (example, latents, timestep, noise), drawn in order
     for ex in examples:
-        latents = example_latents(latent_cache, ex, False, cfg.cache_latents)[None]
-        masks = batch_masks([ex], [False], base.vae.device)
+        latents = example_latents(latent_cache, ex, False, cfg.cache_latents)
         for t in VALIDATION_TIMESTEPS:
-            noise = torch.randn(latents.shape, generator=gen).to(latents.device, latents.dtype)
-            timesteps = torch.tensor([t], device=latents.device)
-            noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
-            text = encode_captions(base, text_encoder, [ex.caption], cfg, text_cache)
-            pred = unet(noisy, timesteps, text).sample
+            noise = torch.randn(latents[None].shape, generator=gen)[0].to(latents.device, latents.dtype)
+            by_size.setdefault(tuple(latents.shape), []).append((ex, latents, t, noise))
+    losses = []
+    for items in by_size.values():
+        for start in range(0, len(items), VALIDATION_BATCH):
+            chunk = items[start : start + VALIDATION_BATCH]
+            latents = torch.stack([c[1] for c in chunk])
+            noise = torch.stack([c[3] for c in chunk])
+            timesteps = torch.tensor([c[2] for c in chunk], device=latents.device)
+            masks = batch_masks([c[0] for c in chunk], [False] * len(chunk), base.vae.device)
+            text = encode_captions(base, text_encoder, [c[0].caption for c in chunk], cfg, text_cache)
+            pred = unet(base.noise_scheduler.add_noise(latents, noise, timesteps), timesteps, text).sample
             loss = masked_mse(pred, noise, masks)
-            loss = min_snr_weighted(loss, timesteps, base.noise_scheduler, cfg.min_snr_gamma).mean()
-            losses.append(float(loss))
+            losses.extend(min_snr_weighted(loss, timesteps, base.noise_scheduler, cfg.min_snr_gamma).tolist())
     return float(np.mean(losses))

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..backends.diffusion import BaseModel
+from ..convergence import plateaued
 from ..lora_dataset import TrainingSet
 from .checkpoint import checkpoint_owner, lora_state, retire_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
@@ -52,6 +53,29 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class BestWeights:
+    """The validation curve so far and the LoRA weights of its lowest point (kept in memory: a LoRA is small),
+    for the early stop and its `restore`. A resumed run starts its best from the resume."""
+
+    def __init__(self, curve: list[float]):
+        self.curve = list(curve)
+        self.loss, self.step, self.state = math.inf, None, None
+
+    def offer(self, loss: float, step: int, setup: TrainingSetup) -> None:
+        self.curve.append(loss)
+        if loss < self.loss:
+            self.loss, self.step = loss, step
+            self.state = (lora_state(setup.unet_model), lora_state(setup.text_model))
+
+    def restore(self, setup: TrainingSetup) -> bool:
+        if self.state is None:
+            return False
+        for module, state in zip((setup.unet_model, setup.text_model), self.state, strict=True):
+            if module is not None and state:
+                module.load_state_dict(state, strict=False)
+        return True
+
+
 def every(n: int, count: int) -> bool:
     """kohya's `*_every_n_*`: on every n-th count, never when n is 0."""
     return bool(n) and count % n == 0
@@ -78,6 +102,8 @@ def train_lora(
     world = int(os.environ.get("WORLD_SIZE", "1"))  # processes under `accelerate launch`: own batches each
     per_epoch = math.ceil(len(bucket_batches(train_set, repeats, batch_size, random.Random(0))) / world)
     total_steps = math.ceil(per_epoch * cfg.max_train_epochs / cfg.gradient_accumulation_steps)
+    if cfg.max_train_steps:  # the step budget (the learning-rate schedule spans what will be trained)
+        total_steps = min(total_steps, cfg.max_train_steps)
 
     # the RNGs: torch's global one for the LoRA initialisation, noise and timesteps; python's for flips and
     # captions; another for the batches' order (the same order when resumed)
@@ -113,7 +139,10 @@ def train_lora(
         step, epochs_done = 0, 0
         history, saved = [{"step": 0, "val_loss": validate()}], {}
 
-    pruned_in = None
+    pruned_in = ended_in = None  # the epoch a pruner / the early stop or the step budget ended it in
+    best = BestWeights([r["val_loss"] for r in history if "val_loss" in r] if restored else [])
+    if not restored:
+        best.offer(history[0]["val_loss"], 0, setup)  # the untrained LoRA may turn out the best
     micro = 0  # micro-batches seen (gradient_accumulation_steps of them make a step)
     with tqdm(total=total_steps, initial=step, desc=f"train {dataset.name}", unit="step") as bar:
         for epoch in range(cfg.max_train_epochs):
@@ -177,6 +206,7 @@ def train_lora(
                 record = {"step": step, "loss": float(loss), "lr": float(setup.scheduler.get_last_lr()[0])}
                 if every(cfg.validate_every_n_steps, step):
                     record["val_loss"] = validate()
+                    best.offer(record["val_loss"], step, setup)
                 history.append(record)
                 if on_step:
                     on_step(record)
@@ -187,7 +217,17 @@ def train_lora(
                     log.info("Stopped early at step %d (pruned)", step)
                     pruned_in = epoch + 1
                     break
-            if pruned_in:
+                if "val_loss" in record and plateaued(
+                    best.curve, cfg.early_stopping_patience, cfg.early_stopping_rel_tol
+                ):
+                    log.info("'%s' converged at step %d: validation loss best at step %s (%.4f)",
+                             dataset.name, step, best.step, best.loss)
+                    ended_in = epoch + 1
+                    break
+                if step >= total_steps:  # the step budget
+                    ended_in = epoch + 1
+                    break
+            if pruned_in or ended_in:
                 break
             epochs_done = epoch + 1
             # kohya's name-000002 …: a save every n epochs but the last (the LoRA itself); a resumed run keeps
@@ -201,9 +241,13 @@ def train_lora(
     if pruned_in:
         epochs, extra = pruned_in, {"pruned": True}
     else:
+        if cfg.early_stopping_patience and best.restore(setup):  # the LoRA of the best validation loss
+            log.info("'%s': the LoRA of step %d (validation loss %.4f) is kept", dataset.name, best.step,
+                     best.loss)
         final = validate()
         history.append({"step": step, "val_loss": final})
-        epochs, extra = cfg.max_train_epochs, {"final_val_loss": final, "epoch_states": saved}
+        epochs = ended_in or cfg.max_train_epochs
+        extra = {"final_val_loss": final, "epoch_states": saved, "best_step": best.step}
         if cfg.checkpoint_every_n_steps and accelerator.is_main_process:
             retire_checkpoint(checkpoint)
     return TrainResult(

@@ -17,6 +17,7 @@ from ...composition.batch import generate_all
 from ...composition.lora_set import LoraSet, gather, pick_by_name
 from ...composition.parameters import Composition
 from ...composition.prompts import Request, build_requests
+from ...composition.regions import make_regions
 from ...composition.report import composition_grid, render_report
 from ...composition.scoring import ConceptScorer, mean_embeddings, score_table
 from ...composition.weight_search import search_weights
@@ -61,6 +62,18 @@ def _requests(lora_set: LoraSet, params: Composition, tokenizer) -> list[Request
     return build_requests(params.prompts, params.templates, lora_set.weights, lora_set.triggers, tokenizer)
 
 
+def _composer(base, lora_set: LoraSet, params: Composition) -> Composer:
+    """The composer of these LoRAs, with the `regional` strategy's layout when one is set."""
+    if params.regional is None:
+        if "regional" in params.strategies:
+            raise ValueError("`composition.strategies` has `regional`; it needs `composition.regional`")
+        regions = None
+    else:
+        regions = make_regions(params.regional, list(lora_set.loras), lora_set.triggers,
+                               params.sampling.height, params.sampling.width, list(lora_set.absent))
+    return Composer(base, lora_set.loras, lora_set.sources, regions)
+
+
 def generate_compositions(
     lora_set: LoraSet,
     composition: Composition,
@@ -70,7 +83,7 @@ def generate_compositions(
     strategy, weights, seed, seconds per image)."""
     base = make_base_model(diffusion)
     requests = _requests(lora_set, composition, base.tokenizer)
-    with Composer(base, lora_set.loras, lora_set.sources) as composer:
+    with _composer(base, lora_set, composition) as composer:
         composer.use_scheduler(composition.sampling.scheduler)
         return generate_all(composer, requests, composition.strategies, composition.sampling,
                             composition.num_samples)
@@ -169,7 +182,7 @@ def tune_weights(
     base = make_base_model(diffusion)
     prompt = _requests(lora_set, composition, base.tokenizer)[0].prompt
     scorer = _scorer(centroids, concept_probes, concept_targets, segmentation, embedding, composition.scoring)
-    with Composer(base, lora_set.loras, lora_set.sources) as composer:
+    with _composer(base, lora_set, composition) as composer:
         return search_weights(composer, scorer, prompt, lora_set.weights, composition.weight_search,
                               composition.sampling)
 
