@@ -26,8 +26,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..layers.masks import clean_mask, cut_sides, grabcut_refine, split_instances
+from ..layers.motion import MotionParams, add_moving, moving_masks
 from .factory import backend_factory
 from .weights import checkpoint_path
+
+MOTION_SCORE = 0.5  # the score of a proposal found by motion alone (no model's probability behind it)
 
 
 @dataclass
@@ -78,9 +81,13 @@ class MediaPipeSegmenter:
         body_model: bool = True,
         body_model_min_side: int = 256,
         regrow: int = 2,
+        motion: dict[str, Any] | None = None,
     ):
         import mediapipe as mp
 
+        # class-agnostic proposals (`layers.motion`): what moves against the shot's background and no person
+        # covers is a character too (an animal, a robot); None: the person models alone
+        self.motion = MotionParams(**motion) if motion is not None else None
         self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         self._faces = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=0.5
@@ -158,7 +165,19 @@ class MediaPipeSegmenter:
 
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
         shown = tqdm(frames, desc="  frames of the shot", unit="frame", leave=False, disable=len(frames) < 2)
-        return [self.segment(f) for f in shown]
+        people = [self.segment(f) for f in shown]
+        if self.motion is None or not frames:
+            return people
+        h, w = frames[0].shape[:2]
+        min_area = int(self.min_area * h * w)
+        moving = moving_masks(frames, self.motion, min_area)
+        out = []
+        for found, motion in zip(people, moving, strict=True):
+            masks = add_moving([i.mask for i in found], motion, min_area)
+            scores = [i.score for i in found] + [MOTION_SCORE] * (len(masks) - len(found))
+            out.append([Instance(m, s) for m, s in sorted(zip(masks, scores, strict=True),
+                                                          key=lambda ms: np.nonzero(ms[0])[1].mean())])
+        return out
 
 
 class GrabCutSegmenter:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..image_loop import map_images
-from ..lora_dataset import TrainingSet, drop_images
+from ..lora_dataset import TrainingSet, drop_images, nothing_to_teach
 from ..params import block
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ def masked_plate(plate: np.ndarray, invented: np.ndarray, crop: PlateCrop) -> np
     return np.ascontiguousarray(rgba[y0:y1, x0:x1])
 
 
+PURITY_COLUMNS = ["frame_id", "datasets", "residue_instances", "residue_pixels", "area", "dropped", "reason"]
+
+
 def drop_leaking(
     main: str, datasets: dict[str, TrainingSet], find: Callable[[np.ndarray], list]
 ) -> tuple[dict[str, TrainingSet], pd.DataFrame]:
@@ -108,16 +111,20 @@ def drop_leaking(
             residue_pixels=pixels, area=pixels / size, dropped=bool(instances),
             reason=f"character found: {len(instances)} instance(s), {pixels} px" if instances else "kept",
         ))
-    columns = ["frame_id", "datasets", "residue_instances", "residue_pixels", "area", "dropped", "reason"]
-    report = pd.DataFrame(rows, columns=columns)
+    report = pd.DataFrame(rows, columns=PURITY_COLUMNS)
     reasons = dict(zip(report.frame_id[report.dropped], report.reason[report.dropped]))
     if reasons:
         log.warning("Purity: dropped %d of %d background plates where a character is still found "
                     "(background_purity_report)", len(reasons), len(report))
     out = {}
     for name, data in datasets.items():
-        if name != main and all(fid in reasons for fid in data.images):
-            log.warning("Background dataset '%s' left out: a character is found in every plate", name)
+        if all(fid in reasons for fid in data.images):
+            if name == main:  # the run completes without a background LoRA, and says why
+                out[name] = nothing_to_teach("background", (
+                    f"a character is still found in every one of the {len(data.images)} plates of '{name}' "
+                    f"— see background_purity_report"))
+            else:
+                log.warning("Background dataset '%s' left out: a character is found in every plate", name)
             continue
         out[name] = drop_images(data, reasons)
     return out, report

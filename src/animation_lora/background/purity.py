@@ -24,6 +24,34 @@ class PurityParams(InstanceFilter):
     max_leakage: float | None = None  # e.g. 0.0 fails the run when any plate was dropped for leaking
 
 
+RESIDUE_COLUMNS = ["frame_id", "residue_instances", "residue_pixels", "kept", "reason"]
+
+
+def residue_counts(report: pd.DataFrame) -> dict[str, int]:
+    """The residue report's plates by outcome: kept, a character still found, unreadable (skipped)."""
+    found = report.residue_instances.fillna(0).to_numpy() > 0
+    kept = report.kept.fillna(False).to_numpy(bool)
+    return {"kept": int(kept.sum()), "character still found": int(found.sum()),
+            "unreadable": int((~kept & ~found).sum())}
+
+
+def plates_lost(plates: pd.DataFrame, residue_report: pd.DataFrame) -> str:
+    """Why a film left no clean plate, from the layer check (`plates`) and the residue check's report."""
+    if plates.empty:
+        return "the film gave no background layer (preprocessing kept no frame)"
+    usable = int(plates.usable.sum())
+    if usable == 0:
+        reasons = plates.reason.value_counts().to_dict()
+        return f"0 of {len(plates)} plates are usable ({reasons}) — see `plates` and background.checks"
+    counts = residue_counts(residue_report)
+    if counts["kept"] == 0:
+        found, unreadable = counts["character still found"], counts["unreadable"]
+        return (f"0 of {len(residue_report)} plates passed the residue check: {found} still show a "
+                f"character, {unreadable} unreadable — see rejected_plates and residue_report")
+    return (f"{counts['kept']} clean plates gave no scene cluster — see plate_embedding_report and "
+            f"background.scene_clustering")
+
+
 def residue_rows(found: dict[str, list]) -> list[dict[str, Any]]:
     """A report row per plate: the character instances found on it, kept when there is none."""
     rows = []

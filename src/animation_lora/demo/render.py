@@ -15,14 +15,33 @@ from tqdm.auto import tqdm
 
 from .backgrounds import PLATE_WIDTH, paint_location
 from .character import paint_character
+from .creature import paint_creature
 from .ground_truth import film_fingerprint
-from .script import CAST, FilmSpec, make_film_spec
+from .script import CAST, Creature, FilmSpec, make_film_spec
 from .skeleton import SPEED, build_skeleton, pose_for
 
 log = logging.getLogger(__name__)
 
 GROUND_Y = 0.93  # feet line, in frame heights
 CAMERA_MARGIN = 0.1  # the camera window starts this far into the plate (frame widths)
+CREATURE_HEIGHT = 0.55  # a creature's shoulder height, in units of a person's height at the same scale
+
+
+def with_rocks(plate: np.ndarray, W: int, H: int) -> np.ndarray:
+    """The plate with shaded grey rocks standing on the ground line every 0.4 frame widths: scenery that
+    never moves, which characters walk past (the `props` films)."""
+    import cv2
+
+    out = plate.astype(np.float32)
+    for k, x in enumerate(np.arange(0.35, plate.shape[1] / W, 0.4) * W):
+        rx, ry = (0.07 + 0.02 * (k % 2)) * H, (0.06 + 0.02 * (k % 3)) * H
+        mask = np.zeros(plate.shape[:2], np.uint8)
+        cv2.ellipse(mask, (int(x), int(GROUND_Y * H - 0.6 * ry)), (int(rx), int(ry)), 0, 0, 360, 255, -1)
+        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+        shade = 0.6 + 0.4 * np.clip(dist / max(float(dist.max()), 1.0), 0, 1) ** 0.5
+        on = mask > 0
+        out[on] = np.array([128, 124, 118], np.float32) * shade[on, None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def render_frame(spec: FilmSpec, shot, k: int, plates: dict[str, np.ndarray]):
@@ -38,21 +57,30 @@ def render_frame(spec: FilmSpec, shot, k: int, plates: dict[str, np.ndarray]):
         world_x = (
             CAMERA_MARGIN + shot.camera_start + actor.start_x + actor.direction * SPEED[actor.action] * t
         ) * W
-        pose = pose_for(actor.action, t, actor.phase, actor.direction)
-        sk = build_skeleton(pose, world_x - cam, GROUND_Y * H, actor.scale * H)
-        (x0, y0, x1, y1), rgb, alpha = paint_character(ch, sk, actor.expression, actor.direction, W, H)
-        a = alpha[..., None]
-        frame[y0:y1, x0:x1] = frame[y0:y1, x0:x1] * (1 - a) + rgb * a
-        labels[y0:y1, x0:x1][alpha >= 0.5] = actor.character + 1
-        joints = sk.coco17()
-        inside = (joints[:, 0] >= 0) & (joints[:, 0] < W) & (joints[:, 1] >= 0) & (joints[:, 1] < H)
-        h, r = sk.points["head"], sk.head_radius
-        face = np.array([h[0] - r, h[1] - 1.05 * r, h[0] + r, h[1] + r])
+        if isinstance(ch, Creature):  # no human joints, no face: both recorded as not visible
+            box, rgb, alpha = paint_creature(ch, world_x - cam, GROUND_Y * H,
+                                             CREATURE_HEIGHT * actor.scale * H, t, actor.phase, actor.action,
+                                             actor.direction, W, H)
+            joints, inside = np.zeros((17, 2)), np.zeros(17, bool)
+            face, expression = np.zeros(4), "none"
+        else:
+            pose = pose_for(actor.action, t, actor.phase, actor.direction)
+            sk = build_skeleton(pose, world_x - cam, GROUND_Y * H, actor.scale * H)
+            box, rgb, alpha = paint_character(ch, sk, actor.expression, actor.direction, W, H)
+            joints = sk.coco17()
+            inside = (joints[:, 0] >= 0) & (joints[:, 0] < W) & (joints[:, 1] >= 0) & (joints[:, 1] < H)
+            h, r = sk.points["head"], sk.head_radius
+            face, expression = np.array([h[0] - r, h[1] - 1.05 * r, h[0] + r, h[1] + r]), actor.expression
+        x0, y0, x1, y1 = box
+        if alpha.size:
+            a = alpha[..., None]
+            frame[y0:y1, x0:x1] = frame[y0:y1, x0:x1] * (1 - a) + rgb * a
+            labels[y0:y1, x0:x1][alpha >= 0.5] = actor.character + 1
         records.append(
             dict(
                 character=ch.name,
                 action=actor.action,
-                expression=actor.expression,
+                expression=expression,
                 direction=actor.direction,
                 joints=np.column_stack([joints, np.where(inside, 2, 0)]).ravel().round(2).tolist(),
                 face_box=np.clip(face, 0, [W, H, W, H]).round(2).tolist(),
@@ -83,6 +111,8 @@ def render_demo_film(out_dir: str | Path, preset: str = "default", seed: int = 0
     shutil.rmtree(tmp, ignore_errors=True)  # a render killed half-way leaves only this scratch folder
     (tmp / "ground_truth" / "plates").mkdir(parents=True)
     plates = {loc: paint_location(loc, W, H, seed) for loc in {s.location for s in spec.shots}}
+    if spec.props:
+        plates = {loc: with_rocks(plate, W, H) for loc, plate in plates.items()}
     assert all(p.shape[1] >= int(PLATE_WIDTH * W) for p in plates.values())
     frames, instances, label_maps = [], [], []
     with av.open(str(tmp / "film.mp4"), mode="w") as container:

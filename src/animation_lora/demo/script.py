@@ -23,7 +23,18 @@ class Character:
     hair_style: str  # "short" or "bob"
 
 
-CAST = (
+@dataclass(frozen=True)
+class Creature:
+    """A character that is not a person (`creature.paint_creature`): a four-legged animal."""
+
+    name: str
+    body: tuple[int, int, int]
+    belly: tuple[int, int, int]
+    accent: tuple[int, int, int]  # ears, paws, tail tip
+    length: float = 1.5  # body length in units of the shoulder height
+
+
+PEOPLE = (
     Character(
         "marco",
         skin=(222, 170, 128),
@@ -45,12 +56,17 @@ CAST = (
         hair_style="bob",
     ),
 )
+CREATURES = (Creature("bruno", body=(168, 104, 52), belly=(240, 222, 188), accent=(74, 46, 30)),)
+CAST = PEOPLE + CREATURES  # label k + 1 in the ground truth is CAST[k]; the default films cast people only
 
 PRESETS = {
     # ~24 s at 12 fps: the demo `kedro run` works on.
     "default": dict(width=512, height=288, fps=12, n_shots=12, frames_per_shot=24),
     # a few dozen frames at low resolution for the test suite.
     "tiny": dict(width=320, height=180, fps=12, n_shots=6, frames_per_shot=6),
+    # issue 21: bruno, an animal, alone and beside marco; static and panning cameras; a rock he walks past
+    "creature": dict(width=320, height=180, fps=12, n_shots=6, frames_per_shot=12, casts=((2,), (2,), (0, 2)),
+                     camera_speeds=(0.0, 0.08, 0.0), props=True),
 }
 
 
@@ -83,6 +99,7 @@ class FilmSpec:
     height: int
     fps: int
     shots: tuple[Shot, ...]
+    props: bool = False  # a rock in front of each location (static scenery the characters pass)
 
     @property
     def n_frames(self) -> int:
@@ -90,6 +107,12 @@ class FilmSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _camera_speed(rng: np.random.Generator, speeds: tuple[float, ...] | None, shot: int) -> float:
+    """The seed's pan (drawn in any case: the other draws stay as they were), or the preset's, by shot."""
+    drawn = float(rng.choice((-1, 1)) * rng.uniform(0.0, 0.04))
+    return drawn if speeds is None else speeds[shot % len(speeds)]
 
 
 def make_film_spec(preset: str = "default", seed: int = 0, **overrides) -> FilmSpec:
@@ -129,10 +152,11 @@ def make_film_spec(preset: str = "default", seed: int = 0, **overrides) -> FilmS
                 location=LOCATIONS[(i + i // 3) % len(LOCATIONS)],
                 n_frames=cfg["frames_per_shot"],
                 camera_start=float(rng.uniform(0.0, 0.4)),
-                camera_speed=float(rng.choice((-1, 1)) * rng.uniform(0.0, 0.04)),
+                camera_speed=_camera_speed(rng, cfg.get("camera_speeds"), i),
                 actors=tuple(actors),
             )
         )
     return FilmSpec(
-        preset=preset, seed=seed, width=cfg["width"], height=cfg["height"], fps=cfg["fps"], shots=tuple(shots)
+        preset=preset, seed=seed, width=cfg["width"], height=cfg["height"], fps=cfg["fps"],
+        shots=tuple(shots), props=bool(cfg.get("props", False)),
     )

@@ -23,7 +23,7 @@ import numpy as np
 
 from .backgrounds import PAINTERS, _hshade, _vgradient
 from .character import paint_character
-from .script import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, Character
+from .script import ACTIONS, EXPRESSIONS, LOCATIONS, PEOPLE, Character
 from .skeleton import DEMO_PROPORTIONS, Proportions, build_skeleton, pose_for
 
 HAIR = {"black": (30, 28, 30), "brown": (100, 62, 35), "blond": (228, 196, 112), "red": (185, 62, 30),
@@ -99,7 +99,7 @@ def sample_character(rng: np.random.Generator) -> WorldCharacter:
         style = str(rng.choice(("short", "bob")))  # the painter: short hair wears shorts, a bob trousers
         look = Character("world", skin, hair, shirt, stripes, legs, shoes, style)
         body, build = _body(rng)
-        if min(character_distance(look, body, c, DEMO_PROPORTIONS) for c in CAST) < MIN_CHARACTER_DISTANCE:
+        if min(character_distance(look, body, c, DEMO_PROPORTIONS) for c in PEOPLE) < MIN_CHARACTER_DISTANCE:
             continue
         shirt_words = f"{shirt_name} shirt with {stripe_name} stripes" if stripes else f"{shirt_name} shirt"
         words = (f"{hair_name} {'bob' if style == 'bob' else 'short'} hair", f"{skin_name} skin", shirt_words,

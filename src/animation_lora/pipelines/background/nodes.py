@@ -12,12 +12,34 @@ from PIL import Image
 
 from ...backends.inpainting import make_inpainter
 from ...backends.segmentation import characters_in, make_segmenter
-from ...background.plates import LayerChecks, PlateCrop, drop_leaking, hole_fraction, masked_plate
-from ...background.purity import InstanceFilter, PurityParams, purity_metrics, residue_rows
+from ...background.plates import (
+    PURITY_COLUMNS,
+    LayerChecks,
+    PlateCrop,
+    drop_leaking,
+    hole_fraction,
+    masked_plate,
+)
+from ...background.purity import (
+    RESIDUE_COLUMNS,
+    InstanceFilter,
+    PurityParams,
+    plates_lost,
+    purity_metrics,
+    residue_counts,
+    residue_rows,
+)
 from ...background.temporal_fill import TemporalFillParams, fill_shot
-from ...clustering import ClusteringParams, cluster_embeddings, contact_sheets, embed_images
+from ...clustering import (
+    NOISE,
+    ClusteringParams,
+    apply_names,
+    cluster_embeddings,
+    contact_sheets,
+    embed_images,
+)
 from ...image_loop import map_images, materialise, progress, skip_table
-from ...lora_dataset import DatasetParams, TrainingSet, main_and_each
+from ...lora_dataset import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
 from ...params import block
 
 log = logging.getLogger(__name__)
@@ -93,14 +115,14 @@ def residue_check(inpainted: dict[str, np.ndarray], holes_left: dict[str, Any], 
         "residue check", "plate",
     )
     kept = {fid: inpainted[fid] for fid, instances in found.items() if not instances}
-    log.info("Residue check kept %d of %d plates (rejected ones: rejected_plates, reasons: residue_report)",
-             len(kept), len(inpainted))
+    report = pd.concat([pd.DataFrame(residue_rows(found), columns=RESIDUE_COLUMNS),
+                        skip_table(skipped, "frame_id").assign(kept=False)], ignore_index=True)
+    log.info("Residue check kept %d of %d plates; %s (rejected ones: rejected_plates, each reason: "
+             "residue_report)", len(kept), len(inpainted), residue_counts(report))
     return {
         "kept": kept,
         "rejected": {fid: inpainted[fid] for fid, instances in found.items() if instances},
-        "report": pd.concat([pd.DataFrame(residue_rows(found)), skip_table(skipped,
-                                                                           "frame_id").assign(kept=False)],
-                            ignore_index=True),
+        "report": report,
     }
 
 
@@ -123,6 +145,11 @@ def cluster_scenes(plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame,
     clusters = cluster_embeddings(ids, vectors, "scene", scene_clustering, shots,
                                   smooth=False)  # a shot: one place
     clusters = clusters.rename(columns={"id": "frame_id"})
+    if len(clusters) and (clusters.cluster == NOISE).all():  # too few plates to cluster: one scene of all
+        log.warning("Only %d clean plates, too few for scene clusters (min_cluster_size %d): they are one "
+                    "scene, 'scene_0'", len(clusters), scene_clustering.min_cluster_size)
+        clusters = apply_names(clusters.assign(cluster="scene_0", assigned_by="few plates"),
+                               scene_clustering.names)
     log.info("Scene clusters: %s", clusters.cluster.value_counts().to_dict())
     return clusters
 
@@ -134,22 +161,33 @@ def scene_contact_sheets(clean_backgrounds: dict[str, Any], scene_clusters: pd.D
 
 def build_background_datasets(clean_backgrounds: dict[str, Any], holes_left: dict[str, Any],
                               scene_clusters: pd.DataFrame, plate_embeddings: pd.DataFrame,
-                              frame_index: pd.DataFrame, scene_dataset: SceneDatasetParams, crop: PlateCrop,
+                              frame_index: pd.DataFrame, plates: pd.DataFrame, residue_report: pd.DataFrame,
+                              scene_dataset: SceneDatasetParams, crop: PlateCrop,
                               captioning: dict[str, Any], names: dict[str, str],
                               ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """The background LoRA datasets of the selected scenes, before the purity check. Each plate is RGBA:
     alpha 0 on the inpainted pixels (`holes_left`), cropped away from a large hole (`background.crop`);
     captions start with the scene trigger and the prefix and never name a character (`names`: the character
     clusters' names). Outputs: the chosen scene's dataset (named, or the largest, logged) and
-    `{name: dataset}`, one per selected scene."""
+    `{name: dataset}`, one per selected scene. A film that leaves no clean plate gives no background LoRA
+    (`nothing_to_teach`, with where the plates went: `plates`, `residue_report`); a scene under `min_images`
+    plates is trained with a warning when it is the only one."""
     missing = sorted(set(clean_backgrounds) - set(holes_left))
     if missing:
         raise ValueError(f"Plate '{missing[0]}' has no holes_left mask (what was inpainted): rerun the "
                          f"background pipeline from temporal_fill_node")
+    counts = scene_clusters[scene_clusters.cluster != NOISE].cluster.value_counts()
+    if counts.empty:
+        return nothing_to_teach("background", plates_lost(plates, residue_report)), {}
+    each = scene_dataset.scenes
+    if each is None and counts.iloc[0] < scene_dataset.min_images:
+        log.warning("The largest scene, '%s', has %d plates (`min_images` %d): its LoRA is trained on them",
+                    counts.index[0], counts.iloc[0], scene_dataset.min_images)
+        each = [str(counts.index[0])]
     quality = frame_index.set_index("frame_id").sharpness.fillna(0).to_dict()
     plates = {f: (clean_backgrounds[f], holes_left[f]) for f in clean_backgrounds}
     return main_and_each(
-        scene_dataset.scene, scene_dataset.scenes, scene_dataset.min_images, clusters=scene_clusters,
+        scene_dataset.scene, each, scene_dataset.min_images, clusters=scene_clusters,
         embeddings=plate_embeddings, id_column="frame_id", images=plates, quality=quality, what="scene",
         params=scene_dataset, captioning=captioning, exclude=list((names or {}).values()),
         prepare=lambda p: masked_plate(materialise(p[0]), materialise(p[1]) > 0, crop))
@@ -161,6 +199,8 @@ def drop_leaking_plates(candidate: TrainingSet, candidates: dict[str, TrainingSe
     """Plates where the segmenter still finds a character (`background.purity`) are dropped before the
     datasets are saved. Outputs: background.lora_dataset, background.lora_datasets and
     background_purity_report (every plate checked, dropped or kept, and why)."""
+    if candidate.skipped:
+        return candidate, {}, pd.DataFrame(columns=PURITY_COLUMNS)
     segmenter = make_segmenter(segmentation)
     each, report = drop_leaking(candidate.name, candidates,
                                 lambda im: characters_in(segmenter, im, purity.min_instance_pixels))
