@@ -8,7 +8,7 @@ from animation_lora.layers.motion import MotionParams, add_moving, moving_masks
 
 def panned_shot(n: int = 12, pan: int = 3):
     rng = np.random.default_rng(0)
-    world = (rng.integers(60, 200, (40, 140, 3)).repeat(4, 0).repeat(4, 1)).astype(np.uint8)  # 160 x 560 blocks
+    world = rng.integers(60, 200, (40, 140, 3)).repeat(4, 0).repeat(4, 1).astype(np.uint8)  # 160 x 560
     world[100:130, 300:330] = (90, 90, 90)  # a rock: scenery
     frames, truth = [], []
     for k in range(n):
