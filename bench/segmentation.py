@@ -6,6 +6,9 @@ SAM2 has no offline weights: with --sam2 its speed is timed on a randomly initia
 (speed does not depend on the weights; its IoU is meaningless and not printed).
 
     .venv/bin/python bench/segmentation.py [--every 3] [--sam2] [--film-dir data/01_raw/demo_film]
+
+Any rendered demo film folder works as --film-dir, e.g. the `creature` preset's (issue 21:
+`python -m animation_lora.demo render /tmp/creature --preset creature`).
 """
 
 import argparse
@@ -65,6 +68,7 @@ def main():
         ),
         "mediapipe without the body model": MediaPipeSegmenter(body_model=False),
         "mediapipe (default)": MediaPipeSegmenter(),
+        "mediapipe + motion proposals": MediaPipeSegmenter(motion={}),
         "grabcut (no weights)": GrabCutSegmenter(),
     }
     results = {}

@@ -53,7 +53,8 @@ def edited(**changes) -> dict:
 def test_the_base_parameters_parse_into_typed_blocks():
     params = composition_params(BASE)
     assert params.sampling.steps == 10 and params.sampling.negative_prompt == "blurry, lowres"
-    assert params.strategies == ["base", "solo", "merge", "fused", "switch", "composite"]
+    assert params.strategies == ["base", "solo", "merge", "fused", "switch", "composite", "regional"]
+    assert params.regional.inside == ["character", "pose", "expression"] and params.regional.box[3] == 1.0
     assert params.weight_search.ranges["background"] == [0.7, 0.9]
     assert params.scoring.thresholds.character == 0.6
 

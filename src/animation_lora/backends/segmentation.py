@@ -6,11 +6,12 @@ Backends (``segmentation.backend``):
   touching characters are split between their faces (MediaPipe face detection). On the crop, the selfie
   model's probability is joined (pixelwise max) with BlazePose's body segmentation (`body_model`): the selfie
   model loses dark hair on a dark background, the body model keeps it.
-- ``grabcut`` (no weights): foreground = difference from the shot's temporal median background (camera pans
-  compensated by phase correlation), refined with GrabCut. Misses characters that stand still.
+- ``grabcut`` (no weights): foreground = difference from the shot's temporal median background (the camera's
+  motion compensated, `layers.motion`), refined with GrabCut. Misses characters that stand still.
 - ``sam2`` (studio): SAM2 from a local checkpoint; characters are prompted with boxes from the ``mediapipe``
-  backend on the first frame of a shot where it finds any, then propagated through the shot with the SAM2
-  video predictor for temporally stable masks.
+  backend (with its motion proposals when `prompter.motion` is set: an animal prompts SAM2 too) on the first
+  frame of a shot where it finds any, then propagated through the shot with the SAM2 video predictor for
+  temporally stable masks.
 """
 
 from __future__ import annotations
@@ -181,45 +182,20 @@ class MediaPipeSegmenter:
 
 
 class GrabCutSegmenter:
+    """The no-weights baseline: what moves against the shot's camera-compensated median background
+    (`layers.motion`, the same proposals the mediapipe backend can add), refined with GrabCut."""
+
     name = "grabcut"
 
     def __init__(self, diff_threshold: float = 30.0, min_area: float = 0.002):
-        self.diff_threshold, self.min_area = diff_threshold, min_area
+        self.motion, self.min_area = MotionParams(diff_threshold=diff_threshold, min_frames=3), min_area
 
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
-        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in frames]
-        shifts = [np.zeros(2)] + [np.array(cv2.phaseCorrelate(grey[0], g)[0]) for g in grey[1:]]
         h, w = frames[0].shape[:2]
-        result = []
-        for i, frame in enumerate(frames):
-            aligned = [
-                cv2.warpAffine(
-                    f,
-                    np.float32([[1, 0, s[0] - shifts[i][0]], [0, 1, s[1] - shifts[i][1]]]),
-                    (w, h),
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
-                for f, s in zip(frames, shifts)
-            ]
-            background = np.median(np.stack(aligned), axis=0)
-            diff = np.abs(frame.astype(np.float32) - background).max(axis=2)
-            min_area = int(self.min_area * h * w)
-            mask = clean_mask(
-                cv2.morphologyEx(
-                    (diff > self.diff_threshold).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)
-                )
-                > 0,
-                min_area,
-            )
-            mask = clean_mask(grabcut_refine(frame, mask), min_area) if len(frames) > 2 else mask
-            parts = split_instances(mask, [], min_area)
-            result.append(
-                [
-                    Instance(m, float(diff[m].mean() / 255))
-                    for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())
-                ]
-            )
-        return result
+        min_area = int(self.min_area * h * w)
+        return [[Instance(m, MOTION_SCORE) for m in sorted(split_instances(mask, [], min_area),
+                                                             key=lambda m: np.nonzero(m)[1].mean())]
+                for mask in moving_masks(frames, self.motion, min_area)]
 
 
 class Sam2Segmenter:
@@ -251,9 +227,11 @@ class Sam2Segmenter:
         import torch
 
         h, w = frames[0].shape[:2]
-        start, prompts = next(
-            ((i, p) for i, f in enumerate(frames) if (p := self.prompter.segment(f))), (0, [])
-        )
+        # the prompts: the prompter's instances on the first frame that has any — with its motion proposals
+        # (the whole shot is looked at), a character that is not a person prompts SAM2 too
+        proposals = (self.prompter.segment_shot(frames) if self.prompter.motion is not None
+                     else (self.prompter.segment(f) for f in frames))
+        start, prompts = next(((i, p) for i, p in enumerate(proposals) if p), (0, []))
         if not prompts:
             return [[] for _ in frames]
         masks: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(frames))}
