@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,8 +123,14 @@ def train_lora(
     noise_scheduler = base.noise_scheduler  # DDPM: the training noise
     num_train_timesteps = noise_scheduler.config.num_train_timesteps
 
+    clock = {"validation": 0.0}  # seconds spent validating: its share of the run is reported
+
     def validate() -> float:
-        return validation_loss(base, cfg, unet, text_encoder, val_set, latent_cache, text_cache)
+        started = time.perf_counter()
+        try:
+            return validation_loss(base, cfg, unet, text_encoder, val_set, latent_cache, text_cache)
+        finally:
+            clock["validation"] += time.perf_counter() - started
 
     # resume: the checkpoint of this dataset, config and base restores the weights, optimizer, scheduler,
     # RNGs, the history (replayed to the caller's log) and the per-epoch saves
@@ -144,6 +151,7 @@ def train_lora(
     if not restored:
         best.offer(history[0]["val_loss"], 0, setup)  # the untrained LoRA may turn out the best
     micro = 0  # micro-batches seen (gradient_accumulation_steps of them make a step)
+    started = time.perf_counter()
     with tqdm(total=total_steps, initial=step, desc=f"train {dataset.name}", unit="step") as bar:
         for epoch in range(cfg.max_train_epochs):
             batches = bucket_batches(train_set, repeats, batch_size, order_rng)  # one bucket size a batch
@@ -247,7 +255,10 @@ def train_lora(
         final = validate()
         history.append({"step": step, "val_loss": final})
         epochs = ended_in or cfg.max_train_epochs
-        extra = {"final_val_loss": final, "epoch_states": saved, "best_step": best.step}
+        share = clock["validation"] / max(time.perf_counter() - started, 1e-9)
+        log.info("'%s': %d steps, validation %.0f%% of the training time", dataset.name, step, 100 * share)
+        extra = {"final_val_loss": final, "epoch_states": saved, "best_step": best.step,
+                 "validation_share": share}
         if cfg.checkpoint_every_n_steps and accelerator.is_main_process:
             retire_checkpoint(checkpoint)
     return TrainResult(

@@ -95,8 +95,9 @@ def train(
             cfg,
             on_step=lambda r: run.log_metrics({k: v for k, v in r.items() if k != "step"}, r["step"]),
         )
-        if "final_val_loss" in result.extra:
-            run.log_metrics({"final_val_loss": result.extra["final_val_loss"]}, result.steps)
+        if "final_val_loss" in result.extra:  # a finished run: its loss, when it was best, validation's cost
+            finished = ("final_val_loss", "best_step", "validation_share")
+            run.log_metrics({k: float(result.extra[k]) for k in finished}, result.steps)
         return trained_outputs(result, lora_dataset, base, cfg, training)
 
 
