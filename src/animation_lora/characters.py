@@ -29,7 +29,14 @@ def cluster_identities(embeddings: pd.DataFrame, face_table: pd.DataFrame, insta
                        params: ClusteringParams) -> pd.DataFrame:
     """HDBSCAN over the instances (only those with a detected face when `use_face_detection`), each track one
     identity; clusters `character_0 …` by size, renamed by `names`. Face-less instances are `noise` with that
-    reason. Columns: instance_id, cluster, similarity, assigned_by."""
+    reason. Columns: instance_id, cluster, similarity, assigned_by. A film where the segmentation found no
+    character at all is an error saying so (there is no character LoRA to make)."""
+    if embeddings.empty:
+        found = ("the segmentation kept no character instance" if instance_index.empty else
+                 f"none of the {len(instance_index)} character instances could be read (see "
+                 f"character_embedding_report)")
+        raise ValueError(f"No character was found in the film: {found} — see layer_index and "
+                         f"frames_contact_sheet. A film needs a character on screen for the character LoRA")
     emb = embeddings.merge(face_table[["instance_id", "has_face"]], on="instance_id", how="left")
     if "track" in instance_index:
         emb = emb.merge(instance_index[["instance_id", "track"]], on="instance_id", how="left")

@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from animation_lora.characters import cluster_identities
+from animation_lora.clustering import ClusteringParams
 from animation_lora.composition.lora_set import gather
 from animation_lora.datasets import read_lora
 from animation_lora.datasets.film import Film, FilmDataset
@@ -85,6 +87,18 @@ def test_a_bad_frame_is_a_skip_row_with_its_name_and_reason(tmp_path, case, capl
 def test_an_empty_frames_folder_is_named(tmp_path):
     with pytest.raises(ValueError, match=rf"Film '{tmp_path}' has no frames \(an empty folder"):
         ingest(Film(tmp_path, 24.0), FrameSampling())
+
+
+def test_a_film_without_any_character_says_so():
+    """Six noise frames through preprocessing used to end in pandas' "merge on float64 and object columns"."""
+    no_rows = pd.DataFrame(columns=["instance_id", "embedding"])
+    faces = pd.DataFrame(columns=["instance_id", "has_face"])
+    params = parse(ClusteringParams, {"min_cluster_size": 15, "min_samples": 3}, "character_clustering")
+    with pytest.raises(ValueError, match=r"No character was found in the film: the segmentation kept no "
+                                         r"character instance — see layer_index"):
+        cluster_identities(no_rows, faces, pd.DataFrame(columns=["instance_id", "frame_id"]), params)
+    with pytest.raises(ValueError, match=r"none of the 2 character instances could be read"):
+        cluster_identities(no_rows, faces, pd.DataFrame({"instance_id": ["a_0", "b_0"]}), params)
 
 
 def test_a_folder_of_only_hidden_files_has_no_frames(tmp_path):

@@ -4,8 +4,8 @@ nothing about — his masks in the label maps, no human joints, no face; rocks i
 import numpy as np
 import pytest
 
-from animation_lora.demo.ground_truth import GroundTruth
 from animation_lora.demo.backgrounds import paint_location
+from animation_lora.demo.ground_truth import GroundTruth
 from animation_lora.demo.render import render_demo_film, with_rocks
 
 
