@@ -21,7 +21,6 @@ each call, or, inside `with Composer(...)`, when the weights change, another str
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from contextlib import contextmanager
 from typing import get_args
 
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 
 from ..backends.factory import shared_copy, weights_lock
 from ..lora_format import LoraFile, module_names
+from .kept_weights import KeptWeights
 from .parameters import Sampling, Strategy
 from .prompts import Request
 from .regions import Regions
@@ -65,33 +65,6 @@ def quiet_transformers():
         yield
     finally:
         hf_logging.set_verbosity(level)
-
-
-class KeptWeights:
-    """The exact bits of tensors about to be written in place, kept in an unnamed temporary file (written one
-    tensor at a time from the tensor's own memory: no second copy of the weights); `restore` puts them
-    back."""
-
-    def __init__(self, tensors: list[torch.Tensor]):
-        self.tensors, self.file = tensors, tempfile.TemporaryFile()
-        for t in tensors:
-            self.file.write(memoryview(_raw(t).cpu().numpy()))
-
-    def restore(self) -> None:
-        self.file.seek(0)
-        for t in self.tensors:
-            raw = _raw(t)
-            buffer = torch.empty(raw.numel(), dtype=torch.uint8)
-            self.file.readinto(memoryview(buffer.numpy()))
-            raw.copy_(buffer)
-        self.file.close()
-
-
-def _raw(t: torch.Tensor) -> torch.Tensor:
-    """A tensor's bytes as a flat uint8 view of its own storage."""
-    if not t.is_contiguous():
-        raise ValueError("KeptWeights keeps contiguous tensors only")
-    return t.detach().view(-1).view(torch.uint8)
 
 
 class Composer:
