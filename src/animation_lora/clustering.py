@@ -4,28 +4,29 @@ min_cluster_size 15, min_samples 3, similarity_threshold 0.75)."""
 from __future__ import annotations
 
 from dataclasses import field
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
 import pandas as pd
+from annotated_types import Ge
 from PIL import Image
 from sklearn.cluster import HDBSCAN
 
 from .backends.embedding import flatten_rgba, make_embedder
 from .image_loop import map_images, materialise, skip_table
 from .imaging import contact_sheet
-from .params import block
+from .params import Cosine, Count, block
 
 NOISE = "noise"
 
 
 @block
 class ClusteringParams:
-    min_cluster_size: int = 15
-    min_samples: int = 3
-    similarity_threshold: float = 0.75  # a noise point joins the most similar cluster above this cosine
-    merge_above: float | None = None  # clusters whose centroids' cosine is above this are one (null: never)
+    min_cluster_size: Annotated[int, Ge(2)] = 15  # HDBSCAN's: a cluster is two items or more
+    min_samples: Count = 3
+    similarity_threshold: Cosine = 0.75  # a noise point joins the most similar cluster above this cosine
+    merge_above: Cosine | None = None  # clusters whose centroids' cosine is above this are one (null: never)
     names: dict[str, str] = field(default_factory=dict)  # e.g. {character_0: marco}
     use_face_detection: bool = False  # characters: cluster only the instances with a detected face
 
@@ -153,6 +154,14 @@ def cluster_embeddings(
 def apply_names(clusters: pd.DataFrame, names: dict[str, str] | None) -> pd.DataFrame:
     """Rename clusters by a user mapping (`character_0: marco`); a key that is no cluster is an error."""
     names = names or {}
+    given: dict[str, list[str]] = {}
+    for cluster, name in sorted(names.items()):
+        given.setdefault(name, []).append(cluster)
+    twice = {name: found for name, found in given.items() if len(found) > 1}
+    if twice:
+        name, found = next(iter(twice.items()))
+        raise ValueError(f"Cluster names give '{name}' to {len(found)} clusters ({', '.join(found)}): a "
+                         f"name is one character or place; `names` does not merge clusters")
     known = sorted(set(clusters.cluster) - {NOISE})
     unknown = sorted(set(names) - set(known))
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 
 from kedro.framework.hooks import hook_impl
 
@@ -10,13 +11,21 @@ from .experiments import NullRun, Tracker, install
 
 
 class MissingInputsHook:
-    """Before a run, check that the datasets this run reads from other pipelines exist, and name the
-    pipeline to run first (e.g. `background` before `preprocessing` gives a clear error, not a missing
-    version deep in a load)."""
+    """Before a run, check that every `--params` key is one a node reads (a typo, `film_pth=…`, or a stray
+    secret, `hf_token=…`, is refused instead of ignored and logged), and that the datasets this run reads from
+    other pipelines exist, naming the pipeline to run first (e.g. `background` before `preprocessing` gives
+    a clear error, not a missing version deep in a load)."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow's hook logs the run's parameters
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        from .pipeline_registry import producer_of
+        from .params import unknown_runtime_params
+        from .pipeline_registry import parameter_paths, producer_of
+
+        unknown = unknown_runtime_params(run_params.get("runtime_params") or {}, parameter_paths())
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(parameter_paths()), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"--params: no node reads `{unknown[0]}`{hint} (unknown: {', '.join(unknown)})")
 
         pinned = dict(run_params.get("load_versions") or {})
         for ds, version in pinned.items():

@@ -19,7 +19,7 @@ import pandas as pd
 from .backends.captioning import join_caption, make_captioner
 from .clustering import NOISE, select_cluster
 from .image_loop import materialise
-from .params import block, parse
+from .params import Count, block, parse
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class DatasetParams:
     trigger_template: str = "{name}"
     caption_prefix: str = ""
     exclude_words: list[str] = field(default_factory=list)  # never in a caption of this LoRA
-    target_size: int = 40  # the brief: `prepare_training_data.py --target-size 300`
+    target_size: Count = 40  # the brief: `prepare_training_data.py --target-size 300`
     resolution: int = 512
     batch_size: int = 1
     shuffle_caption: bool = True

@@ -16,11 +16,15 @@ import functools
 import inspect
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from annotated_types import Ge, Interval
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 T = TypeVar("T")
+Count = Annotated[int, Ge(1)]  # one or more (a size, a number of steps): 0 or less is refused, never replaced
+Share = Annotated[float, Interval(ge=0.0, lt=1.0)]  # a fraction of a whole that leaves some of it
+Cosine = Annotated[float, Interval(ge=-1.0, le=1.0)]
 
 
 class BlockError(ValueError):
@@ -113,6 +117,22 @@ def parse(cls: type[T], values: Mapping[str, Any] | None, path: str) -> T:
         return cls(**dict(values or {}))
     except BlockError as err:
         raise ValueError(f"Invalid parameters: {err.within(path)}") from None
+
+
+def unknown_runtime_params(runtime: Mapping[str, Any], known: set[str]) -> list[str]:
+    """The `--params` keys no node reads: a path is known when it is a parameter a node reads, lies inside
+    one (`preprocessing.sampling.every_n_frames`) or holds one (`preprocessing`)."""
+    def paths(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+        out = []
+        for key, value in tree.items():
+            path = f"{prefix}{key}"
+            out += paths(value, path + ".") if isinstance(value, Mapping) and value else [path]
+        return out
+
+    def is_known(path: str) -> bool:
+        return any(path == k or path.startswith(k + ".") or k.startswith(path + ".") for k in known)
+
+    return [p for p in paths(runtime) if not is_known(p)]
 
 
 def describe_errors(err: ValidationError, path: str) -> str:

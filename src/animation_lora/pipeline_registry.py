@@ -34,6 +34,13 @@ def register_pipelines() -> dict[str, Pipeline]:
     return pipelines
 
 
+def parameter_paths() -> set[str]:
+    """Every parameter path a node of any pipeline reads (`preprocessing.sampling`, `diffusion`), and
+    `film_path` (the catalog's input film)."""
+    inputs = {name for p in all_pipelines().values() for name in p.inputs()}
+    return {n.removeprefix("params:") for n in inputs if n.startswith("params:")} | {"film_path"}
+
+
 def producer_of(dataset: str) -> str | None:
     """The pipeline that writes `dataset` (None when no pipeline does: a raw input)."""
     return next((name for name, p in all_pipelines().items() if dataset in p.all_outputs()), None)

@@ -15,9 +15,11 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from animation_lora.backends.clip_tokenizer import clip_tokenizer
 from animation_lora.characters import cluster_identities
-from animation_lora.clustering import ClusteringParams
+from animation_lora.clustering import ClusteringParams, apply_names
 from animation_lora.composition.lora_set import gather
+from animation_lora.composition.prompts import build_requests
 from animation_lora.datasets import read_lora
 from animation_lora.datasets.film import Film, FilmDataset
 from animation_lora.datasets.lora_file import LoraInputFolderDataset
@@ -26,6 +28,7 @@ from animation_lora.frames.quality import Quality
 from animation_lora.frames.sampling import FrameSampling
 from animation_lora.lora_format import LoraFile
 from animation_lora.params import parse
+from animation_lora.pipelines.preprocessing.character_nodes import CharacterDatasetParams
 from animation_lora.pipelines.preprocessing.frame_nodes import filter_quality, ingest
 from animation_lora.training import TrainConfig
 
@@ -152,6 +155,7 @@ def test_a_garbage_video_names_the_file(tmp_path, content):
 
 
 # --- parameters: a value out of range names its YAML path ---------------------------------------------------
+AT_LEAST = "greater than or equal to"
 PARAMS = [
     (FrameSampling, "preprocessing.sampling", "cut_threshold", -5.0, "greater than or equal to 0"),
     (FrameSampling, "preprocessing.sampling", "every_n_frames", 0, "greater than or equal to 1"),
@@ -168,6 +172,14 @@ PARAMS = [
     (TrainConfig, "training.args", "lr_scheduler", "cosine_annealing", "Input should be 'constant'"),
     (TrainConfig, "training.args", "network_dim", "8", "valid integer"),
     (TrainConfig, "training.args", "missing_caption", "skip", "Input should be 'error' or 'trigger'"),
+    # issue 25, 7: values that were accepted and then silently wrong (AT_LEAST: pydantic's words)
+    (TrainConfig, "training.args", "validation_split", 1.5, "less than 1"),
+    (TrainConfig, "training.args", "train_batch_size", 0, "greater than or equal to 1"),
+    (TrainConfig, "training.args", "max_train_steps", 0, "greater than or equal to 1"),
+    (ClusteringParams, "preprocessing.character_clustering", "min_cluster_size", 0, f"{AT_LEAST} 2"),
+    (ClusteringParams, "background.scene_clustering", "similarity_threshold", 5.0, "less than or equal to 1"),
+    (CharacterDatasetParams, "preprocessing.character_dataset", "min_images", -1, f"{AT_LEAST} 1"),
+    (CharacterDatasetParams, "preprocessing.character_dataset", "target_size", 0, f"{AT_LEAST} 1"),
 ]
 
 
@@ -180,6 +192,19 @@ def test_a_bad_parameter_names_its_path_and_the_cause(cls, path, key, value, cau
         match=rf"`{re.escape(path)}\.{key}`: .*{re.escape(cause)}.*\(got {re.escape(repr(value))}\)",
     ):
         parse(cls, {key: value}, path)
+
+
+def test_two_clusters_given_one_name_is_an_error():
+    clusters = pd.DataFrame({"cluster": ["character_0", "character_1", "noise"]})
+    with pytest.raises(ValueError, match=r"give 'marco' to 2 clusters \(character_0, character_1\)"):
+        apply_names(clusters, {"character_0": "marco", "character_1": "marco"})
+
+
+def test_a_template_that_fills_to_nothing_is_named():
+    with pytest.raises(ValueError, match=r"Prompt 0 is empty \(template `\{pose\}`"):
+        build_requests([], ["{pose}"], {}, {}, clip_tokenizer())
+    with pytest.raises(ValueError, match=r"Prompt 0 is empty \(`composition\.prompts\[0\]`"):
+        build_requests(["<lora:character:0.5>"], [], {"character": 1.0}, {}, clip_tokenizer())
 
 
 def test_an_unknown_training_arg_is_named():

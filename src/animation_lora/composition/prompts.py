@@ -62,6 +62,10 @@ def build_requests(
     """The prompts (with optional <lora:name:w> tags), or else the templates filled from the triggers.
     A prompt over 77 tokens is truncated by the tokenizer, as diffusers does, with a warning."""
     requests = [parse_prompt(p, weights) for p in prompts or [fill_template(t, triggers) for t in templates]]
+    for i, r in enumerate(requests):
+        if not r.prompt:
+            source = f"`composition.prompts[{i}]`" if prompts else f"template `{templates[i]}`"
+            raise ValueError(f"Prompt {i} is empty ({source}, with the LoRAs' trigger phrases filled in)")
     for r in requests:
         n = token_count(tokenizer, r.prompt)
         if n > tokenizer.model_max_length:

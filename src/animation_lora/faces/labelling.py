@@ -12,7 +12,7 @@ import pandas as pd
 from ..backends.faces import make_expression_classifier
 from ..image_loop import map_images
 from ..lora_dataset import DatasetParams
-from ..params import block
+from ..params import Count, block
 from .crops import face_crop
 from .expressions import canonical, label_face
 
@@ -47,7 +47,7 @@ class LabelParams:
 @block
 class ExpressionDatasetParams(DatasetParams):
     expression: str | None = None  # the main expression dataset; None: the one with most faces
-    min_images: int = 3  # an expression found on fewer faces gets no dataset (logged)
+    min_images: Count = 3  # an expression found on fewer faces gets no dataset (logged)
     trigger_template: str = "{name} expression"
 
 

@@ -18,7 +18,7 @@ import optuna
 
 from ..convergence import plateaued
 from ..experiments import tracker
-from ..params import block, parse
+from ..params import Count, block, parse
 from ..training import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Search:
 
     storage: str
     study_name: str
-    n_trials: int
+    n_trials: Count
     convergence: Convergence
     space: dict[str, dict[str, Any]]  # name -> a `Dimension`
     pruner: Literal["median", "hyperband", "none"] = "median"

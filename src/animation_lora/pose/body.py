@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..clustering import NOISE, ClusteringParams
 from ..lora_dataset import DatasetParams
-from ..params import block
+from ..params import Count, block
 from .actions import FEATURES, ActionRules, check_actions, cluster_actions, torso_length, track_features
 
 NO_POSE = "no human pose detected (an animal, a robot, or too small)"
@@ -20,7 +20,7 @@ LEGS_HIDDEN = "legs not visible (a close-up or a cropped body): no full-body act
 
 @block
 class PoseDatasetParams(DatasetParams):
-    min_images: int = 5  # an action found on fewer instances gets no LoRA dataset
+    min_images: Count = 5  # an action found on fewer instances gets no LoRA dataset
     exclude_words: list[str] = field(default_factory=list)
 
 

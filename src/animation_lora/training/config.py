@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..lora_dataset import TrainingSet
-from ..params import block, parse
+from ..params import Count, Share, block, parse
 
 Optimizer = Literal["AdamW", "AdamW8bit", "Lion", "Adafactor", "Prodigy", "SGD"]
 Scheduler = Literal[
@@ -19,16 +19,16 @@ Scheduler = Literal[
 class TrainConfig:
     """kohya's train_network.py arguments (the subset that applies here), same names."""
 
-    network_dim: int = 4
+    network_dim: Count = 4
     network_alpha: float = 1.0
     learning_rate: float = 1e-4
     text_encoder_lr: float = 0.0  # 0 = U-Net only (the brief trains it at 0.8 x learning_rate)
-    max_train_epochs: int = 1
+    max_train_epochs: Count = 1
     save_every_n_epochs: int = 0
     save_precision: Literal["float", "fp16", "bf16"] = "float"
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     gradient_checkpointing: bool = False
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: Count = 1
     optimizer_type: Optimizer = "AdamW"
     lr_scheduler: Scheduler = "constant"
     lr_scheduler_num_cycles: int = 1
@@ -51,9 +51,9 @@ class TrainConfig:
     noise_offset: float = 0.0
     caption_dropout_rate: float = 0.0
     resolution: int | None = None  # None: the dataset TOML's
-    train_batch_size: int | None = None  # None: the dataset TOML's batch_size
-    max_train_steps: int | None = None  # a step budget: training ends at this step or after max_train_epochs
-    validation_split: float = 0.2
+    train_batch_size: Count | None = None  # None: the dataset TOML's batch_size
+    max_train_steps: Count | None = None  # a step budget: training ends here or after max_train_epochs
+    validation_split: Share = 0.2  # in [0, 1): 1 would leave nothing to train on
     validate_every_n_steps: int = 5
     # early stop on the validation curve: after `early_stopping_patience` validations that improved the best
     # loss by no more than `early_stopping_rel_tol` of it, training ends and the LoRA is the one of the best

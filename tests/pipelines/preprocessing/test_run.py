@@ -107,6 +107,22 @@ def test_a_film_path_that_does_not_exist_names_the_parameter(kedro_project):
         run_session(kedro_project, "preprocessing", runtime_params={"film_path": "/no/such/film.mp4"})
 
 
+@pytest.mark.parametrize("params, named", [
+    ({"film_pth": "/films/ep01.mp4"}, r"no node reads `film_pth`; did you mean film_path\?"),
+    ({"hf_token": "hf_s3cr3t9431"}, r"no node reads `hf_token`"),
+    ({"preprocessing": {"samplng": {"every_n_frames": 3}}},
+     r"no node reads `preprocessing\.samplng\.every_n_frames`; did you mean preprocessing\.sampling"),
+])
+def test_a_params_key_no_node_reads_is_refused_before_the_run(kedro_project, params, named):
+    """Issue 25, 7: a typo ran the demo film instead of the user's; an unknown key (a token) was kept in
+    MLflow. Both are refused before any node runs (no version is written)."""
+    with pytest.raises(ValueError, match=rf"--params: {named}"):
+        run_session(kedro_project, "preprocessing", runtime_params=params)
+    assert not any((kedro_project / "data" / "02_intermediate").glob("*/*"))
+    stored = b"".join(p.read_bytes() for p in kedro_project.rglob("mlflow.db*"))
+    assert b"s3cr3t9431" not in stored and b"ep01" not in stored  # nothing of the refused run was logged
+
+
 @pytest.mark.slow
 def test_an_unknown_cluster_name_is_an_error_listing_the_clusters(kedro_project):
     with pytest.raises(ValueError, match=r"No character cluster named 'luca'.*character_0"):

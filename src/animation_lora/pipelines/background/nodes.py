@@ -40,7 +40,7 @@ from ...clustering import (
 )
 from ...image_loop import map_images, materialise, progress, skip_table
 from ...lora_dataset import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
-from ...params import block
+from ...params import Count, block
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 class SceneDatasetParams(DatasetParams):
     scene: str | None = None  # a scene cluster id or name; None takes the largest (logged)
     scenes: list[str] | None = None  # each its own LoRA; None: every scene cluster with min_images or more
-    min_images: int = 5
+    min_images: Count = 5
 
 
 def check_layers(background_layers: dict[str, Any], hole_masks: dict[str, Any], layer_index: pd.DataFrame,

@@ -17,7 +17,7 @@ from ...clustering import ClusteringParams, contact_sheets, embed_images
 from ...faces.crops import framing
 from ...image_loop import map_images, materialise, skip_table
 from ...lora_dataset import DatasetParams, TrainingSet, main_and_each
-from ...params import block
+from ...params import Count, block
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class CharacterDatasetParams(DatasetParams):
     character: str | None = None  # the main character (hyper-parameter search); None: the largest cluster
     characters: list[str] | None = None  # each its own LoRA; None: every cluster with min_images or more
-    min_images: int = 5
+    min_images: Count = 5
 
 
 def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> pd.DataFrame:
