@@ -21,6 +21,7 @@ from animation_lora.clustering import ClusteringParams, apply_names
 from animation_lora.composition.lora_set import gather
 from animation_lora.composition.prompts import build_requests
 from animation_lora.datasets import read_lora
+from animation_lora.datasets.export import ExportFolder
 from animation_lora.datasets.film import Film, FilmDataset
 from animation_lora.datasets.lora_file import LoraInputFolderDataset
 from animation_lora.frames.dedup import Dedup
@@ -137,6 +138,14 @@ def test_a_one_frame_film_ingests_one_shot(tmp_path):
 
 
 # --- film files ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("empty", [None, "", "  "])
+def test_an_empty_film_path_says_what_to_give(empty):
+    """`--params film_path=` ended in `TypeError: expected str, bytes or os.PathLike object, not NoneType`."""
+    for make in (lambda: FilmDataset(empty), lambda: ExportFolder("data/09_export", empty)):
+        with pytest.raises(ValueError, match=r"`film_path` is empty: give the film, e\.g\. `kedro run"):
+            make()
+
+
 def test_a_missing_film_names_the_path_and_the_parameter(tmp_path):
     with pytest.raises(
         Exception, match=rf"Film not found at '{tmp_path / 'no.mp4'}' \(parameter `film_path`"

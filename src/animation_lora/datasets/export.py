@@ -19,6 +19,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from safetensors.torch import save_file
 
+from .film import film_path_given
 from .image_folder import _as_pil
 from .kohya import write_kohya
 
@@ -39,7 +40,7 @@ class ExportFolder(AbstractDataset[dict, None]):
 
     def __init__(self, filepath: str, film_path: str, metadata: dict[str, Any] | None = None):
         self._root = Path(filepath)
-        self._film = Path(film_path)
+        self._film = film_path_given(film_path)
         self.metadata = metadata
 
     @property

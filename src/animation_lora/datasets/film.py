@@ -115,6 +115,14 @@ def _open_video(path: Path):
     return container
 
 
+def film_path_given(value: str | None) -> Path:
+    """The `film_path` parameter as a path; empty (`--params film_path=`) is an error saying what to give."""
+    if value is None or not str(value).strip():
+        raise ValueError("`film_path` is empty: give the film, e.g. `kedro run --params "
+                         "film_path=/path/to/film.mp4` (a video file or a folder of frames)")
+    return Path(value)
+
+
 class FilmDataset(AbstractDataset[None, Film]):
     """Read-only dataset for the input film.
 
@@ -134,7 +142,7 @@ class FilmDataset(AbstractDataset[None, Film]):
         demo: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
-        self._path = Path(filepath)
+        self._path = film_path_given(filepath)
         self._fps = fps
         self._demo = demo
         self.metadata = metadata
