@@ -22,8 +22,15 @@ class Skip(Exception):
 
 
 # What a damaged or unreadable image file raises (PIL's UnidentifiedImageError and truncated files are
-# OSErrors); a ValueError or TypeError is a bug, not a bad image, and is never skipped.
+# OSErrors without an errno); a ValueError or TypeError is a bug, not a bad image, and is never skipped.
 UNREADABLE = (Skip, OSError, Image.DecompressionBombError)
+
+
+def bad_image(err: BaseException) -> bool:
+    """Whether an error says the image is bad (skip it, with the reason) rather than the machine: an OSError
+    with an errno — permission denied, disk full, an I/O error — stops the run instead of becoming a quiet
+    skip row for every image that follows."""
+    return not (isinstance(err, OSError) and err.errno is not None)
 
 
 def progress(items: Iterable[T], desc: str, unit: str = "img", total: int | None = None) -> Iterable[T]:
@@ -62,6 +69,8 @@ def map_images(
             value = tuple(materialise(i) for i in item) if isinstance(item, tuple) else materialise(item)
             results[key] = fn(key, value) if keyed else fn(value)
         except UNREADABLE as err:
+            if not bad_image(err):
+                raise
             reason = f"{type(err).__name__}: {err}" if not isinstance(err, Skip) else str(err)
             log.warning("%s: skipped '%s': %s", desc, key, reason)
             skipped.append({"id": key, "reason": reason})

@@ -27,6 +27,7 @@ from animation_lora.datasets.lora_file import LoraInputFolderDataset
 from animation_lora.frames.dedup import Dedup
 from animation_lora.frames.quality import Quality
 from animation_lora.frames.sampling import FrameSampling
+from animation_lora.image_loop import map_images
 from animation_lora.lora_format import LoraFile
 from animation_lora.params import parse
 from animation_lora.pipelines.preprocessing.character_nodes import CharacterDatasetParams
@@ -422,3 +423,20 @@ def test_the_latent_cache_leaves_no_partial_file(base, tmp_path):
     cache.get(np.zeros((64, 64, 3), np.uint8))
     files = sorted(p.name for p in (tmp_path / "latents").iterdir())
     assert len(files) == 1 and files[0].endswith(".safetensors")
+
+
+@pytest.mark.parametrize("error, skipped", [
+    (OSError("image file is truncated (3 bytes not processed)"), True),  # a bad image: a skip row
+    (PermissionError(13, "Permission denied"), False),  # the machine: the run stops
+    (OSError(28, "No space left on device"), False),
+    (OSError(5, "Input/output error"), False),
+])
+def test_only_a_bad_image_is_skipped_not_a_machine_error(error, skipped):
+    def fail(image):
+        raise error
+
+    if skipped:
+        assert map_images({"a": np.zeros((2, 2, 3), np.uint8)}, fail, "test")[1][0]["id"] == "a"
+    else:
+        with pytest.raises(type(error), match=error.strerror or "x"):
+            map_images({"a": np.zeros((2, 2, 3), np.uint8)}, fail, "test")

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from animation_lora.demo import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, make_film_spec, render_demo_film
+from animation_lora.demo import ACTIONS, EXPRESSIONS, LOCATIONS, PEOPLE, make_film_spec, render_demo_film
 from animation_lora.demo.backgrounds import paint_location
 from animation_lora.demo.render import render_frame
 
@@ -56,7 +56,7 @@ def test_coverage_of_locations_actions_expressions_and_cast(tiny_truth):
     assert set(frames.location) == set(LOCATIONS)
     assert set(inst.action) == set(ACTIONS)
     assert {"happy", "surprised", "neutral"} <= set(inst.expression) <= set(EXPRESSIONS)
-    assert set(inst.character) == {c.name for c in CAST}
+    assert set(inst.character) == {c.name for c in PEOPLE}  # the default films cast people only
     assert (inst.groupby("frame").size() == 2).any(), "some shots have two characters"
     # hard cuts: the location or camera jumps between shots
     assert frames.shot.nunique() == 6 and frames.first_of_shot.sum() == 6

@@ -8,7 +8,7 @@ import numpy as np
 import yaml
 
 from animation_lora.backends.captioning import join_caption
-from animation_lora.demo import CAST, LOCATIONS, make_film_spec
+from animation_lora.demo import LOCATIONS, PEOPLE, make_film_spec
 from animation_lora.demo.backgrounds import paint_location
 from animation_lora.demo.render import render_frame
 from animation_lora.demo.skeleton import DEMO_PROPORTIONS
@@ -43,12 +43,12 @@ def test_same_seed_same_samples_other_seed_differs():
 
 def test_film_cast_and_locations_are_held_out():
     # the rule would catch the film's own characters and locations (distance 0)...
-    assert all(character_distance(c, DEMO_PROPORTIONS, c, DEMO_PROPORTIONS) == 0 for c in CAST)
+    assert all(character_distance(c, DEMO_PROPORTIONS, c, DEMO_PROPORTIONS) == 0 for c in PEOPLE)
     assert all(place_distance(Place(loc, 0, 0.0, 1.0, 1.0)) == 0 for loc in LOCATIONS)
     # ...and no sample comes near them
     rng = np.random.default_rng(0)
     characters = [sample_character(rng) for _ in range(1500)]
-    nearest = min(character_distance(w.look, w.body, c, DEMO_PROPORTIONS) for w in characters for c in CAST)
+    nearest = min(character_distance(w.look, w.body, c, DEMO_PROPORTIONS) for w in characters for c in PEOPLE)
     assert nearest >= MIN_CHARACTER_DISTANCE
     places = [sample_place(rng) for _ in range(1500)]
     assert min(place_distance(p) for p in places) >= MIN_PLACE_DISTANCE

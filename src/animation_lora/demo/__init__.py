@@ -2,13 +2,15 @@
 
 from .ground_truth import GroundTruth
 from .render import render_demo_film
-from .script import ACTIONS, CAST, EXPRESSIONS, LOCATIONS, PRESETS, make_film_spec
+from .script import ACTIONS, CAST, CREATURES, EXPRESSIONS, LOCATIONS, PEOPLE, PRESETS, make_film_spec
 
 __all__ = [
     "ACTIONS",
     "CAST",
+    "CREATURES",
     "EXPRESSIONS",
     "LOCATIONS",
+    "PEOPLE",
     "PRESETS",
     "GroundTruth",
     "make_film_spec",
