@@ -3,9 +3,13 @@
 import os
 
 # No network here and no telemetry ever: kedro-telemetry also reads `.telemetry` (consent: false),
-# MLflow 3 has its own usage telemetry.
-for _var in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY"):
+# MLflow 3 has its own usage telemetry. The hubs' offline switches: a model name that would download
+# (transformers, diffusers, huggingface_hub) fails at once instead of reaching out (issue 25).
+for _var in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY",
+             "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(_var, "true")
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
 
 from pathlib import Path  # noqa: E402
 

@@ -1,5 +1,6 @@
 """One dataset per LoRA (a folder of kohya folders), and the export folder people pick results up from."""
 
+import os
 import stat
 import tomllib
 
@@ -41,7 +42,15 @@ def test_every_cluster_above_the_size_gets_a_lora_and_unknown_names_are_errors()
         selected_clusters(clusters, ["x"], 5, "character")
 
 
-def test_export_writes_plain_names_readable_by_everyone_with_a_relative_image_dir(tmp_path):
+def test_export_writes_plain_names_with_the_users_umask_and_a_relative_image_dir(tmp_path):
+    previous = os.umask(0o027)  # issue 25: results keep the user's umask (they were chmod-ed 755/644)
+    try:
+        _export_twice(tmp_path)
+    finally:
+        os.umask(previous)
+
+
+def _export_twice(tmp_path):
     lora = LoraFile({"lora_unet_x.alpha": torch.tensor(4.0)}, {"ss_output_name": "roxanne"})
     export = ExportFolder(str(tmp_path / "export"), film_path="/films/Megamind.avi")
     saved = KohyaDatasetsFolder(str(tmp_path / "character_loras"), version=Version(None, None))
@@ -62,7 +71,7 @@ def test_export_writes_plain_names_readable_by_everyone_with_a_relative_image_di
     toml = tomllib.loads((root / "datasets" / "roxanne" / "dataset.toml").read_text())
     assert toml["datasets"][0]["subsets"][0]["image_dir"] == "images"
     assert (root / "contact_sheets" / "character_roxanne.png").exists() and (root / "report.html").exists()
-    for path in root.rglob("*"):
+    for path in root.rglob("*"):  # the user's umask (027 here), never opened to everyone
         mode = stat.S_IMODE(path.stat().st_mode)
-        assert mode == (0o755 if path.is_dir() else 0o644), path
+        assert mode == (0o750 if path.is_dir() else 0o640), path
     assert not list((tmp_path / "export").glob("*.partial")) and not list((tmp_path / "export").glob("*.old"))

@@ -26,12 +26,15 @@ from .kohya import write_kohya
 log = logging.getLogger(__name__)
 
 
-def _open_up(root: Path) -> None:
-    """Folders 755, files 644: the results are for whoever uses the machine, not only the run's owner."""
+def _follow_umask(root: Path) -> None:
+    """Every folder and file as the user's umask says (safetensors writes its files 0600): never opened to
+    everyone, never closed to the user's group when the umask shares with it."""
+    umask = os.umask(0)
+    os.umask(umask)
     for folder, _, files in os.walk(root):
-        os.chmod(folder, 0o755)
+        os.chmod(folder, 0o777 & ~umask)
         for f in files:
-            os.chmod(os.path.join(folder, f), 0o644)
+            os.chmod(os.path.join(folder, f), 0o666 & ~umask)
 
 
 class ExportFolder(AbstractDataset[dict, None]):
@@ -64,7 +67,7 @@ class ExportFolder(AbstractDataset[dict, None]):
             (staging / "report.html").write_text(data["report"], encoding="utf-8")
         for stage, metrics in (data.get("metrics") or {}).items():
             (staging / f"{stage}_metrics.json").write_text(json.dumps(metrics, indent=2))
-        _open_up(staging)
+        _follow_umask(staging)
         old = final.with_name(final.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
