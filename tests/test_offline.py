@@ -13,7 +13,8 @@ def test_loading_the_settings_switches_the_hubs_offline():
             "try:\n"
             "    hf_hub_download('openai/clip-vit-base-patch32', 'config.json')\n"
             "except Exception as err:\n"
-            "    print(type(err).__name__, os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'])\n")
+            "    print(type(err).__name__, os.environ['HF_HUB_OFFLINE'],\n"
+            "          os.environ['TRANSFORMERS_OFFLINE'])\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.stdout.split() == ["LocalEntryNotFoundError", "1", "1"], out.stdout + out.stderr
