@@ -302,6 +302,10 @@ def test_an_extra_lora_named_like_a_trained_one_is_named():
     lora = LoraFile({"lora_unet_x.lora_down.weight": torch.zeros(2, 2)}, {})
     with pytest.raises(ValueError, match=r"\['character\.safetensors'\] in `extra_loras` have the name"):
         gather({"character": lora}, {"character": lora}, {})
+    marco = LoraFile(dict(lora.tensors), {"ss_output_name": "marco"})  # the slot's LoRA by its own name
+    with pytest.raises(ValueError, match=r"\['marco\.safetensors'\] in `extra_loras` have the name"):
+        gather({"character": marco}, {"marco": lora}, {})
+    assert sorted(gather({"character": marco}, {"other": lora}, {}).loras) == ["character", "other"]
 
 
 @pytest.fixture(scope="module")

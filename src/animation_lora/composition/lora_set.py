@@ -45,7 +45,10 @@ def gather(trained: dict[str, LoraFile], extra: dict[str, LoraFile], weights: di
     for slot, reason in absent.items():
         log.warning("No %s LoRA to compose: %s", slot, reason)
     trained = {slot: lora for slot, lora in trained.items() if slot not in absent}
-    clash = sorted(set(trained) & set(extra))
+    # an extra file may not take a slot's name nor a trained LoRA's own name (`marco.safetensors` beside the
+    # trained marco would be applied on top of it)
+    names = set(trained) | {lora.metadata.get("ss_output_name") for lora in trained.values()} - {None}
+    clash = sorted(names & set(extra))
     if clash:
         raise ValueError(
             f"Extra LoRA file(s) {[f'{n}.safetensors' for n in clash]} in `extra_loras` have "
