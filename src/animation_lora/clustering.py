@@ -14,6 +14,7 @@ from PIL import Image
 from sklearn.cluster import HDBSCAN
 
 from .backends.embedding import flatten_rgba, make_embedder
+from .ids import safe_name
 from .image_loop import map_images, materialise, skip_table
 from .imaging import contact_sheet
 from .params import Cosine, Count, block
@@ -153,7 +154,7 @@ def cluster_embeddings(
 
 def apply_names(clusters: pd.DataFrame, names: dict[str, str] | None) -> pd.DataFrame:
     """Rename clusters by a user mapping (`character_0: marco`); a key that is no cluster is an error."""
-    names = names or {}
+    names = {c: safe_name(n, f"The name of cluster `{c}` (`names.{c}`)") for c, n in (names or {}).items()}
     given: dict[str, list[str]] = {}
     for cluster, name in sorted(names.items()):
         given.setdefault(name, []).append(cluster)

@@ -27,6 +27,7 @@ from animation_lora.datasets.lora_file import LoraInputFolderDataset
 from animation_lora.frames.dedup import Dedup
 from animation_lora.frames.quality import Quality
 from animation_lora.frames.sampling import FrameSampling
+from animation_lora.ids import safe_name
 from animation_lora.image_loop import map_images
 from animation_lora.lora_format import LoraFile
 from animation_lora.params import parse
@@ -444,3 +445,42 @@ def test_only_a_bad_image_is_skipped_not_a_machine_error(error, skipped):
     else:
         with pytest.raises(type(error), match=error.strerror or "x"):
             map_images({"a": np.zeros((2, 2, 3), np.uint8)}, fail, "test")
+
+
+@pytest.mark.parametrize("name", ["/some/other/folder", "../../x", "..", ".hidden", "a b", "", "x" * 101])
+def test_a_name_that_could_escape_its_folder_is_refused_where_it_enters(name):
+    """Issue 25, 2: `names.character_0=/some/other/folder` wrote the kohya dataset outside the project."""
+    clusters = pd.DataFrame({"cluster": ["character_0", "noise"]})
+    with pytest.raises(ValueError, match=r"`names\.character_0`\) is .*: a name becomes a file or folder"):
+        apply_names(clusters, {"character_0": name})
+    with pytest.raises(ValueError, match=r"The LoRA's name is .*letters, digits"):
+        safe_name(name, "The LoRA's name")
+
+
+def test_a_lora_json_name_and_a_dataset_name_cannot_leave_the_folder(tmp_path):
+    from kedro.io import DatasetError
+
+    from animation_lora.datasets.kohya import KohyaDatasetsFolder, read_kohya, write_kohya
+    from animation_lora.lora_dataset import build_lora_dataset
+
+    data = build_lora_dataset("marco", "marco", {"i0": np.zeros((64, 64, 3), np.uint8)}, {"i0": "marco"},
+                              {"i0": 1.0}, None, {"target_size": 1, "resolution": 64})
+    write_kohya(data, tmp_path / "set", tmp_path / "set")
+    (tmp_path / "set" / "lora.json").write_text('{"name": "../../models/sd15", "trigger": "marco"}')
+    with pytest.raises(ValueError, match=r"The LoRA name in '.*lora\.json' is '\.\./\.\./models/sd15'"):
+        read_kohya(tmp_path / "set")
+    folder = KohyaDatasetsFolder(str(tmp_path / "many"))
+    with pytest.raises(DatasetError, match=r"A LoRA dataset name in .* is '\.\./escaped'"):
+        folder.save({"../escaped": data})
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_two_films_of_one_name_never_overwrite_each_others_results(tmp_path):
+    from animation_lora.datasets.export import ExportFolder
+
+    ExportFolder(str(tmp_path), "/a/ep01.mp4").save({"report": "<html>a</html>"})
+    with pytest.raises(Exception, match=r"holds the results of '/a/ep01.mp4'; '/b/ep01.mkv' has the same"):
+        ExportFolder(str(tmp_path), "/b/ep01.mkv").save({"report": "<html>b</html>"})
+    assert (tmp_path / "ep01" / "report.html").read_text() == "<html>a</html>"
+    ExportFolder(str(tmp_path), "/a/ep01.mp4").save({"report": "<html>a2</html>"})  # the same film: replaced
+    assert (tmp_path / "ep01" / "report.html").read_text() == "<html>a2</html>"

@@ -19,11 +19,13 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from safetensors.torch import save_file
 
+from ..ids import safe_name
 from .film import film_path_given
 from .image_folder import _as_pil
 from .kohya import write_kohya
 
 log = logging.getLogger(__name__)
+FILM_RECORD = "film.json"  # which film a results folder holds: a film of the same name never replaces it
 
 
 def _follow_umask(root: Path) -> None:
@@ -52,9 +54,19 @@ class ExportFolder(AbstractDataset[dict, None]):
 
     def save(self, data: dict[str, Any]) -> None:
         final = self.folder
+        film = str(self._film.resolve())
+        record = final / FILM_RECORD
+        other = json.loads(record.read_text()).get("film") if record.exists() else film
+        if other != film:
+            raise DatasetError(
+                f"Results folder '{final}' holds the results of '{other}'; '{film}' has the same name: "
+                f"rename one film or move that folder (nothing was overwritten)"
+            )
         staging = final.with_name(final.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "loras").mkdir(parents=True)
+        for name in [*data.get("loras", {}), *data.get("datasets", {}), *data.get("sheets", {})]:
+            safe_name(name, f"A result's name in '{final}'")
         for name, lora in data.get("loras", {}).items():
             save_file(lora.tensors, str(staging / "loras" / f"{name}.safetensors"), metadata=lora.metadata)
         for name, training_set in data.get("datasets", {}).items():
@@ -63,6 +75,7 @@ class ExportFolder(AbstractDataset[dict, None]):
             (staging / "contact_sheets").mkdir()
             for stem, image in data["sheets"].items():
                 _as_pil(image).save(staging / "contact_sheets" / f"{stem}.png")
+        (staging / FILM_RECORD).write_text(json.dumps({"film": film}))
         if data.get("report"):
             (staging / "report.html").write_text(data["report"], encoding="utf-8")
         for stage, metrics in (data.get("metrics") or {}).items():

@@ -17,6 +17,7 @@ import tomli_w
 from kedro.io import DatasetError
 from kedro_datasets._typing import ImagePreview
 
+from ..ids import inside, safe_name
 from ..lora_dataset import TrainingSet
 from .image_folder import ImageFolderDataset, _as_pil, _read_png
 from .versioned import VersionedLocalDataset
@@ -60,6 +61,7 @@ def read_kohya(folder: Path) -> TrainingSet:
             f"written by an older version; rerun the pipeline that builds it"
         )
     identity = json.loads((folder / SIDECAR).read_text())
+    safe_name(identity.get("name"), f"The LoRA name in '{folder / SIDECAR}'")
     pngs = sorted((folder / "images").glob("*.png"))
     return TrainingSet(
         name=identity["name"],
@@ -94,7 +96,9 @@ class KohyaDatasetsFolder(VersionedLocalDataset):
         folder = Path(self._get_save_path())
         with self._new_version(folder=True) as partial_dir:
             for name, training_set in data.items():
-                write_kohya(training_set, partial_dir / name, folder / name)
+                safe_name(name, f"A LoRA dataset name in '{folder}'")
+                write_kohya(training_set, inside(partial_dir, partial_dir / name, "A LoRA dataset"),
+                            folder / name)
 
     def load(self) -> dict[str, TrainingSet]:
         folder = Path(self._get_load_path())

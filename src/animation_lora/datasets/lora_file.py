@@ -10,6 +10,7 @@ from kedro.io import AbstractDataset, DatasetError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..ids import safe_name
 from ..lora_format import LoraFile
 from .versioned import VersionedLocalDataset
 
@@ -44,6 +45,7 @@ class LoraFolderDataset(VersionedLocalDataset):
     def save(self, data: dict[str, LoraFile]) -> None:
         with self._new_version(folder=True) as partial_dir:
             for name, lora in data.items():
+                safe_name(name, f"A LoRA name in '{self._get_save_path()}'")
                 save_file(lora.tensors, str(partial_dir / f"{name}.safetensors"), metadata=lora.metadata)
 
     def load(self) -> dict[str, LoraFile]:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..backends.diffusion import BaseModel
 from ..convergence import plateaued
+from ..ids import safe_name
 from ..lora_dataset import TrainingSet
 from .checkpoint import checkpoint_owner, lora_state, retire_checkpoint
 from .config import DatasetSettings, TrainConfig, dataset_settings
@@ -134,7 +135,8 @@ def train_lora(
 
     # resume: the checkpoint of this dataset, config and base restores the weights, optimizer, scheduler,
     # RNGs, the history (replayed to the caller's log) and the per-epoch saves
-    checkpoint = Path(cfg.cache_dir) / "checkpoints" / dataset.name / "last.pt" if cfg.cache_dir else None
+    checkpoint = (Path(cfg.cache_dir) / "checkpoints" / safe_name(dataset.name, "The LoRA's name") / "last.pt"
+                  if cfg.cache_dir else None)
     owner = checkpoint_owner(dataset, examples, cfg, base) if checkpoint else {}
     restored = setup.resume(checkpoint, rng, owner, dataset.name) if cfg.resume else None
     if restored:
