@@ -164,3 +164,22 @@ def test_a_silent_trial_is_failed_and_retried(tmp_path):
     assert len(retried) == 1 and retried[0].params["learning_rate"] == 0.02
     assert retried[0].state.name == "COMPLETE"
     assert states.count("COMPLETE") == 3
+
+
+def test_the_storage_url_comes_from_the_environment_and_errors_hide_its_password(monkeypatch, tmp_path):
+    """Issue 25, 1: `storage: env:NAME` reads the URL (and its password) from the environment; an unreachable
+    database's error shows the URL with *** for the password."""
+    from animation_lora.hpo.search import Search, open_study, storage_url
+    from animation_lora.params import parse
+
+    monkeypatch.delenv("OPTUNA_TEST_URL", raising=False)
+    with pytest.raises(ValueError, match=r"`training\.search\.storage` is 'env:OPTUNA_TEST_URL': environment "
+                                         r"variable OPTUNA_TEST_URL is not set"):
+        storage_url("env:OPTUNA_TEST_URL")
+    monkeypatch.setenv("OPTUNA_TEST_URL", f"sqlite:///{tmp_path}/study.db")
+    assert storage_url("env:OPTUNA_TEST_URL") == f"sqlite:///{tmp_path}/study.db"
+    spec = dict(storage="postgresql://optuna:pw7391xq@127.0.0.1:1/optuna", study_name="s", n_trials=1,
+                convergence={"patience": 2, "rel_tol": 0.01}, space={})
+    with pytest.raises(ConnectionError, match=r"'postgresql://optuna:\*\*\*@127\.0\.0\.1:1/optuna'") as err:
+        open_study(parse(Search, spec, "training.search"))
+    assert "pw7391xq" not in str(err.value) and err.value.__cause__ is None

@@ -18,10 +18,19 @@ class MissingInputsHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow's hook logs the run's parameters
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        from .params import unknown_runtime_params
+        from .params import secrets_in, unknown_runtime_params
         from .pipeline_registry import parameter_paths, producer_of
 
-        unknown = unknown_runtime_params(run_params.get("runtime_params") or {}, parameter_paths())
+        runtime = run_params.get("runtime_params") or {}
+        parameters = catalog.load("parameters") if "parameters" in catalog else {}
+        secret = secrets_in(runtime) or secrets_in(parameters)
+        if secret:  # refused before anything logs it; the value itself is never repeated
+            raise ValueError(
+                f"`{secret[0]}` holds a URL with a password: parameters are logged (MLflow, kedro-viz). "
+                f"Put the URL in an environment variable and give `env:<NAME>` (e.g. "
+                f"`training.search.storage: env:OPTUNA_STORAGE`)"
+            )
+        unknown = unknown_runtime_params(runtime, parameter_paths())
         if unknown:
             close = difflib.get_close_matches(unknown[0], sorted(parameter_paths()), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 import types
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -117,6 +118,22 @@ def parse(cls: type[T], values: Mapping[str, Any] | None, path: str) -> T:
         return cls(**dict(values or {}))
     except BlockError as err:
         raise ValueError(f"Invalid parameters: {err.within(path)}") from None
+
+
+URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
+
+
+def secrets_in(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The parameter paths whose value is a URL carrying a password (`postgresql://user:pw@host/db`):
+    parameters are logged (MLflow, kedro-viz), so a secret must come from the environment instead."""
+    found = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            found += secrets_in(value, path + ".")
+        elif isinstance(value, str) and URL_WITH_PASSWORD.match(value):
+            found.append(path)
+    return found
 
 
 def unknown_runtime_params(runtime: Mapping[str, Any], known: set[str]) -> list[str]:

@@ -3,8 +3,9 @@ monitor, and best_hyperparameters.json reused by the other LoRA types).
 
 The study lives in persistent storage (SQLite under data/06_models by default, or any RDB URL such as
 PostgreSQL) so several workers on several machines share one study and a killed search resumes. A worker
-joins by running the same `kedro run --pipelines=training --params training.search.storage=postgresql://
-user:pw@host/db` (same parameters and data); trials are counted across workers up to exactly `n_trials`
+joins by running the same `OPTUNA_STORAGE=postgresql://user:pw@host/db kedro run --pipelines=training --params
+training.search.storage=env:OPTUNA_STORAGE` (same parameters and data; a URL with a password given as a
+parameter is refused: parameters are logged); trials are counted across workers up to exactly `n_trials`
 finished (complete or pruned) ones. Each trial's sampler is seeded by (seed, trial number), so a restart or
 another worker never replays a trial. A live trial sends a heartbeat (`heartbeat_interval`); a killed
 worker's trial is failed by the next worker that starts one and retried (Optuna's retry callback). The

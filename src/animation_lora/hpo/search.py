@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import field
@@ -114,9 +115,31 @@ def network_alpha(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
     return params
 
 
+def storage_url(storage: str) -> str:
+    """`training.search.storage`: a URL, or `env:NAME` — the URL (with its password) read from the environment
+    variable NAME, so that no secret is a parameter (parameters are logged to MLflow)."""
+    if not storage.startswith("env:"):
+        return storage
+    name = storage[len("env:"):]
+    if not os.environ.get(name):
+        raise ValueError(f"`training.search.storage` is '{storage}': environment variable {name} is not set")
+    return os.environ[name]
+
+
+def masked(url: str) -> str:
+    """A database URL as it may be shown: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy reads: show its scheme only
+        return url.split("://", 1)[0] + "://…"
+
+
 def open_study(search: Search, study_name: str | None = None) -> optuna.Study:
-    """The study in its storage, created or resumed; an unreachable database is a clear error, not a hang."""
-    url = search.storage
+    """The study in its storage, created or resumed; an unreachable database is a clear error, not a hang
+    (and the error shows the URL without its password)."""
+    url = storage_url(search.storage)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith(("postgresql", "mysql")):
@@ -131,9 +154,13 @@ def open_study(search: Search, study_name: str | None = None) -> optuna.Study:
             heartbeat_stale_trial_callback=RETRY(max_retry=search.max_retry),
         )
     except Exception as err:  # sqlalchemy / driver errors differ per database
+        reason = str(err).replace(url, masked(url))
+        password = _password(url)
+        if password:
+            reason = reason.replace(password, "***")
         raise ConnectionError(
-            f"Optuna storage '{url}' (training.search.storage) cannot be reached: {err}"
-        ) from err
+            f"Optuna storage '{masked(url)}' (training.search.storage) cannot be reached: {reason}"
+        ) from None
     pruners = {
         "median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
         "hyperband": optuna.pruners.HyperbandPruner(),
@@ -154,6 +181,15 @@ def open_study(search: Search, study_name: str | None = None) -> optuna.Study:
         pruner=pruners[search.pruner],
         sampler=TrialSeededTPE(search.seed),
     )
+
+
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:
+        return None
 
 
 def suggest(trial: optuna.Trial, space: dict[str, Dimension], defaults: Mapping[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,17 @@ def test_a_params_key_no_node_reads_is_refused_before_the_run(kedro_project, par
     assert b"s3cr3t9431" not in stored and b"ep01" not in stored  # nothing of the refused run was logged
 
 
+def test_a_database_password_in_the_parameters_is_refused_and_never_stored(kedro_project):
+    """Issue 25, 1: `--params training.search.storage=postgresql://optuna:<password>@…` put the password into
+    mlflow.db. It is refused before any hook logs it, and the message does not repeat it."""
+    url = "postgresql://optuna:pw7391xq@db.example/optuna"
+    with pytest.raises(ValueError, match=r"`training\.search\.storage` holds a URL with a password") as err:
+        run_session(kedro_project, "preprocessing", runtime_params={"training": {"search": {"storage": url}}})
+    assert "pw7391xq" not in str(err.value)
+    stored = b"".join(p.read_bytes() for p in kedro_project.rglob("*") if p.is_file() and "mlflow" in p.name)
+    assert b"pw7391xq" not in stored
+
+
 @pytest.mark.slow
 def test_an_unknown_cluster_name_is_an_error_listing_the_clusters(kedro_project):
     with pytest.raises(ValueError, match=r"No character cluster named 'luca'.*character_0"):
