@@ -258,6 +258,22 @@ def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tm
         sd15(str(single))
 
 
+def test_a_base_swapped_in_at_the_same_path_is_another_base(base, tmp_path, dataset):
+    """Issue 25, 3: the SD-1.5 identity was the file name and size: a fine-tune saved at the same path reused
+    the old base's latents and resume checkpoint. Now the weights identify it."""
+    from animation_lora.backends.diffusion import make_base_model, sd15
+
+    base.pipeline().save_pretrained(tmp_path / "sd")
+    first = sd15(str(tmp_path / "sd"))
+    assert first.model_hash == sd15(str(tmp_path / "sd")).model_hash  # the same weights: the same base
+    other = make_base_model({"backend": "tiny", "tiny": {"seed": 1}})
+    other.pipeline().save_pretrained(tmp_path / "sd")  # swapped in at the same path, same file names
+    swapped = sd15(str(tmp_path / "sd"))
+    assert swapped.model_hash != first.model_hash
+    cache = LatentCache(first, str(tmp_path / "cache"))
+    assert LatentCache(swapped, str(tmp_path / "cache")).vae_key != cache.vae_key  # fresh latents
+
+
 def test_save_every_n_epochs_writes_kohya_style_saves_and_samples_per_epoch(dataset):
     from animation_lora.params import parse
     from animation_lora.pipelines.training.nodes import train

@@ -64,11 +64,14 @@ class BaseModel:
 
 
 def _state_hash(*modules) -> str:
+    """The base's identity by content (issue 25: a fine-tune swapped in at the same path is another base):
+    SHA-256 of every weight of the modules, in key order. It keys the latent cache (the VAE's weights are in
+    it) and the resume checkpoints, and is the LoRA's `ss_sd_model_hash`."""
     h = hashlib.sha256()
     for m in modules:
         for k, v in sorted(m.state_dict().items()):
             h.update(k.encode())
-            h.update(v.detach().cpu().numpy().tobytes())
+            h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())  # any dtype
     return h.hexdigest()[:16]
 
 
@@ -86,7 +89,7 @@ def tiny(
         torch.manual_seed(seed)
         unet, vae, text_encoder = sd_modules(widths, text_width, text_layers)
     noise, sample = schedulers()
-    model_hash = _state_hash(unet, text_encoder)
+    model_hash = _state_hash(unet, text_encoder, vae)
     target, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     modules = (unet, vae, text_encoder)
     cast = {} if torch_dtype == torch.float32 else {"dtype": torch_dtype}  # diffusers warns on any cast
@@ -132,10 +135,8 @@ def sd15(
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)  # shared and frozen: trainers add LoRA layers on a `shared_copy`
     noise, sample = schedulers()
-    digest = hashlib.sha256(source.name.encode() + str(source.stat().st_size).encode()).hexdigest()[:16]
-    return BaseModel(
-        f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise, sample, digest
-    )
+    return BaseModel(f"sd15:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise,
+                     sample, _state_hash(pipe.unet, pipe.text_encoder, pipe.vae))
 
 
 def _from_folder(source: Path, torch_dtype: torch.dtype):
@@ -163,7 +164,7 @@ def demo(path: str | None = None, device: str = "auto", dtype: str = "float32") 
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)
     noise, sample = schedulers()
-    model_hash = _state_hash(pipe.unet, pipe.text_encoder)
+    model_hash = _state_hash(pipe.unet, pipe.text_encoder, pipe.vae)
     return BaseModel(f"demo:{source.name}", pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise,
                      sample, model_hash)
 
