@@ -258,7 +258,7 @@ def test_sd15_loads_a_diffusers_folder_offline_and_names_a_missing_path(base, tm
         sd15(str(single))
 
 
-def test_a_base_swapped_in_at_the_same_path_is_another_base(base, tmp_path, dataset):
+def test_a_base_swapped_in_at_the_same_path_is_another_base(base, tmp_path):
     """Issue 25, 3: the SD-1.5 identity was the file name and size: a fine-tune saved at the same path reused
     the old base's latents and resume checkpoint. Now the weights identify it."""
     from animation_lora.backends.diffusion import make_base_model, sd15
