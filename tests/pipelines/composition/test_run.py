@@ -40,6 +40,7 @@ def test_compose_the_trained_loras_into_images_scores_and_a_report(kedro_project
         "fused",
         "switch",
         "composite",
+        "regional",
     }
     assert set(table.strategy) == strategies and len(table) == len(strategies)  # 1 prompt x 1 sample
     # the demo template, in the demo base's caption words: [character], full body, [pose], [expression], …
