@@ -66,17 +66,46 @@ class CheckpointsHook:
             raise FileNotFoundError(f"Checkpoints not found (set them in conf/local/): {lines}")
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C during a run, raised as an Exception (not KeyboardInterrupt) so that Kedro's error hooks run."""
+
+
+def _interrupted(signum, frame) -> None:
+    raise RunInterrupted("interrupted (Ctrl-C): the versions this run saved are kept aside as *.failed")
+
+
 class FailedRunVersionsHook:
-    """A failed run's saved versions never become "latest": on a pipeline error each versioned dataset this
-    run saved is renamed `<folder>/<version>/<name>.failed` (kept for inspection; Kedro's latest-version glob
-    `<folder>/*/<name>` no longer matches it), so the next run reads the last completed run's versions."""
+    """A failed or interrupted run's saved versions never become "latest": on a pipeline error — Ctrl-C
+    included, turned into `RunInterrupted` while the run lasts, since Kedro only tells its hooks about
+    Exceptions — each versioned dataset this run saved is renamed `<folder>/<version>/<name>.failed` (kept for
+    inspection; Kedro's latest-version glob `<folder>/*/<name>` no longer matches it), so the next run reads
+    the last completed run's versions. (A `kill -9` cannot be caught: issue 25, item 5.)"""
 
     def __init__(self):
-        self.catalog, self.saved = None, []
+        self.catalog, self.saved, self._sigint = None, [], None
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
         self.catalog, self.saved = catalog, []
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._sigint = signal.signal(signal.SIGINT, _interrupted)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._restore_sigint()
+
+    def _restore_sigint(self) -> None:
+        import signal
+
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
@@ -105,6 +134,7 @@ class FailedRunVersionsHook:
                 type(error).__name__, len(marked), ", ".join(marked),
             )
         self.saved = []
+        self._restore_sigint()
 
 
 class MlflowTracker(Tracker):

@@ -421,6 +421,38 @@ def test_a_failed_runs_versions_never_become_latest(tmp_path, caplog):
     assert catalog("2026-01-03T00.00.00.000Z").load("best") == {"run": "completed"}
 
 
+def test_ctrl_c_during_a_run_keeps_its_versions_out_of_latest(tmp_path):
+    """Issue 25, 7: Ctrl-C ended with "Aborted!" and left the aborted run's versions as latest: Kedro tells
+    its error hooks about Exceptions only. While a run lasts, SIGINT raises `RunInterrupted`, an Exception."""
+    import os
+    import signal
+
+    from kedro.io import DataCatalog, Version
+    from kedro_datasets.json import JSONDataset
+
+    from animation_lora.hooks import FailedRunVersionsHook, RunInterrupted
+
+    def catalog(save_version):
+        return DataCatalog(
+            {"best": JSONDataset(filepath=str(tmp_path / "best.json"), version=Version(None, save_version))}
+        )
+
+    catalog("2026-01-01T00.00.00.000Z").save("best", {"run": "completed"})
+    before = signal.getsignal(signal.SIGINT)
+    run, hook = catalog("2026-01-02T00.00.00.000Z"), FailedRunVersionsHook()
+    hook.after_catalog_created(run)
+    hook.before_pipeline_run()
+    run.save("best", {"run": "interrupted"})
+    hook.after_dataset_saved("best")
+    with pytest.raises(RunInterrupted, match="interrupted \\(Ctrl-C\\)") as err:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10**7):  # the handler runs in this (main) thread at the next bytecode
+            pass
+    hook.on_pipeline_error(err.value)  # what Kedro does with an Exception
+    assert catalog("2026-01-03T00.00.00.000Z").load("best") == {"run": "completed"}
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C is Python's own again after the run
+
+
 def test_the_latent_cache_leaves_no_partial_file(base, tmp_path):
     from animation_lora.training import LatentCache
 
