@@ -45,6 +45,11 @@ class Instance:
         return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
+def left_to_right(instances: list[Instance]) -> list[Instance]:
+    """A frame's instances ordered by the mean column of their pixels: its characters from left to right."""
+    return sorted(instances, key=lambda i: np.nonzero(i.mask)[1].mean())
+
+
 class Segmenter(Protocol):
     name: str
 
@@ -160,9 +165,7 @@ class MediaPipeSegmenter:
         if self.refine:
             mask = clean_mask(grabcut_refine(image, mask), min_area)
         parts = split_instances(mask, self.face_centres(image), min_area)
-        return [
-            Instance(m, float(prob[m].mean())) for m in sorted(parts, key=lambda m: np.nonzero(m)[1].mean())
-        ]
+        return left_to_right([Instance(m, float(prob[m].mean())) for m in parts])
 
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
         shown = tqdm(frames, desc="  frames of the shot", unit="frame", leave=False, disable=len(frames) < 2)
@@ -174,10 +177,8 @@ class MediaPipeSegmenter:
         moving = moving_masks(frames, self.motion, min_area)
         out = []
         for found, motion in zip(people, moving, strict=True):
-            masks = add_moving([i.mask for i in found], motion, min_area)
-            scores = [i.score for i in found] + [MOTION_SCORE] * (len(masks) - len(found))
-            out.append([Instance(m, s) for m, s in sorted(zip(masks, scores, strict=True),
-                                                          key=lambda ms: np.nonzero(ms[0])[1].mean())])
+            extra = add_moving([i.mask for i in found], motion, min_area)[len(found):]
+            out.append(left_to_right(found + [Instance(m, MOTION_SCORE) for m in extra]))
         return out
 
 
@@ -193,8 +194,7 @@ class GrabCutSegmenter:
     def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
         h, w = frames[0].shape[:2]
         min_area = int(self.min_area * h * w)
-        return [[Instance(m, MOTION_SCORE) for m in sorted(split_instances(mask, [], min_area),
-                                                             key=lambda m: np.nonzero(m)[1].mean())]
+        return [left_to_right([Instance(m, MOTION_SCORE) for m in split_instances(mask, [], min_area)])
                 for mask in moving_masks(frames, self.motion, min_area)]
 
 

@@ -126,14 +126,16 @@ def storage_url(storage: str) -> str:
     return os.environ[name]
 
 
-def masked(url: str) -> str:
-    """A database URL as it may be shown: the password replaced by ***."""
+def without_password(text: str, url: str) -> str:
+    """`text` with the database URL's password shown as *** wherever it appears (in the URL and in a driver's
+    message alike)."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL sqlalchemy reads: show its scheme only
-        return url.split("://", 1)[0] + "://…"
+        password = make_url(url).password
+    except Exception:  # not a URL sqlalchemy reads: nothing after its scheme is shown
+        return text.replace(url, url.split("://", 1)[0] + "://…")
+    return text.replace(password, "***") if password else text
 
 
 def open_study(search: Search, study_name: str | None = None) -> optuna.Study:
@@ -154,13 +156,9 @@ def open_study(search: Search, study_name: str | None = None) -> optuna.Study:
             heartbeat_stale_trial_callback=RETRY(max_retry=search.max_retry),
         )
     except Exception as err:  # sqlalchemy / driver errors differ per database
-        reason = str(err).replace(url, masked(url))
-        password = _password(url)
-        if password:
-            reason = reason.replace(password, "***")
-        raise ConnectionError(
-            f"Optuna storage '{masked(url)}' (training.search.storage) cannot be reached: {reason}"
-        ) from None
+        raise ConnectionError(without_password(
+            f"Optuna storage '{url}' (training.search.storage) cannot be reached: {err}", url
+        )) from None
     pruners = {
         "median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
         "hyperband": optuna.pruners.HyperbandPruner(),
@@ -181,15 +179,6 @@ def open_study(search: Search, study_name: str | None = None) -> optuna.Study:
         pruner=pruners[search.pruner],
         sampler=TrialSeededTPE(search.seed),
     )
-
-
-def _password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).password
-    except Exception:
-        return None
 
 
 def suggest(trial: optuna.Trial, space: dict[str, Dimension], defaults: Mapping[str, Any]) -> dict[str, Any]:
