@@ -1,5 +1,5 @@
-"""Frames per second through ingest -> sample -> dedup -> quality filter, on the default demo film and
-on the same film rendered at 1280x720; and a second `kedro run --only-missing-outputs` against the
+"""Frames per second through ingest -> measure -> dedup -> quality filter -> extract, on the default demo
+film and on the same film rendered at 1280x720; and a second `kedro run --only-missing-outputs` against the
 first run (baseline: that first run, same project, same process). Goal: second run <= 10% of first.
 
     .venv/bin/python bench/frames.py [--hd-shots 12]
@@ -20,11 +20,16 @@ import yaml  # noqa: E402
 
 from animation_lora.datasets import FilmDataset  # noqa: E402
 from animation_lora.demo import render_demo_film  # noqa: E402
-from animation_lora.pipelines.preprocessing import nodes  # noqa: E402
+from animation_lora.frames.dedup import Dedup  # noqa: E402
+from animation_lora.frames.quality import Quality  # noqa: E402
+from animation_lora.frames.sampling import FrameSampling  # noqa: E402
+from animation_lora.pipelines.preprocessing import frame_nodes as nodes  # noqa: E402
 
 
 def params():
-    return yaml.safe_load((ROOT / "conf/base/parameters_preprocessing.yml").read_text())["preprocessing"]
+    p = yaml.safe_load((ROOT / "conf/base/parameters_preprocessing.yml").read_text())["preprocessing"]
+    return {"sampling": FrameSampling(**p["sampling"]), "dedup": Dedup(**p["dedup"]),
+            "quality": Quality(**p["quality"])}
 
 
 def time_nodes(film_path: Path) -> dict:
@@ -32,9 +37,9 @@ def time_nodes(film_path: Path) -> dict:
     film = FilmDataset(str(film_path)).load()
     t0 = time.perf_counter()
     log = nodes.ingest(film, p["sampling"])
-    frames, index = nodes.sample_frames(film, log, p["sampling"], p["dedup"])
-    frames, index = nodes.deduplicate(frames, index, p["dedup"])
-    frames, index = nodes.filter_quality(frames, index, p["quality"])
+    index = nodes.measure_frames(film, log, p["sampling"], p["dedup"])
+    index = nodes.filter_quality(nodes.deduplicate(index, p["dedup"]), p["quality"])
+    frames = dict(nodes.extract_frames(film, index).items())
     seconds = time.perf_counter() - t0
     return {
         "source_frames": len(log),

@@ -58,13 +58,15 @@ def map_images(
     desc: str,
     unit: str = "img",
     keyed: bool = False,
+    total: int | None = None,
 ) -> tuple[dict[str, T], list[dict[str, str]]]:
     """Apply fn to each (id, image) (loaders are loaded first; a tuple of images or loaders is loaded item
     by item), as `fn(image)` or, when `keyed`, `fn(id, image)`; return ({id: result}, [{id, reason}] of the
-    skipped items, for the node's report)."""
-    pairs = list(items.items() if isinstance(items, dict) else items)
+    skipped items, for the node's report). `items` may be a stream (a film being decoded): it is read one
+    item at a time, never held; `total` sizes its progress bar."""
+    pairs = items.items() if isinstance(items, dict) else items
     results, skipped = {}, []
-    for key, item in progress(pairs, desc, unit):
+    for key, item in progress(pairs, desc, unit, total):
         try:
             value = tuple(materialise(i) for i in item) if isinstance(item, tuple) else materialise(item)
             results[key] = fn(key, value) if keyed else fn(value)

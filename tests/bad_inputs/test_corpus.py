@@ -238,13 +238,12 @@ def test_every_frame_filtered_out_says_why(tmp_path):
             "reason": "",
         }
     )
-    frames = {k: np.zeros((180, 320, 3), np.uint8) for k in "abc"}
     with pytest.raises(
         ValueError,
         match=r"quality filter \(preprocessing\.quality\) dropped all 3 frames: "
         r"2 under-exposed, 1 over-exposed; see frame_index",
     ):
-        filter_quality(frames, index, Quality())
+        filter_quality(index, Quality())
 
 
 # --- LoRA files -----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from ..ids import safe_name
 from .film import film_path_given
-from .image_folder import _as_pil
+from .image_folder import as_pil
 from .kohya import write_kohya
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ExportFolder(AbstractDataset[dict, None]):
         if data.get("sheets"):
             (staging / "contact_sheets").mkdir()
             for stem, image in data["sheets"].items():
-                _as_pil(image).save(staging / "contact_sheets" / f"{stem}.png")
+                as_pil(image).save(staging / "contact_sheets" / f"{stem}.png")
         (staging / FILM_RECORD).write_text(json.dumps({"film": film}))
         if data.get("report"):
             (staging / "report.html").write_text(data["report"], encoding="utf-8")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from ..imaging import to_rgb_array
 
 log = logging.getLogger(__name__)
 
+NOT_WANTED = "not wanted"  # a frame skipped on purpose by `Film.frames(wanted)`, not a broken one
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
@@ -43,19 +44,37 @@ class Film:
     def is_folder(self) -> bool:
         return self.path.is_dir()
 
-    def frames(self) -> Iterator[DecodedFrame]:
-        return self._folder_frames() if self.is_folder else self._video_frames()
+    def frames(self, wanted: Container[int] | None = None) -> Iterator[DecodedFrame]:
+        """Every source frame in order. With `wanted` (frame numbers), only those are converted to pixels
+        (the others are decoded, as the codec needs, but never turned into an RGB array, and a folder's
+        other files are not opened): their `image` is None with the problem "not wanted"."""
+        return self._folder_frames(wanted) if self.is_folder else self._video_frames(wanted)
 
-    def _video_frames(self) -> Iterator[DecodedFrame]:
+    def expected_frames(self) -> int:
+        """How many frames the film has, as its header says (a folder: its files); 0 when unknown."""
+        if self.is_folder:
+            return sum(1 for p in self.path.iterdir() if not p.name.startswith(".") and p.is_file())
+        with _open_video(self.path) as container:
+            return _expected_frames(container, container.streams.video[0], self.fps)
+
+    def images(self, wanted: Container[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """(frame number, RGB image) of the wanted readable frames, decoded one at a time."""
+        return ((f.index, f.image) for f in self.frames(wanted) if f.image is not None)
+
+    def _video_frames(self, wanted: Container[int] | None) -> Iterator[DecodedFrame]:
         container = _open_video(self.path)
         with container:
             stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame-parallel decoding: the same frames, on every core
             expected = _expected_frames(container, stream, self.fps)
             index = 0
             try:
                 for frame in container.decode(stream):
                     t = float(frame.time) if frame.time is not None else index / self.fps
-                    yield DecodedFrame(index, t, frame.to_ndarray(format="rgb24"))
+                    if wanted is None or index in wanted:
+                        yield DecodedFrame(index, t, frame.to_ndarray(format="rgb24"))
+                    else:
+                        yield DecodedFrame(index, t, None, problem=NOT_WANTED)
                     index += 1
                 problem = (
                     f"truncated video: {index} of {expected} frames decodable" if index < expected - 1 else ""
@@ -68,7 +87,7 @@ class Film:
                 log.warning("'%s': %s; keeping the decodable prefix", self.path, problem)
                 yield DecodedFrame(index, index / self.fps, None, problem=problem)
 
-    def _folder_frames(self) -> Iterator[DecodedFrame]:
+    def _folder_frames(self, wanted: Container[int] | None) -> Iterator[DecodedFrame]:
         files = sorted(
             (p for p in self.path.iterdir() if not p.name.startswith(".") and p.is_file()),
             key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)],
@@ -80,6 +99,9 @@ class Film:
                     index, t, None, file.name, f"not an image file ({file.suffix or 'no suffix'})"
                 )
                 continue
+            if wanted is not None and index not in wanted:
+                yield DecodedFrame(index, t, None, file.name, NOT_WANTED)
+                continue
             try:
                 with Image.open(file) as im:
                     im.load()
@@ -88,6 +110,42 @@ class Film:
                 yield DecodedFrame(index, t, None, file.name, f"decompression bomb: {err}")
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
                 yield DecodedFrame(index, t, None, file.name, f"unreadable image: {err}")
+
+
+class FilmFrames(Mapping):
+    """`{frame id: image}` of some frames of a film, decoded when iterated, one at a time, in film order: what
+    a node returns for an image-folder dataset to save, so that the frames never sit in memory together."""
+
+    def __init__(self, film: Film, ids: dict[int, str]):
+        self._film, self._ids = film, dict(sorted(ids.items()))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids.values())
+
+    def __getitem__(self, frame_id: str) -> np.ndarray:  # one frame: decodes up to it
+        number = next((n for n, i in self._ids.items() if i == frame_id), None)
+        if number is None:
+            raise KeyError(frame_id)
+        return next(image for _, image in self._film.images({number}))
+
+    def items(self) -> _Stream:
+        return _Stream(((self._ids[n], image) for n, image in self._film.images(self._ids)), len(self))
+
+
+class _Stream:
+    """An iterable that knows its length (for progress bars) and is read once."""
+
+    def __init__(self, items: Iterator, length: int):
+        self._items, self._length = items, length
+
+    def __iter__(self) -> Iterator:
+        return self._items
+
+    def __len__(self) -> int:
+        return self._length
 
 
 def _expected_frames(container, stream, fps: float) -> int:

@@ -2,7 +2,9 @@
 
 import base64
 import io
+import os
 import re
+import shutil
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,12 +22,28 @@ from .versioned import VersionedLocalDataset
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-def _read_png(path: Path) -> np.ndarray:
+def read_png(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im)
 
 
-def _as_pil(image: Any) -> Image.Image:
+def png_file(image: Any) -> Path | None:
+    """The PNG file behind a loader of an image folder (or of the shot cache), else None."""
+    if isinstance(image, partial) and image.func is read_png:
+        return Path(image.args[0])
+    return None
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` the same bytes as `source`: a hard link (no second copy on disk; neither file is ever
+    written again), else a copy (another file system)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def as_pil(image: Any) -> Image.Image:
     if callable(image) and not isinstance(image, (np.ndarray, Image.Image)):
         image = image()  # a lazy loader from another image folder
     if isinstance(image, Image.Image):
@@ -39,8 +57,9 @@ def _as_pil(image: Any) -> Image.Image:
 
 
 class ImageFolderDataset(VersionedLocalDataset):
-    """Saves `{id: image}` (PIL image, uint8 RGB/RGBA/grey array, bool mask or a loader) as `<id>.png`
-    files in a new version folder; loads `{id: callable}` that reads one image as a numpy array.
+    """Saves `{id: image}` (PIL image, uint8 RGB/RGBA/grey array, bool mask or a loader; a mapping that
+    decodes as it is iterated is saved one image at a time) as `<id>.png` files in a new version folder;
+    loads `{id: callable}` that reads one image as a numpy array.
 
     An existing version is never written over; a save that dies half-way leaves a `.partial` folder
     that no load picks up. ``preview()`` gives kedro-viz a contact sheet of the first images.
@@ -50,7 +69,7 @@ class ImageFolderDataset(VersionedLocalDataset):
         folder = Path(self._get_load_path())
         if not folder.is_dir():
             raise DatasetError(f"No image folder at '{folder}'")
-        return {p.stem: partial(_read_png, p) for p in sorted(folder.glob("*.png"))}
+        return {p.stem: partial(read_png, p) for p in sorted(folder.glob("*.png"))}
 
     def save(self, data: dict[str, Any]) -> None:
         folder = Path(self._get_save_path())
@@ -59,7 +78,10 @@ class ImageFolderDataset(VersionedLocalDataset):
             raise DatasetError(f"Image ids must be file-name safe; offending ids: {bad[:5]}")
         with self._new_version(folder=True) as partial_dir:
             for key, image in tqdm(data.items(), desc=f"save {folder.name}", unit="img", leave=False):
-                _as_pil(image).save(partial_dir / f"{key}.png", compress_level=4)
+                if png_file(image):  # already a PNG on disk: the same file, never decoded again
+                    link_or_copy(png_file(image), partial_dir / f"{key}.png")
+                else:
+                    as_pil(image).save(partial_dir / f"{key}.png", compress_level=4)
 
     def _present(self, path: Path) -> bool:
         return path.is_dir()

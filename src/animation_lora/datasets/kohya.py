@@ -19,7 +19,7 @@ from kedro_datasets._typing import ImagePreview
 
 from ..ids import inside, safe_name
 from ..lora_dataset import TrainingSet
-from .image_folder import ImageFolderDataset, _as_pil, _read_png
+from .image_folder import ImageFolderDataset, as_pil, read_png
 from .versioned import VersionedLocalDataset
 
 SIDECAR = "lora.json"
@@ -31,7 +31,7 @@ def write_kohya(data: TrainingSet, staging: Path, final: Path, relative: bool = 
     images = staging / "images"
     images.mkdir(parents=True)
     for key, image in data.images.items():
-        picture = _as_pil(image)  # RGBA keeps its alpha: the loss mask (kohya's `alpha_mask`)
+        picture = as_pil(image)  # RGBA keeps its alpha: the loss mask (kohya's `alpha_mask`)
         (picture if picture.mode == "RGBA" else picture.convert("RGB")).save(images / f"{key}.png")
         (images / f"{key}.txt").write_text(data.captions[key] + "\n", encoding="utf-8")
     toml = {**data.toml, "datasets": [dict(d) for d in data.toml["datasets"]]}
@@ -66,7 +66,7 @@ def read_kohya(folder: Path) -> TrainingSet:
     return TrainingSet(
         name=identity["name"],
         trigger=identity["trigger"],
-        images={p.stem: partial(_read_png, p) for p in pngs},
+        images={p.stem: partial(read_png, p) for p in pngs},
         captions={p.stem: p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in pngs},
         toml=toml,
         report=pd.read_csv(folder / "report.csv"),

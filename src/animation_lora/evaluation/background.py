@@ -36,7 +36,7 @@ def score_background(
             continue
         truth, plate = ground_truth.plate(frame_number(fid)), materialise(clean_backgrounds[fid])
         sq = ((plate.astype(np.float64) - truth) ** 2).mean(axis=2)
-        left = holes_left[fid] if fid in holes_left else np.zeros_like(hole)
+        left = materialise(holes_left[fid]) > 0 if fid in holes_left else np.zeros_like(hole)
         errors["hole"].append(sq[hole])
         errors["temporal"].append(sq[hole & ~left])
         errors["inpainted"].append(sq[hole & left])

@@ -21,7 +21,7 @@ def frame_log(film: Film, sampling: FrameSampling) -> pd.DataFrame:
     """Decode the whole film once: a row per source frame (unreadable ones with their problem), its shot."""
     detector = ContentDetector(threshold=sampling.cut_threshold, min_scene_len=sampling.min_shot_frames)
     rows, size = [], None
-    for f in progress(film.frames(), "ingest", "frame"):
+    for f in progress(film.frames(), "ingest", "frame", film.expected_frames() or None):
         row = dict(frame=f.index, timestamp=f.timestamp, name=f.name, readable=f.image is not None,
                    problem=f.problem, width=0, height=0, cut=False)
         if f.image is not None and size is not None and f.image.shape[:2] != size:

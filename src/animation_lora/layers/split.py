@@ -108,9 +108,10 @@ def layer_shot(segmenter: Segmenter, shot: int, frame_ids: list[str], images: li
     ]
 
 
-def layer_tables(parts: list[dict], skipped_frames: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def layer_tables(instance_rows: list[dict], frame_rows: list[dict], skipped_frames: list[dict],
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The instance table (every instance, kept or dropped with the reason) and the layer table (every frame;
     the frames of a skipped shot with its reason)."""
-    instance_index = pd.DataFrame([r for p in parts for r in p["rows"]], columns=INSTANCE_COLUMNS)
-    layer_index = pd.DataFrame([p["frame_row"] for p in parts] + skipped_frames, columns=LAYER_COLUMNS)
+    instance_index = pd.DataFrame(instance_rows, columns=INSTANCE_COLUMNS)
+    layer_index = pd.DataFrame(frame_rows + skipped_frames, columns=LAYER_COLUMNS)
     return instance_index, layer_index

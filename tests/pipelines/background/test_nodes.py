@@ -87,13 +87,13 @@ def test_layer_checks():
 def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):
     broken = tmp_path / "f000002.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    from animation_lora.datasets.image_folder import _read_png
+    from animation_lora.datasets.image_folder import read_png
 
     layer, hole = np.full((10, 20, 3), 90, np.uint8), np.zeros((10, 20), bool)
     hole[2:5, 2:5] = True
     index = pd.DataFrame({"frame_id": ["f000001", "f000002"], "shot": [0, 0]})
     plates = check_layers(
-        {"f000001": layer, "f000002": lambda: _read_png(broken)},
+        {"f000001": layer, "f000002": lambda: read_png(broken)},
         {"f000001": hole, "f000002": hole},
         index,
         LayerChecks(max_hole_fraction=0.98),
@@ -101,7 +101,7 @@ def test_an_unreadable_plate_is_a_report_row_not_a_crash(tmp_path):
     bad = plates.set_index("frame_id").loc["f000002"]
     assert not bad.usable and "UnidentifiedImageError" in bad.reason and "f000002.png" in bad.reason
     plates_out, report = inpaint_plates(
-        {"f000001": layer}, {"f000001": lambda: _read_png(broken)}, {"backend": "opencv", "opencv": {}}
+        {"f000001": layer}, {"f000001": lambda: read_png(broken)}, {"backend": "opencv", "opencv": {}}
     )
     assert plates_out == {} and report.frame_id.tolist() == ["f000001"] and "f000002.png" in report.reason[0]
 

@@ -14,9 +14,10 @@ from animation_lora.frames.sampling import FrameSampling, measure
 from animation_lora.ids import frame_id
 from animation_lora.pipelines.preprocessing.frame_nodes import (
     deduplicate,
+    extract_frames,
     filter_quality,
     ingest,
-    sample_frames,
+    measure_frames,
 )
 
 SAMPLING = FrameSampling(every_n_frames=2, target_fps=None, cut_threshold=27.0, min_shot_frames=2)
@@ -64,7 +65,8 @@ def test_dedup_removes_exact_and_near_duplicates_and_keeps_distinct_shots():
         "c": c,
         "a_again": a.copy(),
     }
-    kept, index = deduplicate(frames, as_index(frames, [0, 0, 0, 0, 1, 2, 3]), DEDUP)
+    index = deduplicate(as_index(frames, [0, 0, 0, 0, 1, 2, 3]), DEDUP)
+    kept = set(index.frame_id[index.kept])
     # one representative of the a-group (the sharpest: the original or its exact copy), b and c
     assert len(kept) == 3 and {"b", "c"} <= set(kept)
     rep = (set(kept) - {"b", "c"}).pop()
@@ -79,7 +81,8 @@ def test_quality_filter_drops_blurred_dark_and_small_frames():
     frames["blurred"] = cv2.GaussianBlur(scene(20), (0, 0), 6)
     frames["dark"] = (scene(21) * 0.05).astype(np.uint8)
     frames["tiny"] = cv2.resize(scene(22), (40, 30), interpolation=cv2.INTER_NEAREST)
-    kept, index = filter_quality(frames, as_index(frames, [0] * 7), QUALITY)
+    index = filter_quality(as_index(frames, [0] * 7), QUALITY)
+    kept = set(index.frame_id[index.kept])
     assert set(kept) == {"s0", "s1", "s2", "s3"}
     reasons = dict(zip(index.frame_id, index.reason))
     assert reasons["blurred"].startswith("blurred") and reasons["dark"].startswith("under-exposed")
@@ -91,17 +94,23 @@ def test_ingest_finds_the_true_cuts_and_sampling_keeps_every_shot(tiny_film, tin
     log = ingest(film, SAMPLING)
     assert list(log.frame[log.cut]) == list(tiny_truth.frames.index[tiny_truth.frames.first_of_shot])
     assert (log.shot.values == tiny_truth.frames.shot.values).all()
-    frames, index = sample_frames(film, log, SAMPLING, DEDUP)
-    assert len(frames) == 18  # every 2nd of 6 frames in each of 6 shots
+    index = measure_frames(film, log, SAMPLING, DEDUP)
+    assert index.kept.sum() == 18  # every 2nd of 6 frames in each of 6 shots
     assert set(index.shot[index.kept]) == set(range(6))
-    assert frame_id(0) in frames and frames[frame_id(0)].shape == (180, 320, 3)
+    frames = extract_frames(film, index)
+    assert len(frames) == 18 and frame_id(0) in frames
+    decoded = dict(frames.items())  # streamed in film order: the frames the measures were taken on
+    assert list(decoded) == list(index.frame_id[index.kept])
+    assert decoded[frame_id(0)].shape == (180, 320, 3)
+    assert measure(decoded[frame_id(2)], DEDUP.hash_size)["phash"] == index.phash[index.frame == 2].iloc[0]
+    assert np.array_equal(frames[frame_id(2)], decoded[frame_id(2)])
 
 
 def test_target_fps_sets_the_step(tiny_film):
     film = FilmDataset(str(tiny_film)).load()
     log = ingest(film, SAMPLING)
-    frames, _ = sample_frames(film, log, replace(SAMPLING, target_fps=4), DEDUP)  # 12 fps / 4 = every 3rd
-    assert len(frames) == 12
+    index = measure_frames(film, log, replace(SAMPLING, target_fps=4), DEDUP)  # 12 fps / 4 = every 3rd
+    assert index.kept.sum() == 12
 
 
 def test_unreadable_frames_are_in_the_index_with_their_reason(tmp_path):
@@ -112,17 +121,18 @@ def test_unreadable_frames_are_in_the_index_with_their_reason(tmp_path):
     (tmp_path / "002.png").write_bytes(b"garbage")
     film = FilmDataset(str(tmp_path), fps=24).load()
     log = ingest(film, SAMPLING)
-    frames, index = sample_frames(film, log, replace(SAMPLING, every_n_frames=1), DEDUP)
-    assert len(frames) == 3
+    index = measure_frames(film, log, replace(SAMPLING, every_n_frames=1), DEDUP)
+    assert index.kept.sum() == 3
     bad = index[index.frame == 2].iloc[0]
     assert not bad.kept and bad.reason.startswith("unreadable: unreadable image")
-    kept, final = filter_quality(*deduplicate(frames, index, DEDUP), QUALITY)
-    assert len(kept) == 3 and final.loc[final.frame == 2, "reason"].iloc[0].startswith("unreadable")
+    final = filter_quality(deduplicate(index, DEDUP), QUALITY)
+    assert final.kept.sum() == 3 and final.loc[final.frame == 2, "reason"].iloc[0].startswith("unreadable")
+    assert set(extract_frames(film, final)) == {frame_id(i) for i in (0, 1, 3)}
 
 
 @pytest.mark.parametrize("step", [1, 3])
 def test_first_frame_of_each_shot_is_always_sampled(tiny_film, tiny_truth, step):
     film = FilmDataset(str(tiny_film)).load()
-    frames, _ = sample_frames(film, ingest(film, SAMPLING), replace(SAMPLING, every_n_frames=step), DEDUP)
+    index = measure_frames(film, ingest(film, SAMPLING), replace(SAMPLING, every_n_frames=step), DEDUP)
     starts = tiny_truth.frames.index[tiny_truth.frames.first_of_shot]
-    assert {frame_id(i) for i in starts} <= set(frames)
+    assert {frame_id(i) for i in starts} <= set(index.frame_id[index.kept])

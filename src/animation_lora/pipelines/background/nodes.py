@@ -3,6 +3,7 @@ and the background LoRA datasets, with their purity (`animation_lora.background`
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -38,9 +39,10 @@ from ...clustering import (
     contact_sheets,
     embed_images,
 )
-from ...image_loop import map_images, materialise, progress, skip_table
+from ...image_loop import map_images, materialise, skip_table
 from ...lora_dataset import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
 from ...params import Count, block
+from ...shot_cache import ShotCacheParams, ShotResult, per_shot
 
 log = logging.getLogger(__name__)
 
@@ -73,32 +75,43 @@ def check_layers(background_layers: dict[str, Any], hole_masks: dict[str, Any], 
 
 
 def temporal_fill(background_layers: dict[str, Any], hole_masks: dict[str, Any], plates: pd.DataFrame,
-                  temporal_fill: TemporalFillParams,
-                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
-    """Fill each usable plate's hole from the other frames of its shot (`background.temporal_fill`).
-    Outputs: filled layers, the holes left to inpaint, and a fill report."""
-    filled, remaining, rows = {}, {}, []
-    for _, group in progress(plates[plates.usable].groupby("shot"), "temporal fill", "shot"):
-        ids = list(group.sort_values("frame_id").frame_id)
-        images = [materialise(background_layers[i]) for i in ids]
-        holes = [materialise(hole_masks[i]) > 0 for i in ids]
-        for fid, before, (out, left) in zip(ids, holes, fill_shot(images, holes, temporal_fill)):
-            filled[fid], remaining[fid] = out, left
-            rows.append(dict(frame_id=fid, hole_pixels=int(before.sum()),
-                             filled_temporally=int(before.sum() - left.sum()),
-                             left_to_inpaint=int(left.sum())))
-    return filled, remaining, pd.DataFrame(rows)
+                  temporal_fill: TemporalFillParams, cache: ShotCacheParams | None = None,
+                  ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame]:
+    """Fill each usable plate's hole from the other frames of its shot (`background.temporal_fill`), a shot
+    at a time through the shot cache. Outputs: filled layers, the holes left to inpaint, and a fill report."""
+    shots = {int(s): sorted(g.frame_id) for s, g in plates[plates.usable.astype(bool)].groupby("shot")}
+
+    def fill(shot: int, inputs: tuple) -> ShotResult:
+        ids = shots[shot]
+        images, holes = list(inputs[:len(ids)]), [h > 0 for h in inputs[len(ids):]]
+        out = ShotResult({"filled": {}, "left": {}}, {"fill": []})
+        for fid, before, (filled, left) in zip(ids, holes, fill_shot(images, holes, temporal_fill)):
+            out.images["filled"][fid], out.images["left"][fid] = filled, left
+            out.rows["fill"].append(dict(frame_id=fid, hole_pixels=int(before.sum()),
+                                         filled_temporally=int(before.sum() - left.sum()),
+                                         left_to_inpaint=int(left.sum())))
+        return out
+
+    inputs = ((s, tuple(background_layers[i] for i in ids) + tuple(hole_masks[i] for i in ids))
+              for s, ids in shots.items())
+    result, _ = per_shot("temporal_fill", inputs, fill, temporal_fill, cache, "temporal fill", len(shots))
+    report = pd.DataFrame(result.rows.get("fill", []),
+                          columns=["frame_id", "hole_pixels", "filled_temporally", "left_to_inpaint"])
+    return result.images.get("filled", {}), result.images.get("left", {}), report
 
 
-def inpaint_plates(filled: dict[str, np.ndarray], remaining: dict[str, np.ndarray], inpainting: dict[str,
-                                                                                                     Any],
-                   ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Inpaint what temporal fill left. Outputs: inpainted plates (before the residue check) and the
-    inpaint report (one row per plate: inpainted, or skipped with the reason)."""
-    inpainter = make_inpainter(inpainting)
-    out, skipped = map_images({k: (filled[k], remaining[k]) for k in filled}, lambda pair: inpainter(*pair),
-                              f"inpaint ({inpainter.name})")
-    done = pd.DataFrame({"frame_id": list(out), "reason": f"inpainted ({inpainter.name})"})
+def inpaint_plates(filled: dict[str, Any], remaining: dict[str, Any], inpainting: dict[str, Any],
+                   cache: ShotCacheParams | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Inpaint what temporal fill left, a plate at a time through the shot cache. Outputs: inpainted plates
+    (before the residue check) and the inpaint report (one row per plate: inpainted, or skipped with the
+    reason)."""
+    inpainter = functools.cache(lambda: make_inpainter(inpainting))  # loaded once a plate needs it
+    result, skipped = per_shot(
+        "inpaint", ((k, (filled[k], remaining[k])) for k in filled),
+        lambda k, pair: ShotResult({"plates": {k: inpainter()(pair[0], pair[1] > 0)}}),
+        inpainting, cache, f"inpaint ({inpainting.get('backend')})", len(filled), unit="plate")
+    out = result.images.get("plates", {})
+    done = pd.DataFrame({"frame_id": list(out), "reason": f"inpainted ({inpainting.get('backend')})"})
     return out, pd.concat([done, skip_table(skipped, "frame_id")], ignore_index=True)
 
 

@@ -23,9 +23,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
         Node(check_layers, ["background_layers", "hole_masks", "layer_index", "params:background.checks"],
              "plates", name="check_layers_node"),
-        Node(temporal_fill, ["background_layers", "hole_masks", "plates", "params:background.temporal_fill"],
+        Node(temporal_fill, ["background_layers", "hole_masks", "plates", "params:background.temporal_fill",
+                             "params:shot_cache"],
              ["temporally_filled_frames", "holes_left_frames", "fill_report"], name="temporal_fill_node"),
-        Node(inpaint_plates, ["temporally_filled_frames", "holes_left_frames", "params:inpainting"],
+        Node(inpaint_plates, ["temporally_filled_frames", "holes_left_frames", "params:inpainting",
+                              "params:shot_cache"],
              ["inpainted_frames", "inpaint_report"], name="inpaint_node"),
         Node(residue_check,
              ["inpainted_frames", "holes_left_frames", "params:segmentation", "params:background.residue"],

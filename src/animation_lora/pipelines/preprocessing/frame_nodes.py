@@ -11,6 +11,8 @@ import pandas as pd
 from PIL import Image
 
 from ...datasets import Film
+from ...datasets.film import FilmFrames
+from ...frames.budget import FrameBudget, apply_budget
 from ...frames.cuts import frame_log
 from ...frames.dedup import Dedup, mark_duplicates
 from ...frames.quality import Quality, apply_quality
@@ -28,39 +30,50 @@ def ingest(film: Film, sampling: FrameSampling) -> pd.DataFrame:
     return frame_log(film, sampling)
 
 
-def sample_frames(film: Film, frame_log: pd.DataFrame, sampling: FrameSampling, dedup: Dedup,
-                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Keep every n-th readable frame of each shot (or the step that gives `target_fps`), always the
-    first frame of a shot, and measure each. Outputs: candidate frames and the growing frame index
-    (unreadable frames are in it with their reason)."""
+def measure_frames(film: Film, frame_log: pd.DataFrame, sampling: FrameSampling, dedup: Dedup,
+                   ) -> pd.DataFrame:
+    """Choose every n-th readable frame of each shot (or the step that gives `target_fps`), always the
+    first frame of a shot, and measure each as the film is decoded: perceptual hash, sharpness, exposure.
+    No frame is kept in memory. Output: the frame index so far (unreadable frames with their reason)."""
     step = sampling_step(sampling, film.fps)
     chosen = chosen_frames(frame_log, step)
-    frames = {frame_id(f.index): f.image for f in film.frames() if f.index in chosen and f.image is not None}
-    measures, skipped = map_images(frames, lambda im: measure(im, dedup.hash_size), "measure frames")
-    log.info("Sampled %d of %d frames (step %d, %d shots)", len(frames), len(frame_log), step,
+    measures, skipped = map_images(((frame_id(n), image) for n, image in film.images(chosen)),
+                                   lambda im: measure(im, dedup.hash_size), "measure frames", "frame",
+                                   total=len(chosen))
+    log.info("Sampled %d of %d frames (step %d, %d shots)", len(measures), len(frame_log), step,
              frame_log.shot.nunique())
-    return {k: v for k, v in frames.items() if k in measures}, sampled_index(frame_log, chosen, measures,
-                                                                             skipped)
+    return sampled_index(frame_log, chosen, measures, skipped)
 
 
-def deduplicate(frames: dict[str, np.ndarray], index: pd.DataFrame, dedup: Dedup,
-                ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def deduplicate(index: pd.DataFrame, dedup: Dedup) -> pd.DataFrame:
     """Group near-duplicates (perceptual-hash Hamming distance <= max_hamming to a group's first frame,
     anywhere in the film) and keep the sharpest frame of each group."""
+    before = int(index.kept.sum())
     index = mark_duplicates(index, dedup.max_hamming)
-    kept = set(index.frame_id[index.kept])
-    log.info("Deduplication kept %d of %d frames", len(kept), len(frames))
-    return {k: v for k, v in frames.items() if k in kept}, index
+    log.info("Deduplication kept %d of %d frames", int(index.kept.sum()), before)
+    return index
 
 
-def filter_quality(frames: dict[str, np.ndarray], index: pd.DataFrame, quality: Quality,
-                   ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def filter_quality(index: pd.DataFrame, quality: Quality) -> pd.DataFrame:
     """Drop frames that are too small, badly exposed, or blurred (absolute floor, or `blur_ratio` x the
-    median sharpness of the kept frames of the same shot). Outputs: `frames` and `frame_index`."""
+    median sharpness of the kept frames of the same shot)."""
+    before = int(index.kept.sum())
     index = apply_quality(index, quality)
-    kept = set(index.frame_id[index.kept])
-    log.info("Quality filter kept %d of %d frames", len(kept), len(frames))
-    return {k: v for k, v in frames.items() if k in kept}, index
+    log.info("Quality filter kept %d of %d frames", int(index.kept.sum()), before)
+    return index
+
+
+def keep_within_budget(index: pd.DataFrame, budget: FrameBudget) -> pd.DataFrame:
+    """At most `max_frames` frames for the whole film: per-shot quotas, the sharpest frames of each shot
+    spread over it (`frames.budget`). Output: `frame_index`."""
+    return apply_budget(index, budget)
+
+
+def extract_frames(film: Film, frame_index: pd.DataFrame) -> FilmFrames:
+    """The kept frames, decoded from the film once more as the `frames` dataset saves them, one at a time.
+    Output: `frames`."""
+    kept = frame_index[frame_index.kept.astype(bool)]
+    return FilmFrames(film, dict(zip(kept.frame.astype(int), kept.frame_id)))
 
 
 def frames_contact_sheet(frames: dict[str, Any], frame_index: pd.DataFrame,

@@ -1,5 +1,6 @@
-"""`kedro run --pipelines=preprocessing`: film -> frames -> layered segmentation -> character clusters ->
-the character LoRA dataset, with contact sheets and scores against the demo's ground truth."""
+"""`kedro run --pipelines=preprocessing`: film -> measured, deduplicated, sharp frames within a budget ->
+layered segmentation -> character clusters -> the character LoRA dataset, with contact sheets and scores
+against the demo's ground truth."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -13,7 +14,15 @@ from .character_nodes import (
     detect_faces,
     embed_characters,
 )
-from .frame_nodes import deduplicate, filter_quality, frames_contact_sheet, ingest, sample_frames
+from .frame_nodes import (
+    deduplicate,
+    extract_frames,
+    filter_quality,
+    frames_contact_sheet,
+    ingest,
+    keep_within_budget,
+    measure_frames,
+)
 from .layer_nodes import segment_layers
 
 
@@ -21,19 +30,22 @@ def create_pipeline(**kwargs) -> Pipeline:
     sampling, dedup = "params:preprocessing.sampling", "params:preprocessing.dedup"
     frames = Pipeline([
         Node(ingest, ["film", sampling], "frame_log", name="ingest_node"),
-        Node(sample_frames, ["film", "frame_log", sampling, dedup], ["sampled_frames", "sampled_index"],
-             name="sample_frames_node"),
-        Node(deduplicate, ["sampled_frames", "sampled_index", dedup], ["unique_frames", "unique_index"],
-             name="deduplicate_node"),
-        Node(filter_quality, ["unique_frames", "unique_index", "params:preprocessing.quality"],
-             ["frames", "frame_index"], name="filter_quality_node"),
+        Node(measure_frames, ["film", "frame_log", sampling, dedup], "sampled_index",
+             name="measure_frames_node"),
+        Node(deduplicate, ["sampled_index", dedup], "unique_index", name="deduplicate_node"),
+        Node(filter_quality, ["unique_index", "params:preprocessing.quality"], "sharp_index",
+             name="filter_quality_node"),
+        Node(keep_within_budget, ["sharp_index", "params:preprocessing.budget"], "frame_index",
+             name="frame_budget_node"),
+        Node(extract_frames, ["film", "frame_index"], "frames", name="extract_frames_node"),
         Node(frames_contact_sheet, ["frames", "frame_index"], "frames_contact_sheet",
              name="frames_contact_sheet_node"),
         Node(score_frames, ["frame_index", "demo_ground_truth"], "preprocessing_metrics",
              name="score_frames_node"),
     ])
     layers = Pipeline([
-        Node(segment_layers, ["frames", "frame_index", "params:preprocessing.layers", "params:segmentation"],
+        Node(segment_layers, ["frames", "frame_index", "params:preprocessing.layers", "params:segmentation",
+                              "params:shot_cache"],
              {"instances": "character_instances", "masks": "instance_masks", "layers": "background_layers",
               "holes": "hole_masks", "instance_index": "instance_index", "layer_index": "layer_index"},
              name="segment_layers_node"),
