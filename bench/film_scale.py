@@ -74,17 +74,19 @@ def new_project(work: Path, film: Path) -> Path:
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(ROOT / name, project / name)
     shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
-    (project / "conf" / "local" / "globals.yml").write_text(f"film_path: {film}\ndemo_dir: {film.parent}\n")
+    (project / "conf" / "local" / "globals.yml").write_text(f"film_path: {film}\n")  # not the demo: no truth
     return project
 
 
-def kedro_run(project: Path, pipeline: str) -> dict:
-    """One `kedro run` as its own process: wall seconds and its peak RSS (os.wait4's own rusage)."""
+def kedro_run(project: Path, pipeline: str, params: str = "") -> dict:
+    """One `kedro run` as its own process (`params`: its `--params`): wall seconds and its peak RSS (os.wait4's
+    own rusage)."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "MLFLOW_DISABLE_TELEMETRY": "true"}
     log = open(project / f"{pipeline}.log", "w")
     t0 = time.perf_counter()
-    child = subprocess.Popen([str(KEDRO), "run", f"--pipelines={pipeline}"], cwd=project, env=env,
+    command = [str(KEDRO), "run", f"--pipelines={pipeline}"] + (["--params", params] if params else [])
+    child = subprocess.Popen(command, cwd=project, env=env,
                              stdout=log, stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -100,7 +102,7 @@ def latest(project: Path, name: str) -> pd.DataFrame:
 
 def measure(source: list[np.ndarray], fps: float, loops: int, work: Path) -> dict:
     work.mkdir(parents=True)
-    film = work / "film" / "film.mp4"
+    film = work / "film" / f"looped_{loops}x.mp4"
     film.parent.mkdir()
     n = write_looped(source, fps, loops, film)
     project = new_project(work, film)

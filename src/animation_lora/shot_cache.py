@@ -4,9 +4,9 @@ shot in memory whatever the film's length, and a run killed half-way, started ag
 it had not finished.
 
 A shot's entry is keyed by the content of its inputs (the pixels of its frames or layers, so the film itself
-and every stage before are in it), the stage's parameters and `VERSION`: a changed frame or
-parameter recomputes, nothing else does. An entry is written to `<key>.partial` and renamed when complete,
-so a kill never leaves a half entry that a later run would take."""
+and every stage before are in it), the ids its rows name, the stage's parameters and `VERSION`: a changed
+frame or parameter recomputes, nothing else does. An entry is written to `<key>.partial` and renamed when
+complete, so a kill never leaves a half entry that a later run would take."""
 
 from __future__ import annotations
 
@@ -94,11 +94,13 @@ def _plain(value: Any) -> Any:
 
 def per_shot(stage: str, shots: Iterable[tuple[Any, Any]], compute: Callable[[Any, Any], ShotResult],
              params: Any, cache: ShotCacheParams | None, desc: str, total: int | None = None,
-             unit: str = "shot") -> tuple[ShotResult, list[dict[str, str]]]:
+             unit: str = "shot", ids: Callable[[Any], Any] = lambda shot: None,
+             ) -> tuple[ShotResult, list[dict[str, str]]]:
     """`compute(shot, inputs)` for each (shot, inputs) (a shot, or any unit of work: a `unit`), through
     `map_images` (one progress bar for the whole film; a shot with an unreadable image skipped with the
     reason), each shot's result written to the cache (`cache.dir`) and reused from it when the same inputs
-    and `params` come again. Returns every shot's result merged (images as loaders of the cached files; in
+    and `params` come again (and the same shot and `ids(shot)`, the frame or instance ids its rows name).
+    Returns every shot's result merged (images as loaders of the cached files; in
     memory without a cache dir) and the skipped shots."""
     root = Path(cache.dir) / stage if cache is not None and cache.dir else None
     reused = []
@@ -106,7 +108,7 @@ def per_shot(stage: str, shots: Iterable[tuple[Any, Any]], compute: Callable[[An
     def run(shot: Any, inputs: Any) -> ShotResult:
         if root is None:
             return compute(shot, inputs)
-        key = shot_key(stage, params, inputs)
+        key = shot_key(stage, params, (shot, ids(shot), inputs))
         entry = root / key[:2] / key
         if (entry / "shot.json").exists():
             reused.append(shot)

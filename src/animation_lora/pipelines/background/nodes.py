@@ -94,7 +94,8 @@ def temporal_fill(background_layers: dict[str, Any], hole_masks: dict[str, Any],
 
     inputs = ((s, tuple(background_layers[i] for i in ids) + tuple(hole_masks[i] for i in ids))
               for s, ids in shots.items())
-    result, _ = per_shot("temporal_fill", inputs, fill, temporal_fill, cache, "temporal fill", len(shots))
+    result, _ = per_shot("temporal_fill", inputs, fill, temporal_fill, cache, "temporal fill", len(shots),
+                         ids=shots.get)
     report = pd.DataFrame(result.rows.get("fill", []),
                           columns=["frame_id", "hole_pixels", "filled_temporally", "left_to_inpaint"])
     return result.images.get("filled", {}), result.images.get("left", {}), report

@@ -3,9 +3,11 @@ sheet and a pose LoRA dataset per action (`animation_lora.pose`)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -13,45 +15,51 @@ from ...backends.embedding import flatten_rgba
 from ...backends.pose import make_pose_estimator
 from ...clustering import NOISE, contact_sheets
 from ...ids import frame_number
-from ...image_loop import Skip, map_images, materialise
+from ...image_loop import Skip, materialise
 from ...lora_dataset import TrainingSet, main_and_each, nothing_to_teach
 from ...pose.body import NO_POSE, PoseParams, action_table, keypoints_of, view_facets
 from ...pose.openpose import draw_openpose
+from ...shot_cache import ShotCacheParams, ShotResult, per_shot
 
 log = logging.getLogger(__name__)
 
 
 def estimate_poses(character_instances: dict[str, Any], instance_index: pd.DataFrame,
-                   frame_index: pd.DataFrame, estimator: dict[str, Any]) -> pd.DataFrame:
-    """COCO-17 keypoints of every kept instance, in frame pixels (the crop's offset added). An instance
-    without a detectable human pose is a row with `detected` false and the reason. Output: pose_keypoints."""
+                   frame_index: pd.DataFrame, estimator: dict[str, Any], cache: ShotCacheParams | None = None,
+                   ) -> pd.DataFrame:
+    """COCO-17 keypoints of every kept instance, in frame pixels (the crop's offset added), through the shot
+    cache. An instance without a detectable human pose is a row with `detected` false and the reason.
+    Output: pose_keypoints."""
     kept = instance_index[instance_index.kept.astype(bool)] if "kept" in instance_index else instance_index
     kept = kept[kept.instance_id.isin(list(character_instances))]
     if not len(kept):
         raise ValueError("No character instances to estimate poses on: run "
                          "`kedro run --pipelines=preprocessing` "
                          "first (or check why it kept no instance: instance_index's `reason`)")
-    model = make_pose_estimator(estimator)
+    model = functools.cache(lambda: make_pose_estimator(estimator))  # loaded once a crop needs it
     offsets = kept.set_index("instance_id")[["x0", "y0"]].astype(float)
 
-    def estimate(iid, image):
-        found = model(image)
+    def estimate(iid: str, inputs: tuple) -> ShotResult:
+        found = model()(inputs[0])
         if found is None:
             raise Skip(NO_POSE)
         found = found.copy()
-        found[:, :2] += offsets.loc[iid].to_numpy()
-        return found
+        found[:, :2] += inputs[1]
+        return ShotResult(rows={"poses": [{"instance_id": iid, "keypoints": found.ravel().tolist()}]})
 
-    found, skipped = map_images({i: character_instances[i] for i in kept.instance_id}, estimate,
-                                f"pose ({model.name})", keyed=True)
+    name = estimator.get("backend")
+    result, skipped = per_shot(
+        "poses", ((i, (character_instances[i], tuple(offsets.loc[i]))) for i in kept.instance_id),
+        estimate, estimator, cache, f"pose ({name})", len(kept), unit="crop")
+    found = {r["instance_id"]: np.array(r["keypoints"], float) for r in result.rows.get("poses", [])}
     times = frame_index.set_index("frame_id").timestamp if "timestamp" in frame_index else {}
     table = kept[["instance_id", "frame_id", "shot", "track"]].copy()
     table["timestamp"] = [float(times.get(f, frame_number(f))) for f in table.frame_id]
     table["detected"] = table.instance_id.isin(list(found))
-    table["keypoints"] = [found[i].ravel().tolist() if i in found else None for i in table.instance_id]
+    table["keypoints"] = [found[i].tolist() if i in found else None for i in table.instance_id]
     reasons = {s["id"]: s["reason"] for s in skipped}
     table["reason"] = [reasons.get(i, "") for i in table.instance_id]
-    table["backend"] = model.name
+    table["backend"] = name
     log.info("Poses: %d of %d instances (%d skipped)", len(found), len(table), len(skipped))
     return table.reset_index(drop=True)
 

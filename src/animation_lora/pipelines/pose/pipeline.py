@@ -16,7 +16,8 @@ from .nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
         Node(estimate_poses,
-             ["character_instances", "instance_index", "frame_index", "params:pose.estimator"],
+             ["character_instances", "instance_index", "frame_index", "params:pose.estimator",
+              "params:shot_cache"],
              "pose_keypoints", name="estimate_poses_node"),
         Node(label_actions, ["pose_keypoints", "params:pose"], "action_table", name="label_actions_node"),
         Node(draw_skeletons, ["pose_keypoints", "instance_index", "params:pose"], "pose_skeletons",

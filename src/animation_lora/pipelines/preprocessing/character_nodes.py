@@ -3,10 +3,10 @@ a contact sheet per cluster and the character LoRA datasets (`animation_lora.cha
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -15,9 +15,10 @@ from ...backends.faces import make_face_detector
 from ...characters import appearance_vectors, cluster_identities
 from ...clustering import ClusteringParams, contact_sheets, embed_images
 from ...faces.crops import framing
-from ...image_loop import map_images, materialise, skip_table
+from ...image_loop import materialise, skip_table
 from ...lora_dataset import DatasetParams, TrainingSet, main_and_each
 from ...params import Count, block
+from ...shot_cache import ShotCacheParams, ShotResult, per_shot
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +30,23 @@ class CharacterDatasetParams(DatasetParams):
     min_images: Count = 5
 
 
-def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any]) -> pd.DataFrame:
-    """Face detection on every character crop (the brief's `--use-face-detection`). Output: face_table
-    (an unreadable crop is a row with has_face false and its reason)."""
-    detector = make_face_detector(faces)
+def detect_faces(character_instances: dict[str, Any], faces: dict[str, Any],
+                 cache: ShotCacheParams | None = None) -> pd.DataFrame:
+    """Face detection on every character crop (the brief's `--use-face-detection`), through the shot cache.
+    Output: face_table (an unreadable crop is a row with has_face false and its reason)."""
+    detector = functools.cache(lambda: make_face_detector(faces))  # loaded once a crop needs it
 
-    def best_face(image):
-        found = detector(image)
-        return (found[0].score, *found[0].box) if found else (0.0, np.nan, np.nan, np.nan, np.nan)
+    def best_face(iid: str, image) -> ShotResult:
+        found = detector()(image)
+        score, box = (found[0].score, found[0].box) if found else (0.0, (None,) * 4)
+        return ShotResult(rows={"faces": [dict(instance_id=iid, face_score=float(score),
+                                               **dict(zip(("fx0", "fy0", "fx1", "fy1"), box)))]})
 
-    results, skipped = map_images(character_instances, best_face, "detect faces")
-    table = pd.DataFrame([(k, *v) for k, v in results.items()],
+    result, skipped = per_shot("faces", character_instances.items(), best_face, faces, cache, "detect faces",
+                               len(character_instances), unit="crop")
+    table = pd.DataFrame(result.rows.get("faces", []),
                          columns=["instance_id", "face_score", "fx0", "fy0", "fx1", "fy1"])
+    table[["fx0", "fy0", "fx1", "fy1"]] = table[["fx0", "fy0", "fx1", "fy1"]].astype(float)  # None: NaN
     table["has_face"], table["reason"] = table.face_score > 0, ""
     return pd.concat([table, skip_table(skipped, "instance_id").assign(has_face=False)], ignore_index=True)
 

@@ -42,7 +42,7 @@ def segment_layers(frames: dict[str, Any], frame_index: pd.DataFrame, layers: La
     result, skipped = per_shot(
         "segment_layers", ((s, tuple(frames[f] for f in ids)) for s, ids in ids_of.items()), segment,
         {"layers": layers, "segmentation": segmentation}, cache,
-        f"segment ({segmentation.get('backend')})", total=len(ids_of))
+        f"segment ({segmentation.get('backend')})", total=len(ids_of), ids=ids_of.get)
     skipped_frames = [dict(frame_id=f, shot=s["id"], instances=0, background_only=False, reason=s["reason"])
                       for s in skipped for f in ids_of[s["id"]]]
     instance_index, layer_index = layer_tables(result.rows.get("instances", []),

@@ -53,7 +53,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["segmentation_metrics", "instance_truth"], name="score_segmentation_node"),
     ])
     characters = Pipeline([
-        Node(detect_faces, ["character_instances", "params:faces"], "face_table", name="detect_faces_node"),
+        Node(detect_faces, ["character_instances", "params:faces", "params:shot_cache"], "face_table",
+             name="detect_faces_node"),
         Node(embed_characters, ["character_instances", "params:embedding"],
              ["character_embeddings", "character_embedding_report"], name="embed_characters_node"),
         Node(cluster_characters,
