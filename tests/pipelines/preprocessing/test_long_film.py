@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from bench.film_scale import kedro_run, new_project, write_looped
 
 from animation_lora.datasets import FilmDataset
-from bench.film_scale import kedro_run, new_project, write_looped
 
 BUDGET = "preprocessing.budget.max_frames=100"
 
