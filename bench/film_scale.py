@@ -79,8 +79,8 @@ def new_project(work: Path, film: Path) -> Path:
 
 
 def kedro_run(project: Path, pipeline: str, params: str = "") -> dict:
-    """One `kedro run` as its own process (`params`: its `--params`): wall seconds and its peak RSS (os.wait4's
-    own rusage)."""
+    """One `kedro run` as its own process (`params`: its `--params`): wall seconds and its peak RSS
+    (os.wait4's own rusage)."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "MLFLOW_DISABLE_TELEMETRY": "true"}
     log = open(project / f"{pipeline}.log", "w")
