@@ -8,6 +8,8 @@ Goals: peak RSS at 16x <= 1.3x that at 1x; seconds per sampled frame at 16x <= 1
 
     .venv/bin/python bench/film_scale.py                          # the demo film at 320x180 (~12 min)
     .venv/bin/python bench/film_scale.py --source data/01_raw/clips/Megamind.avi --width 360 --height 264
+    .venv/bin/python bench/film_scale.py --project 1920x1080   # seconds per node on a 1080p clip, and the
+                                                               # projection to a 90-minute feature
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import av
@@ -117,6 +121,46 @@ def measure(source: list[np.ndarray], fps: float, loops: int, work: Path) -> dic
     }
 
 
+FEATURE = {"source": 90 * 60 * 24, "sampled": 90 * 60 * 12, "kept": 3000}  # 24 fps, every 2nd, the budget
+PER_SOURCE_FRAME = {"ingest_node", "measure_frames_node", "extract_frames_node"}  # each decodes the film
+
+
+def node_seconds(log: str) -> dict[str, float]:
+    """Seconds per node of a `kedro run` log: from its start line to the next node's start (or the end); the
+    log's clock has whole seconds."""
+    stamp, events = None, []
+    for line in log.splitlines():
+        if m := re.match(r"\[(\d\d/\d\d/\d\d \d\d:\d\d:\d\d)\]", line):
+            stamp = datetime.strptime(m.group(1), "%m/%d/%y %H:%M:%S")
+        if m := re.search(r"Running node:\s+(?:\S+\.py:\d+\s+)?([a-z_]+_node)", line):
+            events.append((m.group(1), stamp))
+        elif "Pipeline execution completed" in line:
+            events.append(("end", stamp))
+    return {n: (b - a).total_seconds() for (n, a), (_, b) in zip(events, events[1:])}
+
+
+def project(source: list[np.ndarray], fps: float, size: str, work: Path) -> None:
+    """Run both pipelines on the clip upscaled to `size`, and project each node's seconds to a feature film:
+    the decoding nodes by source frames, every other node by kept frames (the budget's 3,000)."""
+    w, h = map(int, size.split("x"))
+    big = [cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in source]
+    result = measure(big, fps, 1, work / f"project_{size}")
+    rows = []
+    for pipeline in ("preprocessing", "background"):
+        text = (work / f"project_{size}" / "project" / f"{pipeline}.log").read_text()
+        for node, seconds in node_seconds(text).items():
+            per = "source" if node in PER_SOURCE_FRAME else "kept"
+            unit = seconds / result[f"{per}_frames"]
+            rows.append(dict(pipeline=pipeline, node=node, seconds=seconds, per=per,
+                             ms_per_frame=round(1000 * unit, 1), feature_hours=unit * FEATURE[per] / 3600))
+    table = pd.DataFrame(rows)
+    print(f"{size}: {result['source_frames']} source frames, {result['kept_frames']} kept; peak RSS "
+          f"{result['peak_rss_mb']} MB")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"a 90-minute feature ({FEATURE['source']} frames, {FEATURE['kept']} kept): "
+          f"{table.feature_hours.sum():.1f} h on this machine")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", type=Path, default=None, help="a clip (default: the demo film)")
@@ -124,10 +168,13 @@ def main():
     ap.add_argument("--height", type=int, default=180)
     ap.add_argument("--loops", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--keep", type=Path, default=None, help="keep the projects here (default: a temp dir)")
+    ap.add_argument("--project", metavar="WxH", help="time each node on the clip at this size, and project")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         source, fps = source_frames(args.source, args.width, args.height, work)
+        if args.project:
+            return project(source, fps, args.project, work)
         rows = [measure(source, fps, k, work / f"x{k}") for k in args.loops]
     base = rows[0]
     for r in rows:

