@@ -71,14 +71,16 @@ def source_frames(path: Path | None, width: int, height: int, work: Path) -> tup
     return frames, film.fps
 
 
-def new_project(work: Path, film: Path) -> Path:
+def new_project(work: Path, film: Path, demo: bool = False) -> Path:
+    """A fresh project in `work` running `film` (`demo`: the demo film, its ground truth beside it)."""
     project = work / "project"
     (project / "conf" / "local").mkdir(parents=True)
     (project / "src").mkdir()
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(ROOT / name, project / name)
     shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
-    (project / "conf" / "local" / "globals.yml").write_text(f"film_path: {film}\n")  # not the demo: no truth
+    globals_ = f"film_path: {film}\n" + (f"demo_dir: {film.parent}\n" if demo else "")  # else: no truth
+    (project / "conf" / "local" / "globals.yml").write_text(globals_)
     return project
 
 

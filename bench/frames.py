@@ -7,7 +7,6 @@ first run (baseline: that first run, same project, same process). Goal: second r
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
+from bench.film_scale import new_project  # noqa: E402
 
 from animation_lora.datasets import FilmDataset  # noqa: E402
 from animation_lora.demo import render_demo_film  # noqa: E402
@@ -52,15 +52,7 @@ def time_nodes(film_path: Path) -> dict:
 def time_kedro_runs(film_path: Path, work: Path) -> dict:
     from tests.conftest import run_session
 
-    project = work / "project"
-    (project / "conf" / "local").mkdir(parents=True)
-    (project / "src").mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, project / name)
-    shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
-    (project / "conf" / "local" / "globals.yml").write_text(
-        f"film_path: {film_path}\ndemo_dir: {film_path.parent}\n"
-    )
+    project = new_project(work, film_path, demo=True)
     import os
 
     os.chdir(project)
