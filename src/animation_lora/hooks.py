@@ -75,30 +75,62 @@ def _interrupted(signum, frame) -> None:
 
 
 class FailedRunVersionsHook:
-    """A failed or interrupted run's saved versions never become "latest": on a pipeline error — Ctrl-C
-    included, turned into `RunInterrupted` while the run lasts, since Kedro only tells its hooks about
-    Exceptions — each versioned dataset this run saved is renamed `<folder>/<version>/<name>.failed` (kept for
-    inspection; Kedro's latest-version glob `<folder>/*/<name>` no longer matches it), so the next run reads
-    the last completed run's versions. (A `kill -9` cannot be caught: issue 25, item 5.)"""
+    """A failed, interrupted or killed run's saved versions never become "latest", and two runs never share a
+    project's data folder.
+
+    - On a pipeline error — Ctrl-C included, turned into `RunInterrupted` while the run lasts, since Kedro
+      only tells its hooks about Exceptions — each versioned dataset this run saved is renamed
+      `<folder>/<version>/<name>.failed` (kept for inspection; Kedro's latest-version glob `<folder>/*/<name>`
+      no longer matches it), so the next run reads the last completed run's versions.
+    - A `kill -9` or the OOM killer cannot be caught: the run's journal (`runs.RunJournal`, `data/.run.json`)
+      lists every version before it is written; the next run finds the journal of a process that is gone and
+      marks those versions failed the same way, before it reads anything. The journal is also the lock: a
+      second run while one is going on is refused, naming it."""
 
     def __init__(self):
-        self.catalog, self.saved, self._sigint = None, [], None
+        self.catalog, self.saved, self._sigint, self.journal = None, [], None, None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from .runs import RunJournal
+
+        self.journal = RunJournal(context.project_path / "data" / ".run.json")
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
         self.catalog, self.saved = catalog, []
 
-    @hook_impl
-    def before_pipeline_run(self) -> None:
+    @hook_impl(tryfirst=True)  # the lock before any hook writes (kedro-mlflow's run, its parameters)
+    def before_pipeline_run(self, run_params) -> None:
         import signal
         import threading
 
+        if self.journal is not None:
+            self.journal.open(run_params.get("session_id") or "")
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             self._sigint = signal.signal(signal.SIGINT, _interrupted)
 
     @hook_impl
+    def before_dataset_saved(self, dataset_name: str) -> None:
+        path = self._version_path(dataset_name)
+        if path is not None and self.journal is not None:
+            self.journal.record(path)  # before the first byte: a file a kill truncates is listed too
+
+    def _version_path(self, name: str):
+        from pathlib import Path
+
+        from kedro.io import AbstractVersionedDataset
+
+        dataset = self.catalog.get(name) if self.catalog is not None and name in self.catalog else None
+        if not isinstance(dataset, AbstractVersionedDataset) or not dataset._version:
+            return None
+        return Path(dataset._get_versioned_path(dataset.resolve_save_version()))
+
+    @hook_impl
     def after_pipeline_run(self) -> None:
         self._restore_sigint()
+        if self.journal is not None:
+            self.journal.close()
 
     def _restore_sigint(self) -> None:
         import signal
@@ -114,19 +146,11 @@ class FailedRunVersionsHook:
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
         import logging
-        from pathlib import Path
 
-        from kedro.io import AbstractVersionedDataset
+        from .runs import set_aside
 
-        marked = []
-        for name in dict.fromkeys(self.saved):
-            dataset = self.catalog.get(name) if self.catalog is not None else None
-            if not isinstance(dataset, AbstractVersionedDataset) or not dataset._version:
-                continue
-            path = Path(dataset._get_versioned_path(dataset.resolve_save_version()))
-            if path.exists():
-                path.rename(path.with_name(path.name + ".failed"))
-                marked.append(name)
+        marked = [name for name in dict.fromkeys(self.saved)
+                  if (path := self._version_path(name)) is not None and set_aside(path)]
         if marked:  # one line, not one per dataset
             logging.getLogger(__name__).warning(
                 "Run failed (%s): the %d versions it saved are marked failed (<file>.failed in their version "
@@ -135,6 +159,8 @@ class FailedRunVersionsHook:
             )
         self.saved = []
         self._restore_sigint()
+        if self.journal is not None:
+            self.journal.close()
 
 
 class MlflowTracker(Tracker):
