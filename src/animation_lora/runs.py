@@ -85,8 +85,9 @@ class RunJournal:
         aside = [p for p in map(Path, other.get("versions", [])) if set_aside(p)]
         if aside:
             log.warning("A run that was killed (pid %s, since %s) left %d versions: marked failed "
-                        "(<file>.failed in their version folders), never read as latest: %s", other.get("pid"),
-                        other.get("since"), len(aside), ", ".join(p.parent.parent.name for p in aside))
+                        "(<file>.failed in their version folders), never read as latest: %s",
+                        other.get("pid"), other.get("since"), len(aside),
+                        ", ".join(p.parent.parent.name for p in aside))
         self.path.unlink(missing_ok=True)
 
     def record(self, version: Path) -> None:

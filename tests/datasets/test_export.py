@@ -11,6 +11,7 @@ import torch
 from kedro.io import Version
 
 from animation_lora.datasets import ExportFolder, KohyaDatasetsFolder, read_lora
+from animation_lora.datasets.export import _exchange, replace_folder, restore_interrupted_swap
 from animation_lora.lora_dataset import build_lora_dataset, selected_clusters
 from animation_lora.lora_format import LoraFile
 
@@ -75,3 +76,18 @@ def _export_twice(tmp_path):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o750 if path.is_dir() else 0o640), path
     assert not list((tmp_path / "export").glob("*.partial")) and not list((tmp_path / "export").glob("*.old"))
+
+
+def test_results_are_replaced_in_one_step_and_a_kill_between_two_renames_is_undone(tmp_path):
+    old, new = tmp_path / "film", tmp_path / "film.partial"
+    for folder, text in ((old, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "report.html").write_text(text)
+    assert _exchange(new, old)  # Linux: one atomic step, readers never see no folder
+    assert (old / "report.html").read_text() == "new" and (new / "report.html").read_text() == "old"
+    replace_folder(new, old)  # exchanged back, the other removed
+    assert (old / "report.html").read_text() == "old" and not new.exists()
+    # the two-rename fallback killed between its renames: the previous results come back
+    old.rename(tmp_path / "film.old")
+    restore_interrupted_swap(old)
+    assert (old / "report.html").read_text() == "old" and not (tmp_path / "film.old").exists()

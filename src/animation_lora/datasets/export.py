@@ -39,6 +39,43 @@ def _follow_umask(root: Path) -> None:
             os.chmod(os.path.join(folder, f), 0o666 & ~umask)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system or file
+    system cannot."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def replace_folder(staging: Path, final: Path) -> None:
+    """`final` becomes `staging`'s content. Readers see the old folder or the new, never none or half: an
+    atomic exchange where the system has one; elsewhere two renames, the old folder kept as `<final>.old`
+    until the new one is in place (`restore_interrupted_swap` puts it back after a kill in between)."""
+    if not final.exists():
+        staging.rename(final)
+    elif _exchange(staging, final):
+        shutil.rmtree(staging)  # now the old folder
+    else:
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old)
+
+
+def restore_interrupted_swap(final: Path) -> None:
+    """A kill between the two renames of `replace_folder` left `<final>.old` and no `final`: put it back."""
+    old = final.with_name(final.name + ".old")
+    if old.exists() and not final.exists():
+        old.rename(final)
+        log.warning("'%s' was being replaced when a run stopped: the previous results are back", final)
+
+
 class ExportFolder(AbstractDataset[dict, None]):
     """Write-only. `save({"loras": {name: LoraFile}, "datasets": {name: TrainingSet},
     "sheets": {file stem: image}, "report": html or None, "metrics": {stage: dict}})`."""
@@ -54,6 +91,7 @@ class ExportFolder(AbstractDataset[dict, None]):
 
     def save(self, data: dict[str, Any]) -> None:
         final = self.folder
+        restore_interrupted_swap(final)
         film = str(self._film.resolve())
         record = final / FILM_RECORD
         other = json.loads(record.read_text()).get("film") if record.exists() else film
@@ -81,12 +119,7 @@ class ExportFolder(AbstractDataset[dict, None]):
         for stage, metrics in (data.get("metrics") or {}).items():
             (staging / f"{stage}_metrics.json").write_text(json.dumps(metrics, indent=2))
         _follow_umask(staging)
-        old = final.with_name(final.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        staging.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(staging, final)
         names = ", ".join(f"{n}.safetensors" for n in data.get("loras", {}))
         log.info("Results for '%s' are in %s: loras/ (%s), datasets/, contact_sheets/, report.html",
                  self._film.name, final.resolve(), names)
