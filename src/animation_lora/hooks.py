@@ -101,14 +101,39 @@ class FailedRunVersionsHook:
         self.catalog, self.saved = catalog, []
 
     @hook_impl(tryfirst=True)  # the lock before any hook writes (kedro-mlflow's run, its parameters)
-    def before_pipeline_run(self, run_params) -> None:
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         import signal
         import threading
 
         if self.journal is not None:
-            self.journal.open(run_params.get("session_id") or "")
+            self.journal.open(run_params.get("run_id") or "")
+            try:
+                self._check_one_film(run_params, pipeline, catalog)
+            except Exception:
+                self.journal.close()
+                raise
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             self._sigint = signal.signal(signal.SIGINT, _interrupted)
+
+    def _check_one_film(self, run_params, pipeline, catalog) -> None:
+        """The latest versions this run reads must come from runs on this run's film (a `--from-nodes` run
+        after a partial run on another film would mix two films); then record this run's film."""
+        from kedro.io import AbstractVersionedDataset
+
+        from .runs import mixed_films
+
+        film = getattr(catalog.get("film"), "_path", None) if "film" in catalog else None
+        inputs = {}
+        for name in sorted(pipeline.inputs()):
+            dataset = catalog.get(name) if name in catalog and not name.startswith("params:") else None
+            if isinstance(dataset, AbstractVersionedDataset) and dataset.exists():
+                inputs[name] = dataset.resolve_load_version()
+        mixed = mixed_films(inputs, self.journal.runs, film)
+        if mixed:
+            raise RuntimeError(f"Versions from another film: {mixed}. Run the pipelines that make them on "
+                               f"this film first (e.g. `kedro run --pipelines=preprocessing`), or give the "
+                               f"film they were made from")
+        self.journal.remember_film(run_params.get("run_id") or "", film)
 
     @hook_impl
     def before_dataset_saved(self, dataset_name: str) -> None:

@@ -51,9 +51,40 @@ def _alive(record: dict) -> bool:
     return not record.get("started") or _started(pid) == record["started"]
 
 
+def film_identity(film: Path | None) -> str:
+    """Which film a run worked on, cheaply: its resolved path, size and modification time (a folder of frames:
+    its file count and newest time) — never reading a feature film's gigabytes."""
+    if film is None or not film.exists():
+        return ""
+    film = film.resolve()
+    if film.is_dir():
+        stats = [p.stat() for p in film.iterdir() if p.is_file()]
+        return f"{film}|{len(stats)}|{max((s.st_mtime_ns for s in stats), default=0)}"
+    stat = film.stat()
+    return f"{film}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def mixed_films(inputs: dict[str, str], runs: Path, film: Path | None) -> str:
+    """'' when the versions a run reads (`{dataset: version}`) were made from this run's film; else what
+    differs, naming each dataset, its version and its film. Versions whose run left no record (made before
+    records were kept) are not judged."""
+    here = film_identity(film)
+    made = {}
+    for dataset, version in inputs.items():
+        record = runs / f"{version}.json"
+        if record.exists():
+            made[dataset] = (version, json.loads(record.read_text()).get("film", ""))
+    others = {d: (v, f) for d, (v, f) in made.items() if f and f != here}
+    if not others:
+        return ""
+    listed = "; ".join(f"'{d}' version {v} from '{f.split('|')[0]}'" for d, (v, f) in sorted(others.items()))
+    return f"this run's film is '{here.split('|')[0] or film}', but it would read {listed}"
+
+
 class RunJournal:
     def __init__(self, path: Path):
         self.path, self.record_ = path, None
+        self.runs = path.with_name("runs")  # <save version>.json: the film each run worked on
 
     def open(self, session: str) -> None:
         """Create the journal, or refuse: a live run holds it. A dead run's journal is recovered first."""
@@ -71,6 +102,11 @@ class RunJournal:
             self.record_ = record
             return
         raise RuntimeError(f"Could not take the run journal '{self.path}'")
+
+    def remember_film(self, version: str, film: Path | None) -> None:
+        """Record which film the versions `version` are made from (checked by later runs that read them)."""
+        self.runs.mkdir(parents=True, exist_ok=True)
+        (self.runs / f"{version}.json").write_text(json.dumps({"film": film_identity(film)}))
 
     def _recover_or_refuse(self) -> None:
         try:

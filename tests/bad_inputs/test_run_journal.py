@@ -94,3 +94,20 @@ def test_a_second_run_on_the_same_data_folder_is_refused_naming_the_first(kedro_
     assert f"Another `kedro run` is using this project's data folder: pid {first.pid}" in said
     first.send_signal(signal.SIGKILL)
     first.wait(60)
+
+
+@pytest.mark.slow
+def test_a_from_nodes_run_after_a_partial_run_on_another_film_is_refused(kedro_project, tmp_path):
+    from animation_lora.demo import render_demo_film
+
+    other = render_demo_film(tmp_path / "other" / "demo_film", preset="tiny", seed=1)
+    run_session(kedro_project, "preprocessing")  # the project's film, complete
+    run_session(kedro_project, "preprocessing", to_nodes=["extract_frames_node"],
+                runtime_params={"film_path": str(other)})  # frames of another film, then stopped
+    with pytest.raises(RuntimeError, match=r"Versions from another film: this run's film is '.*film\.mp4', "
+                                           r"but it would read 'frame_index' version \S+ from '.*other"):
+        run_session(kedro_project, "preprocessing", from_nodes=["segment_layers_node"])
+    assert not (kedro_project / "data/.run.json").exists()  # the refused run holds no lock
+    # on the other film the same run is consistent, and goes through
+    run_session(kedro_project, "preprocessing", from_nodes=["segment_layers_node"],
+                runtime_params={"film_path": str(other)})
