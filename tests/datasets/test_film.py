@@ -92,6 +92,23 @@ def test_truncated_video_keeps_the_decodable_prefix_with_a_reason(tiny_film, tmp
     )
 
 
+def test_corrupt_bytes_mid_video_lose_only_their_frames_which_are_reported(tiny_film, tmp_path):
+    import numpy as np
+
+    data = bytearray(tiny_film.read_bytes())
+    start = len(data) * 2 // 5  # garbage over a packet in the middle (the index, at the end, is intact)
+    data[start:start + 1500] = np.random.default_rng(0).integers(0, 256, 1500, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    frames = list(FilmDataset(str(damaged)).load().frames())
+    clean = list(FilmDataset(str(tiny_film)).load().frames())
+    lost = [f.index for f in frames if f.image is None]
+    assert len(frames) == len(clean) == 36 and 1 <= len(lost) <= 3  # before: every frame after the damage
+    assert all(f.problem == "lost to corrupt data in the video" for f in frames if f.image is None)
+    assert [f.index for f in frames] == list(range(36))  # the frames after it keep their place in time
+    assert np.array_equal(frames[-1].image, clean[-1].image)
+
+
 def test_truncated_mp4_without_its_index_is_a_clear_error(tiny_film, tmp_path):
     cut = tmp_path / "cut.mp4"  # the moov index sits at the end of our mp4s
     cut.write_bytes(tiny_film.read_bytes()[: tiny_film.stat().st_size // 2])

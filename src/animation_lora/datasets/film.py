@@ -20,6 +20,8 @@ from ..imaging import to_rgb_array
 
 log = logging.getLogger(__name__)
 
+LOST = "lost to corrupt data in the video"
+DAMAGE_WINDOW = 64  # frames after a damaged packet where a timestamp gap is its loss (threads delay frames)
 NOT_WANTED = "not wanted"  # a frame skipped on purpose by `Film.frames(wanted)`, not a broken one
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
@@ -67,22 +69,39 @@ class Film:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame-parallel decoding: the same frames, on every core
             expected = _expected_frames(container, stream, self.fps)
-            index = 0
+            index, previous, damaged_until, lost = 0, None, -1, []
             try:
-                for frame in container.decode(stream):
-                    t = float(frame.time) if frame.time is not None else index / self.fps
-                    if wanted is None or index in wanted:
-                        yield DecodedFrame(index, t, frame.to_ndarray(format="rgb24"))
-                    else:
-                        yield DecodedFrame(index, t, None, problem=NOT_WANTED)
-                    index += 1
+                for packet in container.demux(stream):
+                    try:
+                        frames = packet.decode()
+                    except av.error.InvalidDataError:  # damaged bytes: this packet is lost, decoding goes on
+                        damaged_until = index + DAMAGE_WINDOW
+                        continue
+                    for frame in frames:
+                        # near damage, the frames it took (timestamps around them): rows with the reason
+                        gap = _frames_between(previous, frame, self.fps) if index <= damaged_until else 0
+                        if gap > 0:
+                            lost.append((index, index + gap - 1))
+                            for k in range(index, index + gap):
+                                yield DecodedFrame(k, k / self.fps, None, problem=LOST)
+                            index, damaged_until = index + gap, -1
+                        previous = frame
+                        t = float(frame.time) if frame.time is not None else index / self.fps
+                        if wanted is None or index in wanted:
+                            yield DecodedFrame(index, t, frame.to_ndarray(format="rgb24"))
+                        else:
+                            yield DecodedFrame(index, t, None, problem=NOT_WANTED)
+                        index += 1
                 problem = (
                     f"truncated video: {index} of {expected} frames decodable" if index < expected - 1 else ""
                 )
-            except (av.error.FFmpegError, ValueError) as err:  # corrupt data mid-stream
+            except (av.error.FFmpegError, ValueError) as err:  # the container itself cannot go on
                 problem = f"corrupt video after frame {index}: {err}"
             if index == 0:
                 raise DatasetError(f"'{self.path}' contains no decodable video frame")
+            if lost and wanted is None:
+                log.warning("'%s': corrupt data; frames %s lost (in the frame log as unreadable), decoding "
+                            "went on after them", self.path, ", ".join(f"{a}-{b}" for a, b in lost))
             if problem:  # keep the decodable prefix, say so in the frame log
                 log.warning("'%s': %s; keeping the decodable prefix", self.path, problem)
                 yield DecodedFrame(index, index / self.fps, None, problem=problem)
@@ -146,6 +165,13 @@ class _Stream:
 
     def __len__(self) -> int:
         return self._length
+
+
+def _frames_between(before, after, fps: float) -> int:
+    """Frames missing between two decoded frames, by their timestamps (0 when either has none)."""
+    if before is None or before.time is None or after.time is None:
+        return 0
+    return max(0, int(round((after.time - before.time) * fps)) - 1)
 
 
 def _expected_frames(container, stream, fps: float) -> int:
