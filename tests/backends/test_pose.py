@@ -1,6 +1,7 @@
 """Pose backends: the COCO-17 mapping, RTMPose through rtmlib on a tiny ONNX model built here (SimCC output
 contract), MMPose through a stand-in `mmpose.apis`, MediaPipe on the tiny demo film's frames."""
 
+import hashlib
 import sys
 import types
 
@@ -79,12 +80,15 @@ def test_rtmpose_without_its_file_names_the_parameter(tmp_path):
         RtmPose(checkpoint=str(pose), detector={"checkpoint": str(tmp_path / "yolox.onnx")})
 
 
+EMPTY = hashlib.sha256(b"").hexdigest()  # the stand-in config and checkpoint below are empty files
+
+
 def test_mmpose_absent_names_the_extra(tmp_path, monkeypatch):
     config, weights = tmp_path / "rtmpose.py", tmp_path / "rtmpose.pth"
     config.write_text(""), weights.write_bytes(b"")
     monkeypatch.setitem(sys.modules, "mmpose", None)
     with pytest.raises(ImportError, match=r"`\[mmpose\]`: run `make mmpose`"):
-        MmPose(config=str(config), checkpoint=str(weights))
+        MmPose(config=str(config), checkpoint=str(weights), config_sha256=EMPTY, checkpoint_sha256=EMPTY)
 
 
 def test_mmpose_topdown_result_becomes_coco17(tmp_path, monkeypatch):
@@ -105,7 +109,8 @@ def test_mmpose_topdown_result_becomes_coco17(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mmpose.apis", apis)
     crop = np.zeros((50, 30, 4), np.uint8)
     crop[5:45, 8:20, 3] = 255
-    k = MmPose(config=str(config), checkpoint=str(weights), device="cpu")(crop)
+    k = MmPose(config=str(config), checkpoint=str(weights), device="cpu", config_sha256=EMPTY,
+               checkpoint_sha256=EMPTY)(crop)
     assert seen["fmt"] == "xyxy" and seen["shape"] == (50, 30, 3) and seen["model"][0] == "model"
     assert k.shape == (17, 3) and np.allclose(k[:, :2], (8, 5)) and np.allclose(k[:, 2], 0.9)
 

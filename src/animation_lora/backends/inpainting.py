@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from .factory import backend_factory
-from .weights import checkpoint_path
+from .weights import checkpoint_path, verified
 
 
 class Inpainter(Protocol):
@@ -110,26 +110,15 @@ class LamaInpainter:
         cls, model_path: str | None, working_size: int = 512, device: str = "auto", sha256: str | None = None
     ):
         """Trust boundary: LaMa ships only as TorchScript, and `torch.jit.load` runs the file's code (outside
-        the safetensors / `weights_only` rule every other weight follows). Load only a file you trust; set
-        `inpainting.lama.sha256` to the file's hash and a file that differs is refused before loading."""
-        import hashlib
-
+        the safetensors / `weights_only` rule every other weight follows): it is loaded only with its sha256
+        in `inpainting.lama.sha256` (conf/studio ships big-lama.pt's), or `sha256: unverified`."""
         import torch
 
         from ..runtime import device_name
 
         path = checkpoint_path(model_path, "inpainting.lama.model_path")
+        verified(path, sha256, "inpainting.lama.sha256", "is TorchScript, which runs code when loaded")
         device = device_name(device)
-        if sha256 is not None:
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            if h.hexdigest() != sha256.lower():
-                raise ValueError(
-                    f"LaMa model '{path}' (inpainting.lama.model_path) has sha256 {h.hexdigest()}, not the "
-                    f"{sha256} in inpainting.lama.sha256: refused (TorchScript runs code when loaded)"
-                )
         return cls(torch.jit.load(str(path), map_location=device).eval(), working_size, device)
 
     def _fill(self, image, hole):

@@ -21,7 +21,7 @@ from PIL import Image
 from ..runtime import device_name
 from .embedding import flatten_rgba
 from .factory import backend_factory
-from .weights import checkpoint_path
+from .weights import checkpoint_path, verified
 
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
           "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
@@ -146,11 +146,17 @@ class MmPose:
     name = "mmpose"
 
     def __init__(self, config: str | None = None, checkpoint: str | None = None, min_score: float = 0.3,
-                 device: str = "auto"):
+                 device: str = "auto", config_sha256: str | None = None,
+                 checkpoint_sha256: str | None = None):
         if not config or not Path(config).is_file():
             raise FileNotFoundError(f"MMPose config not found: parameter `pose.estimator.mmpose.config` "
                                     f"is '{config}'")
         weights = checkpoint_path(checkpoint, "pose.estimator.mmpose.checkpoint")
+        # an MMPose config is Python, executed when read; its checkpoint is a pickle mmengine loads whole
+        verified(Path(config), config_sha256, "pose.estimator.mmpose.config_sha256",
+                 "is a Python config, which runs when read")
+        verified(weights, checkpoint_sha256, "pose.estimator.mmpose.checkpoint_sha256",
+                 "is a pickle that mmengine loads without weights_only")
         try:
             from mmpose.apis import inference_topdown, init_model
         except ImportError as err:

@@ -29,6 +29,33 @@ def checkpoint_path(value: str | None, parameter: str) -> Path:
     return Path(value)
 
 
+UNVERIFIED = "unverified"  # the user's explicit opt-out, by name, from a code-running file's hash check
+
+
+def verified(path: Path, expected: str | None, parameter: str, why: str) -> Path:
+    """A file that runs code when loaded (`why`: TorchScript, a Python config, a pickle) is loaded only when
+    its SHA-256 is the one in `parameter`; `parameter: unverified` loads it anyway, with a warning. Without a
+    hash, or with another one, it is refused before a byte of it runs."""
+    import hashlib
+    import logging
+
+    if expected == UNVERIFIED:
+        logging.getLogger(__name__).warning("Loading '%s' without checking it (`%s: unverified`): %s", path,
+                                            parameter, why)
+        return path
+    if not expected:
+        raise ValueError(f"`{parameter}` is not set: '{path}' {why}, so it is loaded only with its sha256 "
+                         f"(`sha256sum {path}`); or set `{parameter}: {UNVERIFIED}` to load it unchecked")
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != expected.lower():
+        raise ValueError(f"'{path}' has sha256 {h.hexdigest()}, not the {expected} in `{parameter}`: refused "
+                         f"({why})")
+    return path
+
+
 CHECKPOINT_KEYS = ("checkpoint", "model_path", "path", "original_config", "clip_checkpoint")
 
 
