@@ -516,3 +516,18 @@ def test_two_films_of_one_name_never_overwrite_each_others_results(tmp_path):
     assert (tmp_path / "ep01" / "report.html").read_text() == "<html>a</html>"
     ExportFolder(str(tmp_path), "/a/ep01.mp4").save({"report": "<html>a2</html>"})  # the same film: replaced
     assert (tmp_path / "ep01" / "report.html").read_text() == "<html>a2</html>"
+
+
+def test_a_folder_whose_frames_sit_in_sub_folders_names_them(tmp_path):
+    from kedro.io import DatasetError
+    from PIL import Image
+
+    from animation_lora.datasets import FilmDataset
+
+    for shot in ("shot_01", "shot_02"):
+        (tmp_path / "film" / shot).mkdir(parents=True)
+        for k in range(3):
+            Image.new("RGB", (64, 48), (k * 60, 90, 120)).save(tmp_path / "film" / shot / f"{k:04d}.png")
+    with pytest.raises(DatasetError, match=r"no frames of its own: its images are in sub-folders \(shot_01, "
+                                           r"shot_02\)\. Give one of them as `film_path`"):
+        FilmDataset(str(tmp_path / "film")).load()

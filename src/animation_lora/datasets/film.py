@@ -199,6 +199,19 @@ def _open_video(path: Path):
     return container
 
 
+def _check_frame_folder(folder: Path) -> None:
+    """A folder of frames with no file but sub-folders holding images: say which folders to give instead."""
+    if any(p.is_file() and not p.name.startswith(".") for p in folder.iterdir()):
+        return
+    inner = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                   and any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir()))
+    if inner:
+        raise DatasetError(
+            f"Film '{folder}' has no frames of its own: its images are in sub-folders "
+            f"({', '.join(d.name for d in inner[:3])}{', …' if len(inner) > 3 else ''}). Give one of them as "
+            f"`film_path` (a film is one folder of frames, in order), e.g. film_path={inner[0]}")
+
+
 def film_path_given(value: str | None) -> Path:
     """The `film_path` parameter as a path; empty (`--params film_path=`) is an error saying what to give."""
     if value is None or not str(value).strip():
@@ -244,6 +257,7 @@ class FilmDataset(AbstractDataset[None, Film]):
 
             render_demo_film(self._path.parent, **demo)
         if self._path.is_dir():
+            _check_frame_folder(self._path)
             return Film(self._path, float(self._fps))
         with _open_video(self._path) as container:
             rate = container.streams.video[0].average_rate
