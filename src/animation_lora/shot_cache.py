@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .datasets.image_folder import as_pil, read_png
 from .image_loop import map_images
@@ -90,6 +91,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def cached_table(stage: str, key: Any, cache: ShotCacheParams | None,
+                 compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A whole-film table (the frame log, the frame measures) kept in the cache under `key` (the film's
+    identity and the stage's parameters): a restarted run does not decode the film again to remake it."""
+    if cache is None or not cache.dir:
+        return compute()
+    path = Path(cache.dir) / stage / f"{shot_key(stage, key, ())}.parquet"
+    if path.exists():
+        log.info("%s: reused from the shot cache (%s)", stage, path)
+        return pd.read_parquet(path)
+    table = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial_file = path.with_name(path.name + ".partial")
+    table.to_parquet(partial_file)
+    partial_file.replace(path)
+    return table
 
 
 def per_shot(stage: str, shots: Iterable[tuple[Any, Any]], compute: Callable[[Any, Any], ShotResult],

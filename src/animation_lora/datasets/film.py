@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +136,8 @@ class FilmFrames(Mapping):
     """`{frame id: image}` of some frames of a film, decoded when iterated, one at a time, in film order: what
     a node returns for an image-folder dataset to save, so that the frames never sit in memory together."""
 
-    def __init__(self, film: Film, ids: dict[int, str]):
-        self._film, self._ids = film, dict(sorted(ids.items()))
+    def __init__(self, film: Film, ids: dict[int, str], cache: Path | None = None):
+        self._film, self._ids, self._cache = film, dict(sorted(ids.items())), cache
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -151,7 +152,27 @@ class FilmFrames(Mapping):
         return next(image for _, image in self._film.images({number}))
 
     def items(self) -> _Stream:
-        return _Stream(((self._ids[n], image) for n, image in self._film.images(self._ids)), len(self))
+        if self._cache is None:
+            return _Stream(((self._ids[n], image) for n, image in self._film.images(self._ids)), len(self))
+        return _Stream(self._through_cache(), len(self))
+
+    def _through_cache(self) -> Iterator[tuple[str, Any]]:
+        """With a cache folder: decode only the frames not in it yet (each written as PNG, then renamed), and
+        hand on loaders of the cached files (the image folder links them: no second copy)."""
+        from .image_folder import read_png
+
+        files = {n: self._cache / f"{self._ids[n]}.png" for n in self._ids}
+        missing = {n for n, f in files.items() if not f.exists()}
+        if missing:
+            self._cache.mkdir(parents=True, exist_ok=True)
+        decoded = self._film.images(missing) if missing else iter(())
+        for n, image in decoded:
+            partial_file = files[n].with_name(files[n].name + ".partial")
+            Image.fromarray(image).save(partial_file, format="PNG", compress_level=4)
+            partial_file.replace(files[n])
+            yield self._ids[n], partial(read_png, files[n])
+        for n in sorted(set(files) - missing):
+            yield self._ids[n], partial(read_png, files[n])
 
 
 class _Stream:

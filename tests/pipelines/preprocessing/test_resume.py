@@ -62,7 +62,11 @@ def test_a_killed_run_resumes_per_shot_and_ends_as_an_uninterrupted_run(kedro_pr
     finished = entries(cache)
     assert 2 <= len(finished) < shots
 
+    decoded = {p: p.stat().st_mtime for p in [*cache.glob("*/*.parquet"), *cache.glob("frames/*/*.png")]}
+    assert sum(p.suffix == ".parquet" for p in decoded) == 2  # the frame log and the measures
     run_session(kedro_project, "preprocessing", runtime_params={"shot_cache": {"dir": str(cache)}})
+    # the film is not decoded again: its frame log, measures and frames come from the cache
+    assert {p: p.stat().st_mtime for p in decoded} == decoded
     after = entries(cache)
     assert len(after) == shots
     assert {k: after[k] for k in finished} == finished  # the finished shots were reused, not written again

@@ -4,6 +4,7 @@ that says for every candidate frame whether it was kept and why not."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,29 +21,40 @@ from ...frames.sampling import FrameSampling, chosen_frames, measure, sampled_in
 from ...ids import frame_id
 from ...image_loop import map_images, materialise
 from ...imaging import contact_sheet
+from ...runs import film_identity
+from ...shot_cache import ShotCacheParams, cached_table, shot_key
 
 log = logging.getLogger(__name__)
 
 
-def ingest(film: Film, sampling: FrameSampling) -> pd.DataFrame:
+def ingest(film: Film, sampling: FrameSampling, cache: ShotCacheParams | None = None) -> pd.DataFrame:
     """Decode the whole film once: per source frame its timestamp, size, readability and whether a shot cut
-    starts there, and its shot. Output: `frame_log`."""
-    return frame_log(film, sampling)
+    starts there, and its shot (kept in the shot cache: a restarted run does not decode it again). Output:
+    `frame_log`."""
+    return cached_table("ingest", (film_identity(film.path), sampling), cache,
+                        lambda: frame_log(film, sampling))
 
 
 def measure_frames(film: Film, frame_log: pd.DataFrame, sampling: FrameSampling, dedup: Dedup,
-                   ) -> pd.DataFrame:
+                   cache: ShotCacheParams | None = None) -> pd.DataFrame:
     """Choose every n-th readable frame of each shot (or the step that gives `target_fps`), always the
     first frame of a shot, and measure each as the film is decoded: perceptual hash, sharpness, exposure.
-    No frame is kept in memory. Output: the frame index so far (unreadable frames with their reason)."""
+    No frame is kept in memory; the table is kept in the shot cache. Output: the frame index so far
+    (unreadable frames with their reason)."""
     step = sampling_step(sampling, film.fps)
     chosen = chosen_frames(frame_log, step)
-    measures, skipped = map_images(((frame_id(n), image) for n, image in film.images(chosen)),
-                                   lambda im: measure(im, dedup.hash_size), "measure frames", "frame",
-                                   total=len(chosen))
-    log.info("Sampled %d of %d frames (step %d, %d shots)", len(measures), len(frame_log), step,
+
+    def measure_all() -> pd.DataFrame:
+        measures, skipped = map_images(((frame_id(n), image) for n, image in film.images(chosen)),
+                                       lambda im: measure(im, dedup.hash_size), "measure frames", "frame",
+                                       total=len(chosen))
+        return sampled_index(frame_log, chosen, measures, skipped)
+
+    index = cached_table("measure_frames", (film_identity(film.path), sorted(chosen), dedup.hash_size), cache,
+                         measure_all)
+    log.info("Sampled %d of %d frames (step %d, %d shots)", int(index.kept.sum()), len(frame_log), step,
              frame_log.shot.nunique())
-    return sampled_index(frame_log, chosen, measures, skipped)
+    return index
 
 
 def deduplicate(index: pd.DataFrame, dedup: Dedup) -> pd.DataFrame:
@@ -69,11 +81,14 @@ def keep_within_budget(index: pd.DataFrame, budget: FrameBudget) -> pd.DataFrame
     return apply_budget(index, budget)
 
 
-def extract_frames(film: Film, frame_index: pd.DataFrame) -> FilmFrames:
-    """The kept frames, decoded from the film once more as the `frames` dataset saves them, one at a time.
-    Output: `frames`."""
+def extract_frames(film: Film, frame_index: pd.DataFrame, cache: ShotCacheParams | None = None) -> FilmFrames:
+    """The kept frames, decoded from the film once more as the `frames` dataset saves them, one at a time
+    (through the shot cache: a restarted run decodes only the frames it does not have). Output: `frames`."""
     kept = frame_index[frame_index.kept.astype(bool)]
-    return FilmFrames(film, dict(zip(kept.frame.astype(int), kept.frame_id)))
+    folder = None
+    if cache is not None and cache.dir:
+        folder = Path(cache.dir) / "frames" / shot_key("frames", film_identity(film.path), ())[:32]
+    return FilmFrames(film, dict(zip(kept.frame.astype(int), kept.frame_id)), folder)
 
 
 def frames_contact_sheet(frames: dict[str, Any], frame_index: pd.DataFrame,

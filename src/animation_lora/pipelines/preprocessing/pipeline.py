@@ -29,15 +29,16 @@ from .layer_nodes import segment_layers
 def create_pipeline(**kwargs) -> Pipeline:
     sampling, dedup = "params:preprocessing.sampling", "params:preprocessing.dedup"
     frames = Pipeline([
-        Node(ingest, ["film", sampling], "frame_log", name="ingest_node"),
-        Node(measure_frames, ["film", "frame_log", sampling, dedup], "sampled_index",
+        Node(ingest, ["film", sampling, "params:shot_cache"], "frame_log", name="ingest_node"),
+        Node(measure_frames, ["film", "frame_log", sampling, dedup, "params:shot_cache"], "sampled_index",
              name="measure_frames_node"),
         Node(deduplicate, ["sampled_index", dedup], "unique_index", name="deduplicate_node"),
         Node(filter_quality, ["unique_index", "params:preprocessing.quality"], "sharp_index",
              name="filter_quality_node"),
         Node(keep_within_budget, ["sharp_index", "params:preprocessing.budget"], "frame_index",
              name="frame_budget_node"),
-        Node(extract_frames, ["film", "frame_index"], "frames", name="extract_frames_node"),
+        Node(extract_frames, ["film", "frame_index", "params:shot_cache"], "frames",
+             name="extract_frames_node"),
         Node(frames_contact_sheet, ["frames", "frame_index"], "frames_contact_sheet",
              name="frames_contact_sheet_node"),
         Node(score_frames, ["frame_index", "demo_ground_truth"], "preprocessing_metrics",
