@@ -13,6 +13,7 @@ import pandas as pd
 from ..image_loop import map_images
 from ..lora_dataset import TrainingSet, drop_images, nothing_to_teach
 from ..params import block
+from .purity import residue_of
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +102,11 @@ def drop_leaking(
         for fid in data.images:
             owners.setdefault(fid, []).append(name)
     images = {fid: datasets[names[0]].images[fid] for fid, names in owners.items()}
-    found, _ = map_images(dict(sorted(images.items())), find, "purity", "plate")
-    rows = []
-    for fid, instances in found.items():
-        pixels = int(sum(i.mask.sum() for i in instances))
-        size = instances[0].mask.size if instances else 1
-        rows.append(dict(
-            frame_id=fid, datasets=", ".join(owners[fid]), residue_instances=len(instances),
-            residue_pixels=pixels, area=pixels / size, dropped=bool(instances),
-            reason=f"character found: {len(instances)} instance(s), {pixels} px" if instances else "kept",
-        ))
+    found, _ = map_images(dict(sorted(images.items())), lambda im: residue_of(find(im)), "purity", "plate")
+    rows = [dict(frame_id=fid, datasets=", ".join(owners[fid]), residue_instances=r.instances,
+                 residue_pixels=r.pixels, area=r.pixels / r.size, dropped=bool(r.instances),
+                 reason=f"character found: {r.instances} instance(s), {r.pixels} px" if r.instances
+                 else "kept") for fid, r in found.items()]
     report = pd.DataFrame(rows, columns=PURITY_COLUMNS)
     reasons = dict(zip(report.frame_id[report.dropped], report.reason[report.dropped]))
     if reasons:

@@ -4,7 +4,7 @@ sets, background bias of the character set)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -52,16 +52,24 @@ def plates_lost(plates: pd.DataFrame, residue_report: pd.DataFrame) -> str:
             f"background.scene_clustering")
 
 
-def residue_rows(found: dict[str, list]) -> list[dict[str, Any]]:
+class Residue(NamedTuple):
+    """What a segmenter still finds on a plate, without its masks (a film's plates would hold them all)."""
+
+    instances: int
+    pixels: int
+    size: int  # the plate's pixels
+
+
+def residue_of(instances: list) -> Residue:
+    return Residue(len(instances), int(sum(i.mask.sum() for i in instances)),
+                   int(instances[0].mask.size) if instances else 1)
+
+
+def residue_rows(found: dict[str, Residue]) -> list[dict[str, Any]]:
     """A report row per plate: the character instances found on it, kept when there is none."""
-    rows = []
-    for fid, instances in found.items():
-        area = int(sum(i.mask.sum() for i in instances))
-        rows.append(dict(frame_id=fid, residue_instances=len(instances), residue_pixels=area,
-                         kept=not instances,
-                         reason=f"character residue: {len(instances)} instance(s), {area} px"
-                         if instances else "kept"))
-    return rows
+    return [dict(frame_id=fid, residue_instances=r.instances, residue_pixels=r.pixels, kept=not r.instances,
+                 reason=f"character residue: {r.instances} instance(s), {r.pixels} px" if r.instances
+                 else "kept") for fid, r in found.items()]
 
 
 def purity_metrics(report: pd.DataFrame, character_dataset: TrainingSet, scene_clusters: pd.DataFrame,

@@ -28,6 +28,7 @@ from ...background.purity import (
     plates_lost,
     purity_metrics,
     residue_counts,
+    residue_of,
     residue_rows,
 )
 from ...background.temporal_fill import TemporalFillParams, fill_shot
@@ -125,17 +126,17 @@ def residue_check(inpainted: dict[str, np.ndarray], holes_left: dict[str, Any], 
     segmenter = make_segmenter(segmentation)
     found, skipped = map_images(
         {fid: (inpainted[fid], holes_left[fid]) for fid in sorted(inpainted)},
-        lambda pair: characters_in(segmenter, pair[0], residue.min_instance_pixels, pair[1] > 0),
+        lambda pair: residue_of(characters_in(segmenter, pair[0], residue.min_instance_pixels, pair[1] > 0)),
         "residue check", "plate",
     )
-    kept = {fid: inpainted[fid] for fid, instances in found.items() if not instances}
+    kept = {fid: inpainted[fid] for fid, r in found.items() if not r.instances}
     report = pd.concat([pd.DataFrame(residue_rows(found), columns=RESIDUE_COLUMNS),
                         skip_table(skipped, "frame_id").assign(kept=False)], ignore_index=True)
     log.info("Residue check kept %d of %d plates; %s (rejected ones: rejected_plates, each reason: "
              "residue_report)", len(kept), len(inpainted), residue_counts(report))
     return {
         "kept": kept,
-        "rejected": {fid: inpainted[fid] for fid, instances in found.items() if instances},
+        "rejected": {fid: inpainted[fid] for fid, r in found.items() if r.instances},
         "report": report,
     }
 
