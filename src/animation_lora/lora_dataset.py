@@ -7,6 +7,7 @@ shuffle_caption=true, keep_tokens=3, caption_extension=".txt", color_aug=false, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from .image_loop import materialise
 from .params import Count, block, parse
 
 log = logging.getLogger(__name__)
+CAPTION_BATCH = 64  # pictures prepared at once for the captioner
 
 
 @dataclass
@@ -165,7 +167,8 @@ def build_lora_dataset(
         trigger=trigger,
         images={i: images[i] for i in chosen},
         captions={i: captions[i] for i in chosen},
-        toml=kohya_toml(params, repeats, any(has_alpha(images[i]) for i in chosen)),
+        # one prepared picture says it: every image of a set comes through the same `prepare`
+        toml=kohya_toml(params, repeats, bool(chosen) and has_alpha(materialise(images[chosen[0]]))),
         report=report.assign(note=note, num_repeats=repeats),
     )
 
@@ -195,14 +198,18 @@ def dataset_from_cluster(
     members = list(clusters[clusters.cluster == name][id_column])
     emb = embeddings.set_index(id_column).loc[members]
     trigger = params.trigger_template.format(name=name)
-    pictures = {i: prepare(images[i]) for i in members}
-    captions = make_captioner(captioning)(
-        [p[..., :3] if has_alpha(p) else p for p in pictures.values()],
-        [facts(i) if facts else {} for i in members],
-        trigger,
-        params.caption_prefix,
-        [*params.exclude_words, *(exclude or [])],
-    )
+    # prepared when needed, never all at once: a feature's cluster has thousands of members
+    pictures = {i: functools.partial(prepare, images[i]) for i in members}
+    captioner, captions = make_captioner(captioning), []
+    for start in range(0, len(members), CAPTION_BATCH):
+        batch = [pictures[i]() for i in members[start:start + CAPTION_BATCH]]
+        captions += captioner(
+            [p[..., :3] if has_alpha(p) else p for p in batch],
+            [facts(i) if facts else {} for i in members[start:start + CAPTION_BATCH]],
+            trigger,
+            params.caption_prefix,
+            [*params.exclude_words, *(exclude or [])],
+        )
     return build_lora_dataset(
         name,
         trigger,
