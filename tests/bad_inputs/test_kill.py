@@ -90,6 +90,9 @@ def test_a_search_killed_with_sigkill_retries_the_trial_and_ends_at_the_total(tm
     for line in victim.stdout:
         seen += line.strip() == "trial"
         if seen == 2:
+            # half-way through the 1-second trial: its heartbeat thread has recorded a beat (a trial killed
+            # before its first beat is never stale to Optuna, and the restarted search waited for it forever)
+            time.sleep(0.5)
             victim.send_signal(signal.SIGKILL)
             break
     victim.wait(60)
