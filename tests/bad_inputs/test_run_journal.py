@@ -87,6 +87,7 @@ def test_a_second_run_on_the_same_data_folder_is_refused_naming_the_first(kedro_
     deadline = time.time() + 300
     while not (kedro_project / "data/.run.json").exists() and time.time() < deadline:
         time.sleep(0.01)
+    first.send_signal(signal.SIGSTOP)  # paused, alive: it cannot finish before the second one starts
     second = kedro(kedro_project, "--pipelines=preprocessing")
     out, _ = second.communicate(timeout=600)
     assert second.returncode != 0
