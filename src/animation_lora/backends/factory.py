@@ -12,6 +12,7 @@ casts a model works on `private_copy(...)` of the parts it changes, never on the
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import weakref
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from ..params import check_arguments
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def private_copy(module: T) -> T:
@@ -69,6 +71,7 @@ def backend_factory(capability: str, builders: dict[str, Callable[..., T]]) -> C
             )
         kwargs = params.get(backend) or {}
         check_arguments(builders[backend], kwargs, f"{capability}.{backend}")
+        log.info("%s backend: %s", capability, backend)  # which model ran, in every run's log
         return builders[backend](**kwargs)
 
     def make(params: dict[str, Any]) -> T:

@@ -43,7 +43,7 @@ class ClipScore:
 
         path = checkpoint_path(checkpoint, "composition.scoring.clip_checkpoint")
         self.image = ClipEmbedder(str(path), model_name)
-        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.tokenizer = open_clip.get_tokenizer(self.image.model_id)
 
     def __call__(self, image: np.ndarray, prompt: str) -> float:
         import torch

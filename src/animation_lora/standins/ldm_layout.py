@@ -1,4 +1,4 @@
-"""Test helper: diffusers U-Net / VAE state dicts in the original LDM key layout, the inverse of what
+"""Diffusers U-Net / VAE state dicts in the original LDM key layout, the inverse of what
 diffusers converts on load (its converter turns these keys back into the originals exactly)."""
 
 import re
