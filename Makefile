@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips demo-base
+.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips demo-base rehearse
 
 $(STAMP): pyproject.toml requirements-nodeps.txt requirements-studio-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,17 @@ lint: install
 
 demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resumable, ~75 min on 2 free cores)
 	$(BIN)/python -m animation_lora.pretrain
+
+# issue 26: `--env studio` end to end on stand-ins of its models (docs/studio.md), in a project folder of its
+# own (this conf/, its own data/), so the rehearsal never touches this project's runs
+REHEARSAL := $(CURDIR)/data/rehearsal
+rehearse: install
+	mkdir -p $(REHEARSAL)/project/src
+	ln -sfn $(CURDIR)/conf $(REHEARSAL)/project/conf
+	cp pyproject.toml .telemetry $(REHEARSAL)/project/
+	$(BIN)/python -m animation_lora.demo render $(REHEARSAL)/film --preset tiny
+	$(BIN)/python -m animation_lora.standins $(REHEARSAL)/standins --film $(REHEARSAL)/film/film.mp4
+	cd $(REHEARSAL)/project && $(CURDIR)/$(BIN)/kedro run --config $(REHEARSAL)/standins/rehearsal.yml
 
 mmpose: install  # optional: mmcv compiles its ops (~30 min on 2 cores)
 	$(BIN)/pip install -e ".[mmpose]"

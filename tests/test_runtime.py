@@ -8,7 +8,7 @@ import torch
 from animation_lora.backends.diffusion import make_base_model, tiny
 from animation_lora.backends.factory import shared_copy
 from animation_lora.lora_dataset import build_lora_dataset
-from animation_lora.runtime import resolve_device, resolve_dtype, weight_dtype
+from animation_lora.runtime import dtype_on, resolve_device, resolve_dtype, weight_dtype
 from animation_lora.training import TrainConfig, lora_state, train_lora
 
 FAST = dict(network_dim=4, network_alpha=4, learning_rate=1e-3, resolution=64, train_batch_size=2)
@@ -40,6 +40,19 @@ def test_bad_device_and_precision_names_are_named():
     with pytest.raises(ValueError, match="Unknown mixed_precision 'fp8'"):
         weight_dtype("fp8")
     assert weight_dtype("bf16") is torch.bfloat16 and weight_dtype("no") is torch.float32
+
+
+def test_float16_weights_on_the_cpu_load_as_float32_and_say_so(caplog):
+    """conf/studio's `dtype: float16` on a machine without a GPU: float32, with a warning naming the
+    parameter (half precision on a CPU is missing kernels or tens of times slower); bfloat16 stays."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        base = tiny(seed=0, device="cpu", dtype="float16")
+    assert base.unet.dtype == torch.float32 and base.vae.dtype == torch.float32
+    assert "`diffusion.tiny.dtype` is float16, but the device is the CPU" in caplog.text
+    assert tiny(seed=0, device="cpu", dtype="bfloat16").unet.dtype == torch.bfloat16
+    assert dtype_on(torch.device("cpu"), "bfloat16", "x") is torch.bfloat16
 
 
 def test_shared_copy_shares_the_weights_and_not_the_modules():
@@ -92,6 +105,21 @@ def test_bf16_training_on_the_cpu_keeps_lora_weights_in_float32(dataset, weights
         TrainConfig.from_params(FAST),
     )
     assert abs(result.extra["final_val_loss"] - reference.extra["final_val_loss"]) < 0.05
+
+
+def test_fp16_asked_for_on_the_cpu_trains_and_records_float32(dataset, caplog):
+    """conf/studio's `mixed_precision: fp16` without a GPU: float32 training with a warning, and the LoRA's
+    metadata says what ran (`ss_mixed_precision: no`), never the fp16 that was asked for."""
+    import logging
+
+    from animation_lora.lora_format import describe
+
+    base = make_base_model({"backend": "tiny", "tiny": {"seed": 0, "device": "cpu"}})
+    with caplog.at_level(logging.WARNING):
+        result = train_lora(base, dataset, TrainConfig.from_params({**FAST, "mixed_precision": "fp16"}))
+    assert "mixed_precision fp16 needs a CUDA GPU; training in float32 on cpu" in caplog.text
+    assert result.config.mixed_precision == "no"
+    assert describe(result, dataset, base)["ss_mixed_precision"] == "no"
 
 
 def test_xformers_asked_for_without_the_package_is_a_clear_error(dataset):

@@ -212,3 +212,10 @@ def test_character_captions_gain_the_action_and_expression_of_their_instance():
     assert each["marco"].captions == main.captions
     assert ds.captions["f000000_0"] == "marco, character, full body"  # the preprocessing dataset is unchanged
     assert list(main.report.caption) == [main.captions[i] for i in main.report.id]
+
+
+def test_captions_keep_no_control_characters_or_undecodable_bytes():
+    """A VLM's sentence can hold U+FFFD (bytes that decoded to nothing) and control characters: kohya would
+    write them into the caption file; white space (a newline too) becomes one space."""
+    sentence = "a boy\x00 runs\ufffd\nby the\u200b sea\t"
+    assert join_caption("marco", "character", [sentence], []) == "marco, character, a boy runs by the sea"

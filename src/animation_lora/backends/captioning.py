@@ -12,6 +12,7 @@ set): a fact or label containing one is left out, and a VLM sentence containing 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Protocol
 
 import numpy as np
@@ -22,7 +23,11 @@ from .weights import checkpoint_path
 
 
 def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("_", " ")).strip(" ,.")
+    """One tag: underscores as spaces, runs of white space as one; no control characters or U+FFFD (a VLM can
+    emit bytes that decode to neither), which kohya would write into the caption file as they are."""
+    text = re.sub(r"\s+", " ", text.replace("_", " "))
+    kept = (c for c in text if c != "\ufffd" and not unicodedata.category(c).startswith("C"))
+    return "".join(kept).strip(" ,.")
 
 
 def join_caption(trigger: str, prefix: str, parts: list[str], exclude: list[str]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..runtime import resolve_device, resolve_dtype
+from ..runtime import dtype_on, resolve_device
 from .clip_tokenizer import clip_tokenizer
 from .factory import backend_factory
 from .sd_architecture import schedulers, sd_modules
@@ -90,7 +90,8 @@ def tiny(
         unet, vae, text_encoder = sd_modules(widths, text_width, text_layers)
     noise, sample = schedulers()
     model_hash = _state_hash(unet, text_encoder, vae)
-    target, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    target = resolve_device(device)
+    torch_dtype = dtype_on(target, dtype, "diffusion.tiny.dtype")
     modules = (unet, vae, text_encoder)
     cast = {} if torch_dtype == torch.float32 else {"dtype": torch_dtype}  # diffusers warns on any cast
     unet, vae, text_encoder = (m.to(target, **cast).requires_grad_(False) for m in modules)
@@ -114,7 +115,8 @@ def sd15(
     from diffusers import StableDiffusionPipeline
 
     source = checkpoint_path(path, "diffusion.sd15.path")
-    torch_dtype, target = resolve_dtype(dtype), resolve_device(device)
+    target = resolve_device(device)
+    torch_dtype = dtype_on(target, dtype, "diffusion.sd15.dtype")
     if source.is_dir():
         pipe = _from_folder(source, torch_dtype)
     else:
@@ -160,7 +162,8 @@ def demo(path: str | None = None, device: str = "auto", dtype: str = "float32") 
             f"Demo base not found: parameter `diffusion.demo.path` is '{path}' ({source} has no "
             f"model_index.json); make it with `python -m animation_lora.pretrain --out {source}`"
         )
-    pipe = _from_folder(source, resolve_dtype(dtype)).to(resolve_device(device))
+    target = resolve_device(device)
+    pipe = _from_folder(source, dtype_on(target, dtype, "diffusion.demo.dtype")).to(target)
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)
     noise, sample = schedulers()

@@ -5,6 +5,7 @@ optimizer and scheduler step — with validation, resume checkpoints and kohya's
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -263,7 +264,9 @@ def train_lora(
                  "validation_share": share}
         if cfg.checkpoint_every_n_steps and accelerator.is_main_process:
             retire_checkpoint(checkpoint)
+    # the file records the precision it trained in (fp16 asked for on a CPU ran in float32), not the one asked
+    ran = dataclasses.replace(cfg, mixed_precision=str(accelerator.mixed_precision))
     return TrainResult(
-        setup.unet_model, setup.text_model, pd.DataFrame(history), step, epochs, tag_frequency(examples), cfg,
+        setup.unet_model, setup.text_model, pd.DataFrame(history), step, epochs, tag_frequency(examples), ran,
         settings, extra,
     )
