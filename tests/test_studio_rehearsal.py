@@ -4,6 +4,7 @@ stand-ins of every studio model in its real on-disk format and a Kedro run confi
 film's sizes on top) through every pipeline, as a user would from the command line. A second run trains
 from the single-file (LDM layout) SD 1.5 stand-in instead of the diffusers folder."""
 
+import json
 import os
 import re
 import shutil
@@ -123,11 +124,12 @@ def test_the_export_folder_is_complete(rehearsal):
     for name in loras:
         dataset = export / "datasets" / name
         assert (dataset / "dataset.toml").is_file()
+        trigger = json.loads((dataset / "lora.json").read_text())["trigger"]  # its name, or `standing pose`
         captions = sorted((dataset / "images").glob("*.txt"))
         assert captions and len(captions) == len(list((dataset / "images").glob("*.png")))
         for caption in captions:
             text = caption.read_text().rstrip("\n")
-            assert text.startswith(f"{name}, "), (caption, text)
+            assert text.startswith(f"{trigger}, "), (caption, text)
             # a random captioner's tokens are nonsense, but never broken characters in a kohya caption
             assert not any(unicodedata.category(c) in ("Cc", "Cs", "Co") or c == "\ufffd" for c in text)
     assert sorted((export / "contact_sheets").glob("character_*.png"))
@@ -137,8 +139,9 @@ def test_the_export_folder_is_complete(rehearsal):
 def test_the_single_file_sd15_standin_trains_on_the_same_base(rehearsal):
     folder_run = metadata(lora_files(rehearsal)[0])
     config = standins(rehearsal.root / "standins_single_file", rehearsal.film, "--sd15", "single_file")
-    kedro_run(rehearsal.project, config, "--pipelines", "training")
-    trained = sorted((rehearsal.project / "data" / "06_models" / "character_loras").glob("*/*/*.safetensors"))
-    latest = metadata(trained[-1])  # versions sort by time: the second run's
+    kedro_run(rehearsal.project, config, "--nodes", "background.train_lora_node")  # the scene LoRA again
+    trained = sorted((rehearsal.project / "data" / "06_models" / "background_lora.safetensors").glob("*/*"))
+    assert len(trained) == 2  # versions sort by time: the last is this run's
+    latest = metadata(trained[-1])
     assert latest["ss_sd_model_name"] == "sd15:sd15-standin.safetensors"
     assert latest["ss_sd_model_hash"] == folder_run["ss_sd_model_hash"]  # the same weights, in either form
