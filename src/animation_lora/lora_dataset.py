@@ -19,6 +19,7 @@ import pandas as pd
 
 from .backends.captioning import join_caption, make_captioner
 from .clustering import NOISE, select_cluster
+from .curation import Decisions, edit_caption, trained
 from .image_loop import materialise
 from .params import Count, block, parse
 
@@ -186,12 +187,14 @@ def dataset_from_cluster(
     facts: Callable[[str], dict[str, str]] | None = None,
     exclude: list[str] | None = None,
     prepare: Callable[[Any], np.ndarray] = materialise,
+    decisions: Decisions | None = None,
 ) -> TrainingSet:
     """The LoRA dataset of one cluster (named by `wanted`, or the largest, logged): its members' images
     (`prepare` turns an item of `images` into the RGB array trained on, or RGBA: alpha 0 for pixels not to
     learn, `alpha_mask`; the captioner sees the RGB), captioned `<trigger>, <prefix>, …`
     with `facts(member id)` (what varies from image to image: framing, view …; never a classifier's
-    labels), never with a word of `params.exclude_words` or `exclude`; then the shared selection."""
+    labels), never with a word of `params.exclude_words` or `exclude`, then as the curation's `decisions`
+    edit them (`curation.edit_caption`); then the shared selection."""
     name = select_cluster(clusters, wanted, what)
     if wanted is None:
         log.info("No %s named in parameters: using the largest %s cluster, '%s'", what, what, name)
@@ -210,6 +213,8 @@ def dataset_from_cluster(
             params.caption_prefix,
             [*params.exclude_words, *(exclude or [])],
         )
+    if decisions is not None:
+        captions = [edit_caption(i, c, decisions) for i, c in zip(members, captions, strict=True)]
     return build_lora_dataset(
         name,
         trigger,
@@ -264,9 +269,16 @@ def main_and_each(
 ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """The main dataset (`main`, or the largest cluster) and `{name: dataset}` of every selected cluster
     (`each`, or every cluster with `min_images` or more), the main one among them; `kwargs` go to
-    `dataset_from_cluster`."""
+    `dataset_from_cluster`. A curation that ticks clusters (`decisions.train`) trains those: the main one
+    is the first ticked unless it is ticked itself; ticking none is a dataset with nothing to teach."""
+    decisions, what = kwargs.get("decisions"), kwargs["what"]
+    names = selected_clusters(kwargs["clusters"], each, min_images, what)
+    if decisions is not None and decisions.train is not None:
+        names = trained(sorted(set(kwargs["clusters"].cluster) - {NOISE}), decisions, what)
+        if not names:
+            return nothing_to_teach(what, f"the curation file ticks no {what} to train"), {}
+        main = main if main in names else names[0]
     first = dataset_from_cluster(wanted=main, **kwargs)
-    names = selected_clusters(kwargs["clusters"], each, min_images, kwargs["what"])
     others = {n: dataset_from_cluster(wanted=n, **kwargs) for n in names if n != first.name}
     return first, {first.name: first, **others}
 

@@ -1,6 +1,7 @@
 """Custom Kedro datasets: the input film, versioned image folders, kohya LoRA dataset folders, the demo
 ground truth."""
 
+from .curation_file import CurationFile
 from .export import ExportFolder
 from .film import Film, FilmDataset
 from .ground_truth import GroundTruthDataset
@@ -10,6 +11,7 @@ from .lora_file import LoraFileDataset, LoraFolderDataset, LoraInputFolderDatase
 from .probe_file import ProbeFileDataset
 
 __all__ = [
+    "CurationFile",
     "ExportFolder",
     "Film",
     "FilmDataset",

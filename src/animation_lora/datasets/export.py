@@ -20,7 +20,7 @@ from kedro.io import AbstractDataset, DatasetError
 from safetensors.torch import save_file
 
 from ..ids import safe_name
-from .film import film_path_given
+from .film import film_name, film_path_given
 from .image_folder import as_pil
 from .kohya import write_kohya
 
@@ -87,7 +87,7 @@ class ExportFolder(AbstractDataset[dict, None]):
 
     @property
     def folder(self) -> Path:
-        return self._root / (self._film.stem if self._film.suffix else self._film.name)
+        return self._root / film_name(self._film)
 
     def save(self, data: dict[str, Any]) -> None:
         final = self.folder

@@ -241,6 +241,11 @@ def film_path_given(value: str | None) -> Path:
     return Path(value)
 
 
+def film_name(path: Path) -> str:
+    """A film's plain name, for the folders kept per film: the file's stem, or a frame folder's name."""
+    return path.stem if path.suffix else path.name
+
+
 class FilmDataset(AbstractDataset[None, Film]):
     """Read-only dataset for the input film.
 

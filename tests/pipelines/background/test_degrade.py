@@ -42,7 +42,7 @@ def empty_datasets(table: pd.DataFrame, report: pd.DataFrame):
     no_scene = pd.DataFrame(columns=["frame_id", "cluster", "similarity", "assigned_by"])
     no_embedding = pd.DataFrame(columns=["frame_id", "embedding"])
     return build_background_datasets({}, {}, no_scene, no_embedding, frame_index(22), table, report, DATASET,
-                                     PlateCrop(enabled=False), {"backend": "template", "template": {}}, {})
+                                     PlateCrop(enabled=False), {"backend": "template", "template": {}}, {}, None)
 
 
 def test_no_clean_plate_gives_no_background_lora_and_the_real_cause():
@@ -61,12 +61,12 @@ def test_a_few_plates_are_one_scene_trained_with_a_warning(caplog):
     rng = np.random.default_rng(0)
     ids = [f"f{k:06d}" for k in range(3)]
     embeddings = pd.DataFrame({"frame_id": ids, "embedding": list(rng.normal(size=(3, 8)))})
-    clusters = cluster_scenes(embeddings, frame_index(3), CLUSTERING)
+    clusters = cluster_scenes(embeddings, frame_index(3), CLUSTERING, None)
     assert clusters.cluster.tolist() == ["scene_0"] * 3 and set(clusters.assigned_by) == {"few plates"}
     images = {i: np.full((64, 96, 3), 100 + k, np.uint8) for k, i in enumerate(ids)}
     holes = {i: np.zeros((64, 96), np.uint8) for i in ids}
     main, each = build_background_datasets(images, holes, clusters, embeddings, frame_index(3),
                                            plates(3, True), residue(3, 0), DATASET, PlateCrop(enabled=False),
-                                           {"backend": "template", "template": {}}, {})
+                                           {"backend": "template", "template": {}}, {}, None)
     assert main.name == "scene_0" and len(main.images) == 3 and list(each) == ["scene_0"]
     assert "has 3 plates (`min_images` 5): its LoRA is trained on them" in caplog.text

@@ -52,7 +52,7 @@ def test_faceless_characters_are_skipped_counted_and_the_datasets_name_no_one(in
     assert robot.expression == "" and robot.reason == "no face detected"
     assert (table[table.instance_id != "f000009_0"].expression == "happy").all()
     main, each = build_expression_datasets(crops, table, embeddings, clusters, PARAMS,
-                                           {"backend": "template"})
+                                           {"backend": "template"}, None)
     assert main.name == "happy" and list(each) == ["happy"]  # no surprised face: no surprised dataset
     for caption in main.captions.values():
         assert caption.startswith("happy expression, face close-up")
@@ -72,7 +72,7 @@ def test_a_film_of_faceless_characters_completes_without_an_expression_lora(inpu
                               index[index.instance_id.isin(robot)],
                               clusters[clusters.instance_id.isin(robot)], PARAMS)
     main, each = build_expression_datasets(crops, table, embeddings, clusters, PARAMS,
-                                           {"backend": "template"})
+                                           {"backend": "template"}, None)
     assert main.images == {} and each == {} and "no requested expression" in main.skipped
 
 

@@ -33,7 +33,7 @@ def test_a_single_character_film_gives_one_character_cluster(tmp_path):
     instances, instance_index = layers["instances"], layers["instance_index"]
     faces = detect_faces(instances, {"backend": "mediapipe", "mediapipe": {}})
     embeddings, _ = embed_characters(instances, {"backend": "mobilenet_v2", "mobilenet_v2": {}})
-    clusters = cluster_characters(embeddings, faces, instance_index, BASE_CLUSTERING)
+    clusters = cluster_characters(embeddings, faces, instance_index, BASE_CLUSTERING, None)
     assert len(instances) >= 15
     assert set(clusters.cluster) - {"noise"} == {"character_0"}
     assert (clusters.cluster == "character_0").mean() >= 0.8

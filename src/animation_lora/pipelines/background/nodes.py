@@ -40,6 +40,7 @@ from ...clustering import (
     contact_sheets,
     embed_images,
 )
+from ...curation import apply_to_clusters, load_curation
 from ...image_loop import map_images, materialise, skip_table
 from ...lora_dataset import DatasetParams, TrainingSet, main_and_each, nothing_to_teach
 from ...params import Count, block
@@ -148,11 +149,11 @@ def embed_plates(clean_backgrounds: dict[str, Any], embedding: dict[str, Any]) -
 
 
 def cluster_scenes(plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame,
-                   scene_clustering: ClusteringParams,
+                   scene_clustering: ClusteringParams, curation: dict | None,
                    ) -> pd.DataFrame:
     """Scene clusters `scene_0 …` (the brief: min cluster size 15, min samples 3, similarity 0.75, no face
-    detection), each shot one location (a shot never splits by time), renamed by `names`.
-    Output: scene_clusters."""
+    detection), each shot one location (a shot never splits by time), renamed by `names`; then the curation
+    file's decisions about the scenes. Output: scene_clusters."""
     vectors = np.stack(plate_embeddings.embedding.to_numpy()) if len(plate_embeddings) else np.zeros((0, 1))
     shot_of = frame_index.set_index("frame_id").shot.astype(str)
     shots = [f"shot_{shot_of.get(f, f)}" for f in plate_embeddings.frame_id]
@@ -165,6 +166,7 @@ def cluster_scenes(plate_embeddings: pd.DataFrame, frame_index: pd.DataFrame,
                     "scene, 'scene_0'", len(clusters), scene_clustering.min_cluster_size)
         clusters = apply_names(clusters.assign(cluster="scene_0", assigned_by="few plates"),
                                scene_clustering.names)
+    clusters = apply_to_clusters(clusters, "frame_id", load_curation(curation).scenes, "scene")
     log.info("Scene clusters: %s", clusters.cluster.value_counts().to_dict())
     return clusters
 
@@ -178,12 +180,13 @@ def build_background_datasets(clean_backgrounds: dict[str, Any], holes_left: dic
                               scene_clusters: pd.DataFrame, plate_embeddings: pd.DataFrame,
                               frame_index: pd.DataFrame, plates: pd.DataFrame, residue_report: pd.DataFrame,
                               scene_dataset: SceneDatasetParams, crop: PlateCrop,
-                              captioning: dict[str, Any], names: dict[str, str],
+                              captioning: dict[str, Any], names: dict[str, str], curation: dict | None,
                               ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """The background LoRA datasets of the selected scenes, before the purity check. Each plate is RGBA:
     alpha 0 on the inpainted pixels (`holes_left`), cropped away from a large hole (`background.crop`);
     captions start with the scene trigger and the prefix and never name a character (`names`: the character
-    clusters' names). Outputs: the chosen scene's dataset (named, or the largest, logged) and
+    clusters' names, and the curation's). Outputs: the chosen scene's dataset (named, or the largest,
+    logged) and
     `{name: dataset}`, one per selected scene. A film that leaves no clean plate gives no background LoRA
     (`nothing_to_teach`, with where the plates went: `plates`, `residue_report`); a scene under `min_images`
     plates is trained with a warning when it is the only one."""
@@ -200,11 +203,13 @@ def build_background_datasets(clean_backgrounds: dict[str, Any], holes_left: dic
                     counts.index[0], counts.iloc[0], scene_dataset.min_images)
         each = [str(counts.index[0])]
     quality = frame_index.set_index("frame_id").sharpness.fillna(0).to_dict()
+    decided = load_curation(curation)
     plates = {f: (clean_backgrounds[f], holes_left[f]) for f in clean_backgrounds}
     return main_and_each(
         scene_dataset.scene, each, scene_dataset.min_images, clusters=scene_clusters,
         embeddings=plate_embeddings, id_column="frame_id", images=plates, quality=quality, what="scene",
-        params=scene_dataset, captioning=captioning, exclude=list((names or {}).values()),
+        params=scene_dataset, captioning=captioning, decisions=decided.scenes,
+        exclude=[*(names or {}).values(), *decided.characters.names.values()],
         prepare=lambda p: masked_plate(materialise(p[0]), materialise(p[1]) > 0, crop))
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from ...backends.faces import make_expression_classifier
 from ...clustering import NOISE, contact_sheets
+from ...curation import apply_to_labels, load_curation
 from ...faces.crops import face_boxes, face_crop
 from ...faces.expressions import canonical, check_requested, smooth_over_tracks
 from ...faces.labelling import ExpressionParams, classify, label_rows, second_opinions
@@ -79,17 +80,21 @@ def expression_contact_sheets(face_crops: dict[str, Any], expression_table: pd.D
 
 def build_expression_datasets(face_crops: dict[str, Any], expression_table: pd.DataFrame,
                               character_embeddings: pd.DataFrame, character_clusters: pd.DataFrame,
-                              expression: ExpressionParams, captioning: dict[str, Any],
+                              expression: ExpressionParams, captioning: dict[str, Any], curation: dict | None,
                               ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """A kohya dataset per requested expression found on `min_images` faces or more: the face crops (the
     expression fills the picture), captioned `<expression> expression, <prefix>`, never with a character's
     name; faces picked by the shared builder (confidence first, then spread over the characters'
-    appearance). Outputs: expression.lora_dataset (the main one) and expression.lora_datasets."""
+    appearance), after the curation file's decisions about the expressions. Outputs:
+    expression.lora_dataset (the main one) and expression.lora_datasets."""
     data = expression.dataset
     kept = expression_table[expression_table.expression != ""]
-    counts = kept.expression.value_counts()
-    found = [canonical(e) for e in expression.expressions if counts.get(canonical(e), 0) >= data.min_images]
-    missing = sorted(set(map(canonical, expression.expressions)) - set(found))
+    decided = load_curation(curation).expressions
+    clusters = apply_to_labels(kept, "expression", decided, "expression")
+    counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
+    asked = [decided.names.get(canonical(e), canonical(e)) for e in expression.expressions]
+    found = [e for e in dict.fromkeys([*asked, *counts.index]) if counts.get(e, 0) >= data.min_images]
+    missing = sorted(set(asked) - set(found))
     if missing:
         log.warning("Expressions without a dataset (fewer than %d faces): %s; faces per expression: %s",
                     data.min_images, missing, counts.to_dict())
@@ -98,11 +103,12 @@ def build_expression_datasets(face_crops: dict[str, Any], expression_table: pd.D
             f"no requested expression ({expression.expressions}) was found on "
             f"`expression.dataset.min_images` = {data.min_images} faces or more (found: {counts.to_dict()}); "
             f"lower it or `expression.labelling.min_confidence`")), {}
-    clusters = pd.DataFrame({"instance_id": kept.instance_id, "cluster": kept.expression})
     embeddings = character_embeddings[character_embeddings.instance_id.isin(kept.instance_id)]
     names = sorted(set(character_clusters.cluster) - {NOISE})
-    main = canonical(data.expression) if data.expression else max(found, key=lambda e: counts[e])
+    main = (decided.names.get(canonical(data.expression), canonical(data.expression)) if data.expression
+            else max(found, key=lambda e: counts[e]))
     return main_and_each(
         main, found, data.min_images, clusters=clusters, embeddings=embeddings, id_column="instance_id",
         images=face_crops, quality=kept.set_index("instance_id").confidence.to_dict(), what="expression",
-        params=data, captioning=captioning, exclude=names, prepare=lambda item: materialise(item)[..., :3])
+        params=data, captioning=captioning, exclude=names, prepare=lambda item: materialise(item)[..., :3],
+        decisions=decided)

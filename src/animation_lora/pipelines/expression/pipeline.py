@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="expression_contact_sheets_node"),
         Node(build_expression_datasets,
              ["face_crops", "expression_table", "character_embeddings", "character_clusters",
-              "params:expression", "params:captioning"],
+              "params:expression", "params:captioning", "curation"],
              ["expression.lora_dataset", "expression.lora_datasets"], name="build_expression_datasets_node"),
         Node(score_expressions,
              ["expression_table", "character_instances", "face_crops", "face_table", "instance_truth",

@@ -14,6 +14,7 @@ from PIL import Image
 from ...backends.embedding import flatten_rgba
 from ...backends.pose import make_pose_estimator
 from ...clustering import NOISE, contact_sheets
+from ...curation import apply_to_labels, load_curation
 from ...ids import frame_number
 from ...image_loop import Skip, materialise
 from ...lora_dataset import TrainingSet, main_and_each, nothing_to_teach
@@ -97,18 +98,22 @@ def action_contact_sheets(character_instances: dict[str, Any], action_table: pd.
 
 def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.DataFrame,
                         instance_index: pd.DataFrame, character_clusters: pd.DataFrame, pose: PoseParams,
-                        captioning: dict[str, Any]) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+                        captioning: dict[str, Any], curation: dict | None,
+                        ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """A kohya dataset per requested action found on at least `min_images` unambiguous instances (the rules
     name their own track as their cluster; none found: `nothing_to_teach`, with the reason, and no
     per-action sets), captioned `<action> pose, <prefix>, <facing>, <distance>` with no identity word (the
     character clusters' names are excluded); images chosen for viewpoint variety: facing and distance are
-    the selection's space."""
+    the selection's space. The curation file's decisions about the poses apply to the labelled instances."""
     params, wanted = pose.dataset, pose.actions
     # an instance whose own track the rules name otherwise than its cluster is ambiguous: left out
     table = action_table
     labelled = table[table.action.isin(wanted) & (table.track_action == table.action)]
-    counts = labelled.action.value_counts()
-    found = [a for a in wanted if counts.get(a, 0) >= params.min_images]
+    decided = load_curation(curation).poses
+    clusters = apply_to_labels(labelled, "action", decided, "action")
+    counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
+    found = [a for a in dict.fromkeys([*(decided.names.get(a, a) for a in wanted), *counts.index])
+             if counts.get(a, 0) >= params.min_images]
     if not found:  # e.g. a film of close-ups: the pipeline completes, training skips the pose LoRA
         return nothing_to_teach("pose", (
             f"no requested action ({', '.join(wanted)}) on {params.min_images} instances or more (found: "
@@ -118,8 +123,7 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
     rows = labelled.set_index("instance_id")
     distance, embeddings = view_facets(rows, boxes.y1 - boxes.y0)
     names = [str(c) for c in set(character_clusters.cluster) - {NOISE}]
-    clusters = pd.DataFrame({"instance_id": rows.index, "cluster": rows.action.to_numpy()})
-    common = dict(clusters=clusters, embeddings=embeddings, id_column="instance_id",
+    common = dict(clusters=clusters, decisions=decided, embeddings=embeddings, id_column="instance_id",
                   images=character_instances, quality=rows.confidence.astype(float).to_dict(), what="action",
                   params=params, captioning=captioning, exclude=names,
                   prepare=lambda item: flatten_rgba(materialise(item), 255),

@@ -26,7 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="action_contact_sheets_node"),
         Node(build_pose_datasets,
              ["character_instances", "action_table", "instance_index", "character_clusters", "params:pose",
-              "params:captioning"],
+              "params:captioning", "curation"],
              ["pose.lora_dataset", "pose.lora_datasets"], name="build_pose_dataset_node"),
         Node(score_poses, ["pose_keypoints", "action_table", "instance_truth", "params:pose",
                            "demo_ground_truth"], "pose_metrics", name="score_poses_node"),

@@ -14,6 +14,7 @@ from ...backends.embedding import flatten_rgba
 from ...backends.faces import make_face_detector
 from ...characters import appearance_vectors, cluster_identities
 from ...clustering import ClusteringParams, contact_sheets, embed_images
+from ...curation import apply_to_clusters, load_curation
 from ...faces.crops import framing
 from ...image_loop import materialise, skip_table
 from ...lora_dataset import DatasetParams, TrainingSet, main_and_each
@@ -61,10 +62,13 @@ def embed_characters(character_instances: dict[str, Any], embedding: dict[str, A
 
 
 def cluster_characters(character_embeddings: pd.DataFrame, face_table: pd.DataFrame,
-                       instance_index: pd.DataFrame, character_clustering: ClusteringParams) -> pd.DataFrame:
+                       instance_index: pd.DataFrame, character_clustering: ClusteringParams,
+                       curation: dict | None) -> pd.DataFrame:
     """HDBSCAN over the instances (only those with a detected face when `use_face_detection`), each track one
-    identity; clusters `character_0 …` by size, renamed by `names`. Output: character_clusters."""
+    identity; clusters `character_0 …` by size, renamed by `names`; then the curation file's decisions about
+    the characters. Output: character_clusters."""
     clusters = cluster_identities(character_embeddings, face_table, instance_index, character_clustering)
+    clusters = apply_to_clusters(clusters, "instance_id", load_curation(curation).characters, "character")
     log.info("Character clusters: %s", clusters.cluster.value_counts().to_dict())
     return clusters
 
@@ -78,7 +82,8 @@ def cluster_contact_sheets(character_instances: dict[str, Any], character_cluste
 def build_character_dataset(character_instances: dict[str, Any], character_clusters: pd.DataFrame,
                             character_embeddings: pd.DataFrame, instance_index: pd.DataFrame,
                             face_table: pd.DataFrame, character_dataset: CharacterDatasetParams,
-                            captioning: dict[str, Any]) -> tuple[TrainingSet, dict[str, TrainingSet]]:
+                            captioning: dict[str, Any], curation: dict | None,
+                            ) -> tuple[TrainingSet, dict[str, TrainingSet]]:
     """The character LoRA datasets: each selected cluster's cut-outs over white, captioned
     `<trigger>, <prefix>, <framing>`, selected by the shared builder. Outputs: character.lora_dataset (the
     main character) and character.lora_datasets (`{name: dataset}`, one LoRA per selected character)."""
@@ -90,4 +95,4 @@ def build_character_dataset(character_instances: dict[str, Any], character_clust
         embeddings=character_embeddings, id_column="instance_id", images=character_instances,
         quality=quality, what="character", params=params, captioning=captioning,
         prepare=lambda item: flatten_rgba(materialise(item), 255),
-        facts=lambda iid: {"framing": tags.get(iid, "")})
+        facts=lambda iid: {"framing": tags.get(iid, "")}, decisions=load_curation(curation).characters)
