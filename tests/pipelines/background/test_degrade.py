@@ -42,7 +42,8 @@ def empty_datasets(table: pd.DataFrame, report: pd.DataFrame):
     no_scene = pd.DataFrame(columns=["frame_id", "cluster", "similarity", "assigned_by"])
     no_embedding = pd.DataFrame(columns=["frame_id", "embedding"])
     return build_background_datasets({}, {}, no_scene, no_embedding, frame_index(22), table, report, DATASET,
-                                     PlateCrop(enabled=False), {"backend": "template", "template": {}}, {}, None)
+                                     PlateCrop(enabled=False), {"backend": "template", "template": {}}, {},
+                                     None)
 
 
 def test_no_clean_plate_gives_no_background_lora_and_the_real_cause():

@@ -81,7 +81,8 @@ def test_a_close_up_without_legs_has_no_action_and_no_dataset():
     index = pd.DataFrame([[i, "f000000", 0, "a", 0, 0, 50, 100, True] for i in table.instance_id],
                          columns=INDEX_COLUMNS)
     clusters = pd.DataFrame({"instance_id": table.instance_id, "cluster": "character_0"})
-    main, each = build_pose_datasets({}, actions, index, clusters, PoseParams(), {"backend": "template"}, None)
+    main, each = build_pose_datasets({}, actions, index, clusters, PoseParams(), {"backend": "template"},
+                                     None)
     assert main.name == "pose" and not main.images and each == {} and "no requested action" in main.skipped
     assert "legs not visible" in main.skipped
     metrics = score_poses(table, actions, pd.DataFrame(columns=["instance_id", "identity"]), PoseParams(),
