@@ -82,7 +82,7 @@ def test_names_keep_the_safe_name_rule_and_do_not_merge():
 
 
 def test_a_misspelt_key_names_its_place_in_the_file():
-    with pytest.raises(ValueError, match=r"Invalid curation file: `curation\.characters\.rename`: unknown key"):
+    with pytest.raises(ValueError, match=r"curation file: `curation\.characters\.rename`: unknown key"):
         load_curation({"characters": {"rename": {"character_0": "marco"}}})
 
 
@@ -100,7 +100,7 @@ def datasets(decisions):
     table = apply_to_clusters(clusters(), "instance_id", decisions, "character")
     ids = list(table.instance_id)
     images = {i: np.full((8, 8, 3), 200, np.uint8) for i in ids}
-    embeddings = pd.DataFrame({"instance_id": ids, "embedding": [np.eye(len(ids))[k] for k in range(len(ids))]})
+    embeddings = pd.DataFrame({"instance_id": ids, "embedding": list(np.eye(len(ids)))})
     return main_and_each(None, None, 2, clusters=table, embeddings=embeddings, id_column="instance_id",
                          images=images, quality={}, what="character", params=DatasetParams(),
                          captioning={"backend": "template", "template": {}}, decisions=decisions)
