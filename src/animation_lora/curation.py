@@ -5,7 +5,7 @@ Per kind (characters, scenes, poses, expressions), keyed by stable ids (`ids.py`
 characters, poses and expressions, frame ids for scenes) and cluster names:
 
     characters:
-      merge:   {character_2: character_0}     # character_2's images join character_0
+      merge:   {character_2: character_0}     # character_2's images join character_0 (or a new name)
       assign:  {f000012_0: character_1}       # move an image (from noise: include it; to a new name: split)
       exclude: [f000013_1, character_3]       # an image, or a whole cluster, left out (noise, "curation")
       names:   {character_0: marco}           # the trigger and the LoRA's file name (the safe-name rule)
@@ -85,11 +85,14 @@ def apply_to_clusters(clusters: pd.DataFrame, id_column: str, decisions: Decisio
     out = clusters.copy()
     if "assigned_by" not in out:
         out["assigned_by"] = ""
+    if "fit_cluster" not in out:  # the pipeline's own cluster, which the decisions are about
+        out["fit_cluster"] = out.cluster
     for problem in stale_decisions(clusters, id_column, decisions, what):
         log.warning("Curation of the %ss: %s", what, problem)
     known = set(out.cluster.astype(str)) - {NOISE}
     for source, target in decisions.merge.items():
-        if source in known and target in known:
+        if source in known:
+            safe_name(target, f"The cluster `{target}` that curation merges `{source}` into")
             out.loc[out.cluster == source, ["cluster", "assigned_by"]] = [target, CURATED]
     ids = set(out[id_column].astype(str))
     for item, cluster in decisions.assign.items():
@@ -115,12 +118,12 @@ def stale_decisions(clusters: pd.DataFrame, id_column: str, decisions: Decisions
     have, as a sentence."""
     ids = set(clusters[id_column].astype(str))
     names = set(clusters.cluster.astype(str)) - {NOISE}
-    problems = [f"merge `{s}` -> `{t}`: no {what} cluster `{c}`" for s, t in decisions.merge.items()
-                for c in (s, t) if c not in names]
+    problems = [f"merge `{s}` -> `{t}`: no {what} cluster `{s}`" for s, t in decisions.merge.items()
+                if s not in names]
     problems += [f"assign `{i}`: no {what} image `{i}` in this run" for i in decisions.assign if i not in ids]
+    after = names | set(decisions.merge.values()) | set(decisions.assign.values())  # splits are clusters too
     problems += [f"exclude `{i}`: no {what} image or cluster `{i}` in this run" for i in decisions.exclude
-                 if i not in ids and i not in names]
-    after = names | set(decisions.assign.values())
+                 if i not in ids and i not in after]
     problems += [f"names `{c}`: no {what} cluster `{c}`" for c in decisions.names if c not in after]
     return problems
 

@@ -25,6 +25,10 @@ class CurationFile(AbstractDataset[dict, dict | None]):
         self.metadata = metadata
 
     @property
+    def film(self) -> Path:
+        return self._film
+
+    @property
     def path(self) -> Path:
         return self._root / f"{film_name(self._film)}.yml"
 
