@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips demo-base rehearse
+.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips demo-base rehearse curate
 
 $(STAMP): pyproject.toml requirements-nodeps.txt requirements-studio-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resum
 # issue 26: `--env studio` end to end on stand-ins of its models (docs/studio.md), in a project folder of its
 # own (this conf/, its own data/), so the rehearsal never touches this project's runs
 REHEARSAL := $(CURDIR)/data/rehearsal
+curate: install  # review and fix the latest run's clusters and datasets in a browser (docs/curation.md)
+	$(BIN)/python -m animation_lora.curate
+
 rehearse: install
 	mkdir -p $(REHEARSAL)/project/src
 	ln -sfn $(CURDIR)/conf $(REHEARSAL)/project/conf

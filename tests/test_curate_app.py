@@ -49,7 +49,8 @@ def test_the_page_shows_clusters_and_the_images_left_out_with_why(app):
 
 def test_every_button_is_a_decision_in_the_curation_file(app):
     client, project = app
-    assert client.post("/api/characters/name", json={"key": "character_0", "name": "marco"}).status_code == 200
+    named = client.post("/api/characters/name", json={"key": "character_0", "name": "marco"})
+    assert named.status_code == 200
     client.post("/api/characters/move", json={"ids": ["f000003_0"], "into": "character_1"})
     client.post("/api/characters/include", json={"ids": ["f000005_0"], "into": "character_0"})
     client.post("/api/characters/exclude", json={"ids": ["f000002_0"]})
@@ -59,7 +60,8 @@ def test_every_button_is_a_decision_in_the_curation_file(app):
     decisions = saved(project)["characters"]
     assert decisions == {"names": {"character_0": "marco"},
                          "assign": {"f000003_0": "character_1", "f000005_0": "character_0"},
-                         "exclude": ["f000002_0"], "tags": {"replace": {"standing": "idle"}}, "train": ["marco"]}
+                         "exclude": ["f000002_0"], "tags": {"replace": {"standing": "idle"}},
+                         "train": ["marco"]}
     page = client.get("/characters").text
     marco, lucia = page.index("<h2>marco</h2>"), page.index("<h2>character_1</h2>")
     assert page.index('data-id="f000005_0"', marco) < lucia  # included, shown in marco
