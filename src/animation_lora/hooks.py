@@ -188,6 +188,10 @@ class FailedRunVersionsHook:
             self.journal.close()
 
 
+# MLflow 3's UI opens an experiment without this tag on its (empty) GenAI traces page
+EXPERIMENT_KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"
+
+
 class MlflowTracker(Tracker):
     """Child runs of the Kedro run's MLflow run, created when a LoRA or a trial starts: its parameters, live
     metrics, and its end state (FINISHED; KILLED for a pruned trial; FAILED on an error)."""
@@ -206,6 +210,9 @@ class MlflowTracker(Tracker):
             yield NullRun()
             return
         client = mlflow.MlflowClient()
+        experiment = client.get_experiment(parent.info.experiment_id)
+        if experiment.tags.get(EXPERIMENT_KIND) != TRAINING:  # MLflow 3's UI opens it on its runs
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, TRAINING)
         tags = {"mlflow.parentRunId": parent.info.run_id, "kind": kind, "key": key or name}
         info = client.create_run(parent.info.experiment_id, tags=tags, run_name=name).info
         run = ClientRun(client, info.run_id)

@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--public", action="store_true", help="allow an address other than loopback")
+    parser.add_argument("--mlflow-ui", default="http://127.0.0.1:5000", help="where `make mlflow-ui` serves")
+    parser.add_argument("--viz", default="http://127.0.0.1:4141", help="where `make viz` serves")
+    parser.add_argument("--to-outputs", default=None,
+                        help="stop a rerun at these datasets (comma-separated, e.g. character.lora_datasets "
+                             "to look at the datasets before training); default: everything downstream")
     args = parser.parse_args(argv)
     host = check_host(args.host, args.public)
     import uvicorn
@@ -37,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     from .app import Project, make_app
 
     logging.basicConfig(level=logging.INFO)
-    app = make_app(Project(args.project, args.env, args.film))
+    until = args.to_outputs.split(",") if args.to_outputs else None
+    app = make_app(Project(args.project, args.env, args.film, until), args.mlflow_ui, args.viz)
     print(f"Curation: http://{host}:{args.port}/characters (Ctrl-C ends it)", flush=True)
     uvicorn.run(app, host=host, port=args.port, log_level="warning")
 

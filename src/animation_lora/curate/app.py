@@ -6,6 +6,7 @@ datasets, never from a path the client gives; every name and caption is escaped 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from PIL import Image
 from ..curation import KINDS, tag_frequency
 from .view import SOURCES, edit, groups
 
+log = logging.getLogger(__name__)
 # the nodes that read the curation file: a rerun starts there (and runs everything downstream)
 READERS = ("cluster_characters_node", "cluster_scenes_node", "build_pose_dataset_node",
            "build_expression_datasets_node")
@@ -32,8 +34,10 @@ THUMB = 128
 class Project:
     """The Kedro project's catalog (the latest version of every dataset), reloaded after each rerun."""
 
-    def __init__(self, root: Path, env: str | None = None, film_path: str | None = None):
+    def __init__(self, root: Path, env: str | None = None, film_path: str | None = None,
+                 to_outputs: list[str] | None = None):
         self.root, self.env, self.film_path = Path(root).resolve(), env, film_path
+        self.to_outputs = to_outputs  # where a rerun stops (None: everything downstream, export included)
         self.reload()
 
     def reload(self) -> None:
@@ -43,7 +47,10 @@ class Project:
         bootstrap_project(self.root)
         params = {"film_path": self.film_path} if self.film_path else {}
         with KedroSession.create(project_path=self.root, env=self.env, runtime_params=params) as session:
-            self.catalog = session.load_context().catalog
+            context = session.load_context()
+            self.catalog = context.catalog
+            mlflow_config = getattr(context, "mlflow", None)  # kedro-mlflow's, when its hook is on
+            self.tracking_uri = mlflow_config.server.mlflow_tracking_uri if mlflow_config else None
         self._cache: dict[str, Any] = {}
 
     def load(self, name: str, default: Any = None) -> Any:
@@ -55,6 +62,24 @@ class Project:
                     raise
                 self._cache[name] = default
         return self._cache[name]
+
+    def lora_runs(self) -> dict[str, str]:
+        """`{LoRA name: its latest MLflow run's path in the MLflow UI}` (`#/experiments/<id>/runs/<id>`);
+        empty where tracking is off or nothing was trained yet."""
+        import mlflow
+
+        if "lora_runs" not in self._cache:
+            found = {}
+            try:
+                client = mlflow.MlflowClient(self.tracking_uri)
+                experiments = [e.experiment_id for e in client.search_experiments()]
+                for run in client.search_runs(experiments, "tags.kind = 'lora'", order_by=["start_time ASC"]):
+                    found[run.data.tags.get("key", run.info.run_name)] = \
+                        f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+            except Exception as err:  # no store yet, or a server that does not answer: no links
+                log.info("No MLflow runs to link to (%s)", err)
+            self._cache["lora_runs"] = found
+        return self._cache["lora_runs"]
 
     def curation(self) -> dict | None:
         return self.catalog.load("curation")
@@ -80,6 +105,8 @@ class Runner:
                 args += ["--env", project.env]
             if project.film_path:
                 args += ["--params", f"film_path={project.film_path}"]
+            if project.to_outputs:
+                args += ["--to-outputs", ",".join(project.to_outputs)]
             self.log = [" ".join(args)]
             self.process = subprocess.Popen(args, cwd=project.root, stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, text=True)
@@ -106,7 +133,7 @@ def thumbnail(image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def make_app(project: Project):
+def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: str = "http://127.0.0.1:4141"):
     from fastapi import Body, FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, RedirectResponse, Response
     from jinja2 import Environment, PackageLoader, select_autoescape
@@ -142,6 +169,8 @@ def make_app(project: Project):
         return pages.get_template("kind.html").render(
             kinds=KINDS, kind=kind, groups=found, page_size=None if show_all else PAGE, captions=captions,
             frequencies=frequencies, film=project.catalog.get("curation").film.name,
+            runs={name: f"{mlflow_ui}/{path}" for name, path in project.lora_runs().items()},
+            viz=f"{viz}/?pipeline_id=__default__", reader=dict(zip(KINDS, READERS, strict=True))[kind],
             curation_path=str(project.catalog.get("curation").path))
 
     @app.get("/image/{kind}/{item}")
