@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips demo-base rehearse curate
+.PHONY: install demo test test-slow lint mmpose viz mlflow-ui bench clips demo-base rehearse curate curation-screenshots
 
 $(STAMP): pyproject.toml requirements-nodeps.txt requirements-studio-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resum
 REHEARSAL := $(CURDIR)/data/rehearsal
 curate: install  # review and fix the latest run's clusters and datasets in a browser (docs/curation.md)
 	$(BIN)/python -m animation_lora.curate
+
+curation-screenshots: install  # the README's pictures of the app, made by its browser test
+	CURATION_SCREENSHOTS=$(CURDIR)/docs $(BIN)/pytest -m slow tests/test_curate_browser.py
 
 rehearse: install
 	mkdir -p $(REHEARSAL)/project/src

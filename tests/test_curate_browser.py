@@ -1,9 +1,10 @@
 """Issue 22, in a real browser (headless Chromium driven by Playwright): on the tiny demo film after
-preprocessing and the background pipeline, a person renames character_0 to marco, moves an image of
-another cluster into it (the tiny film clusters right: one is moved on purpose), excludes one, replaces a tag across the characters' datasets, unticks a scene and
-presses rerun; the new kohya folders are then marco's (the moved image in, the excluded one out, the tag
-replaced in every caption) and the unticked scene has none. Screenshots of every page go to
-$CURATION_SCREENSHOTS when it is set (the README's pictures: `make curation-screenshots`)."""
+preprocessing and the background, pose and expression pipelines, a person renames character_0 to marco,
+moves an image of another cluster into it (the tiny film clusters right: one is moved on purpose), excludes
+one, replaces a tag across the characters' datasets, unticks a scene and presses rerun; the new kohya
+folders are then marco's (the moved image in, the excluded one out, the tag replaced in every caption) and
+the unticked scene has none. Screenshots of every page go to $CURATION_SCREENSHOTS when it is set (the
+README's pictures: `make curation-screenshots`)."""
 
 import os
 import shutil
@@ -31,7 +32,7 @@ def catalog(project):
 
 @pytest.fixture
 def served(kedro_project):
-    """The app on a free loopback port over a project that ran preprocessing and background."""
+    """The app on a free loopback port over a project that ran preprocessing, background, pose, expression."""
     pytest.importorskip("playwright")
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (apt-get install chromium)")
@@ -43,7 +44,8 @@ def served(kedro_project):
     params = deep_merge(TINY_PARAMS, KEEP_ALL)  # the app's rerun (a `kedro run`) reads them from conf
     (kedro_project / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(params))
     run_session(kedro_project, "preprocessing", runtime_params=params)
-    run_session(kedro_project, "background", runtime_params=params)
+    for pipeline in ("background", "pose", "expression"):
+        run_session(kedro_project, pipeline, runtime_params=params)
     server = uvicorn.Server(uvicorn.Config(make_app(Project(kedro_project, to_outputs=UNTIL)),
                                            host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

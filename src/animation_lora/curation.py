@@ -106,13 +106,6 @@ def apply_to_clusters(clusters: pd.DataFrame, id_column: str, decisions: Decisio
     return apply_names(out, {c: n for c, n in decisions.names.items() if c in present})
 
 
-def apply_to_labels(table: pd.DataFrame, label: str, decisions: Decisions, what: str) -> pd.DataFrame:
-    """A labelled table's instances (an action, an expression each) as a cluster table, one cluster per
-    label, after `decisions` (`apply_to_clusters`)."""
-    clusters = pd.DataFrame({"instance_id": table.instance_id, "cluster": table[label]})
-    return apply_to_clusters(clusters, "instance_id", decisions, what)
-
-
 def stale_decisions(clusters: pd.DataFrame, id_column: str, decisions: Decisions, what: str) -> list[str]:
     """Every decision that names an id or a cluster `clusters` (the pipeline's own, before curation) does not
     have, as a sentence."""

@@ -167,7 +167,9 @@ def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: st
         captions |= curation.get(kind, {}).get("captions", {})  # edits not yet run
         frequencies = {name: tag_frequency(d.captions) for name, d in datasets.items()}
         return pages.get_template("kind.html").render(
-            kinds=KINDS, kind=kind, groups=found, page_size=None if show_all else PAGE, captions=captions,
+            kinds=KINDS, kind=kind, groups=found,
+            pictured=set(project.load(SOURCES[kind][3], default={}) or {}),
+            page_size=None if show_all else PAGE, captions=captions,
             frequencies=frequencies, film=project.catalog.get("curation").film.name,
             runs={name: f"{mlflow_ui}/{path}" for name, path in project.lora_runs().items()},
             viz=f"{viz}/?pipeline_id=__default__", reader=dict(zip(KINDS, READERS, strict=True))[kind],

@@ -15,14 +15,16 @@ import pandas as pd
 
 from ..clustering import NOISE
 from ..curation import KINDS, apply_to_clusters, load_curation
+from ..faces.labelling import expression_clusters
 from ..ids import safe_name
+from ..pose.body import action_clusters
 
-# per kind: the cluster (or label) table, its id column, the label column of a labelled table, the images
+# per kind: the cluster (or label) table, its id column, how a labelled table becomes clusters, the images
 SOURCES = {
     "characters": ("character_clusters", "instance_id", None, "character_instances"),
     "scenes": ("scene_clusters", "frame_id", None, "clean_backgrounds"),
-    "poses": ("action_table", "instance_id", "action", "character_instances"),
-    "expressions": ("expression_table", "instance_id", "expression", "face_crops"),
+    "poses": ("action_table", "instance_id", action_clusters, "character_instances"),
+    "expressions": ("expression_table", "instance_id", expression_clusters, "face_crops"),
 }
 WHAT = {"characters": "character", "scenes": "scene", "poses": "action", "expressions": "expression"}
 
@@ -38,10 +40,9 @@ class Group:
 def fit_table(kind: str, table: pd.DataFrame) -> pd.DataFrame:
     """The pipeline's own clusters of a kind (before any curation): the stored cluster tables keep them in
     `fit_cluster`; the labelled tables (actions, expressions) are the fit."""
-    _, id_column, label, _ = SOURCES[kind]
-    if label is not None:
-        rows = table[table[label].astype(str) != ""]
-        return pd.DataFrame({id_column: rows[id_column], "cluster": rows[label], "assigned_by": "labelled"})
+    as_clusters = SOURCES[kind][2]
+    if as_clusters is not None:
+        return as_clusters(table)
     out = table.copy()
     if "fit_cluster" in out:
         out["cluster"] = out.fit_cluster

@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..backends.faces import make_expression_classifier
+from ..clustering import NOISE
 from ..image_loop import map_images
 from ..lora_dataset import DatasetParams
 from ..params import Count, block
@@ -100,3 +102,14 @@ def label_rows(probabilities: pd.DataFrame, requested: list[str], labelling: Lab
         rows.append({"instance_id": iid, "label": label, "confidence": confidence,
                      "expression": "" if reason else label, "reason": reason})
     return pd.DataFrame(rows)
+
+
+def expression_clusters(table: pd.DataFrame) -> pd.DataFrame:
+    """The expression table as clusters (instance_id, cluster, assigned_by): a labelled face is a member of
+    its expression; the others are noise with their reason. What the expression datasets and the curation
+    app both start from."""
+    sure = table.expression.astype(str) != ""
+    why = ["labelled" if ok else str(reason or "not labelled") for ok, reason in
+           zip(sure, table.reason.fillna(""), strict=True)]
+    return pd.DataFrame({"instance_id": table.instance_id.to_numpy(),
+                         "cluster": np.where(sure, table.expression, NOISE), "assigned_by": why})

@@ -12,7 +12,15 @@ import pandas as pd
 from ..clustering import NOISE, ClusteringParams
 from ..lora_dataset import DatasetParams
 from ..params import Count, block
-from .actions import FEATURES, ActionRules, check_actions, cluster_actions, torso_length, track_features
+from .actions import (
+    FEATURES,
+    UNLABELED,
+    ActionRules,
+    check_actions,
+    cluster_actions,
+    torso_length,
+    track_features,
+)
 
 NO_POSE = "no human pose detected (an animal, a robot, or too small)"
 LEGS_HIDDEN = "legs not visible (a close-up or a cropped body): no full-body action"
@@ -78,9 +86,22 @@ def action_table(pose_keypoints: pd.DataFrame, params: PoseParams) -> pd.DataFra
     missing = pose_keypoints[~full]
     reasons = missing.reason.where(~missing.detected.astype(bool), LEGS_HIDDEN)
     rest = pd.DataFrame({"instance_id": missing.instance_id, "track": missing.track, "cluster": NOISE,
-                         "action": "unlabeled", "confidence": 0.0, "track_action": "unlabeled",
-                         "reason": reasons})
+                         "action": UNLABELED, "confidence": 0.0, "track_action": UNLABELED,
+                         "facing": "", "reason": reasons})  # no keypoints: no facing to tell
     return pd.concat([table, rest], ignore_index=True) if len(rest) else table
+
+
+def action_clusters(table: pd.DataFrame) -> pd.DataFrame:
+    """The action table as clusters (instance_id, cluster, assigned_by): an instance whose action its own
+    track confirms is a member of that action; the others are noise with why (their reason, no rule, or
+    the other action their track shows). What the pose datasets and the curation app both start from."""
+    sure = (table.action != UNLABELED) & (table.track_action == table.action)
+    why = [("labelled" if ok else reason if isinstance(reason, str) and reason else
+            "no action rule applies" if action == UNLABELED else f"ambiguous: its track shows {track}")
+           for ok, reason, action, track in zip(sure, table.reason, table.action, table.track_action,
+                                                strict=True)]
+    return pd.DataFrame({"instance_id": table.instance_id.to_numpy(),
+                         "cluster": np.where(sure, table.action, NOISE), "assigned_by": why})
 
 
 def view_facets(rows: pd.DataFrame, heights: pd.Series) -> tuple[dict[str, str], pd.DataFrame]:

@@ -12,10 +12,10 @@ from PIL import Image
 
 from ...backends.faces import make_expression_classifier
 from ...clustering import NOISE, contact_sheets
-from ...curation import apply_to_labels, load_curation
+from ...curation import apply_to_clusters, load_curation
 from ...faces.crops import face_boxes, face_crop
 from ...faces.expressions import canonical, check_requested, smooth_over_tracks
-from ...faces.labelling import ExpressionParams, classify, label_rows, second_opinions
+from ...faces.labelling import ExpressionParams, classify, expression_clusters, label_rows, second_opinions
 from ...image_loop import map_images, materialise, skip_table
 from ...lora_dataset import TrainingSet, main_and_each, nothing_to_teach
 
@@ -88,10 +88,12 @@ def build_expression_datasets(face_crops: dict[str, Any], expression_table: pd.D
     appearance), after the curation file's decisions about the expressions. Outputs:
     expression.lora_dataset (the main one) and expression.lora_datasets."""
     data = expression.dataset
-    kept = expression_table[expression_table.expression != ""]
     decided = load_curation(curation).expressions
-    clusters = apply_to_labels(kept, "expression", decided, "expression")
-    counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
+    clusters = apply_to_clusters(expression_clusters(expression_table), "instance_id", decided, "expression")
+    clusters = clusters[clusters.instance_id.isin(face_crops)]  # a face to learn from, or none to include
+    members = clusters[clusters.cluster != NOISE]
+    kept = expression_table[expression_table.instance_id.isin(members.instance_id)]
+    counts = members.cluster.value_counts()
     asked = [decided.names.get(canonical(e), canonical(e)) for e in expression.expressions]
     found = [e for e in dict.fromkeys([*asked, *counts.index]) if counts.get(e, 0) >= data.min_images]
     missing = sorted(set(asked) - set(found))

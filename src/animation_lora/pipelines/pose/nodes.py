@@ -14,11 +14,11 @@ from PIL import Image
 from ...backends.embedding import flatten_rgba
 from ...backends.pose import make_pose_estimator
 from ...clustering import NOISE, contact_sheets
-from ...curation import apply_to_labels, load_curation
+from ...curation import apply_to_clusters, load_curation
 from ...ids import frame_number
 from ...image_loop import Skip, materialise
 from ...lora_dataset import TrainingSet, main_and_each, nothing_to_teach
-from ...pose.body import NO_POSE, PoseParams, action_table, keypoints_of, view_facets
+from ...pose.body import NO_POSE, PoseParams, action_clusters, action_table, keypoints_of, view_facets
 from ...pose.openpose import draw_openpose
 from ...shot_cache import ShotCacheParams, ShotResult, per_shot
 
@@ -104,13 +104,11 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
     name their own track as their cluster; none found: `nothing_to_teach`, with the reason, and no
     per-action sets), captioned `<action> pose, <prefix>, <facing>, <distance>` with no identity word (the
     character clusters' names are excluded); images chosen for viewpoint variety: facing and distance are
-    the selection's space. The curation file's decisions about the poses apply to the labelled instances."""
+    the selection's space. An instance whose own track the rules name otherwise is ambiguous: left out
+    (`action_clusters`); then the curation file's decisions about the poses."""
     params, wanted = pose.dataset, pose.actions
-    # an instance whose own track the rules name otherwise than its cluster is ambiguous: left out
-    table = action_table
-    labelled = table[table.action.isin(wanted) & (table.track_action == table.action)]
     decided = load_curation(curation).poses
-    clusters = apply_to_labels(labelled, "action", decided, "action")
+    clusters = apply_to_clusters(action_clusters(action_table), "instance_id", decided, "action")
     counts = clusters[clusters.cluster != NOISE].cluster.value_counts()
     found = [a for a in dict.fromkeys([*(decided.names.get(a, a) for a in wanted), *counts.index])
              if counts.get(a, 0) >= params.min_images]
@@ -120,7 +118,7 @@ def build_pose_datasets(character_instances: dict[str, Any], action_table: pd.Da
             f"{counts.to_dict()}; reasons: {action_table.reason.value_counts().to_dict()}); see the action "
             f"contact sheets")), {}
     boxes = instance_index.set_index("instance_id")
-    rows = labelled.set_index("instance_id")
+    rows = action_table.set_index("instance_id").loc[clusters[clusters.cluster != NOISE].instance_id]
     distance, embeddings = view_facets(rows, boxes.y1 - boxes.y0)
     names = [str(c) for c in set(character_clusters.cluster) - {NOISE}]
     common = dict(clusters=clusters, decisions=decided, embeddings=embeddings, id_column="instance_id",
