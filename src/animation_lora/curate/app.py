@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -173,7 +174,7 @@ def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: st
             frequencies=frequencies, film=project.catalog.get("curation").film.name,
             runs={name: f"{mlflow_ui}/{path}" for name, path in project.lora_runs().items()},
             viz=f"{viz}/?pipeline_id=__default__", reader=dict(zip(KINDS, READERS, strict=True))[kind],
-            curation_path=str(project.catalog.get("curation").path))
+            curation_path=os.path.relpath(project.catalog.get("curation").path, project.root))
 
     @app.get("/image/{kind}/{item}")
     def image(kind: str, item: str):
