@@ -81,6 +81,9 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         assert set().union(*(set(h.name) for h in by_name.values())) == trained
         assert all(h.loss.notna().any() for h in by_name.values() if len(h))
         assert children == {**expected_trials, **{f"{name} LoRA": "FINISHED" for name in trained}}
+        # MLflow 3's UI opens a model-training experiment on its runs (not on an empty GenAI traces page)
+        assert db.execute("select value from experiment_tags where key = 'mlflow.experimentKind'").fetchall() \
+            == [("custom_model_development",)]
         for name in names.values():
             (run_id,) = db.execute("select run_uuid from runs where name = ?", (f"{name} LoRA",)).fetchone()
             params = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)))
@@ -107,3 +110,7 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
 
     logged = {p.name for p in pathlib.Path(root).rglob("*") if p.is_file()}
     assert {"character_lora.safetensors", "background_lora.safetensors", "hpo_convergence.png"} <= logged
+    # the curation app links every trained LoRA to its run
+    from animation_lora.curate.app import Project
+
+    assert set(Project(kedro_project).lora_runs()) >= trained
