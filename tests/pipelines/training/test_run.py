@@ -82,8 +82,8 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
         assert all(h.loss.notna().any() for h in by_name.values() if len(h))
         assert children == {**expected_trials, **{f"{name} LoRA": "FINISHED" for name in trained}}
         # MLflow 3's UI opens a model-training experiment on its runs (not on an empty GenAI traces page)
-        assert db.execute("select value from experiment_tags where key = 'mlflow.experimentKind'").fetchall() \
-            == [("custom_model_development",)]
+        kind = db.execute("select value from experiment_tags where key = 'mlflow.experimentKind'").fetchall()
+        assert kind == [("custom_model_development",)]
         for name in names.values():
             (run_id,) = db.execute("select run_uuid from runs where name = ?", (f"{name} LoRA",)).fetchone()
             params = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)))
