@@ -91,3 +91,12 @@ def test_the_app_binds_loopback_unless_told():
     with pytest.raises(SystemExit, match="Refusing.*0.0.0.0"):
         check_host("0.0.0.0", False)
     assert check_host("0.0.0.0", True) == "0.0.0.0"
+
+
+def test_decisions_the_run_cannot_apply_are_shown(app):
+    client, project = app
+    project.save_curation({"characters": {"assign": {"f999999_0": "character_0"},
+                                          "names": {"character_7": "x"}}})
+    page = client.get("/characters").text
+    assert "2 decision(s) this run cannot apply" in page
+    assert "no character image `f999999_0`" in page and "no character cluster `character_7`" in page

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..curation import KINDS, tag_frequency
-from .view import SOURCES, edit, groups
+from .view import SOURCES, edit, groups, stale
 
 log = logging.getLogger(__name__)
 # the nodes that read the curation file: a rerun starts there (and runs everything downstream)
@@ -151,8 +151,8 @@ def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: st
     def kind_groups(kind: str):
         table = project.load(SOURCES[kind][0], default=False)
         if table is False:
-            return None
-        return groups(kind, table, project.curation())
+            return None, []
+        return groups(kind, table, project.curation()), stale(kind, table, project.curation())
 
     @app.get("/")
     def home():
@@ -161,14 +161,14 @@ def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: st
     @app.get("/{kind}", response_class=HTMLResponse)
     def page(kind: str, show_all: str = ""):
         check_kind(kind)
-        found = kind_groups(kind)
+        found, not_applied = kind_groups(kind)
         datasets = project.load(DATASETS[kind], default={}) or {}
         curation = project.curation() or {}
         captions = {i: c for d in datasets.values() for i, c in d.captions.items()}
         captions |= curation.get(kind, {}).get("captions", {})  # edits not yet run
         frequencies = {name: tag_frequency(d.captions) for name, d in datasets.items()}
         return pages.get_template("kind.html").render(
-            kinds=KINDS, kind=kind, groups=found,
+            kinds=KINDS, kind=kind, groups=found, stale=not_applied,
             pictured=set(project.load(SOURCES[kind][3], default={}) or {}),
             page_size=None if show_all else PAGE, captions=captions,
             frequencies=frequencies, film=project.catalog.get("curation").film.name,

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ..clustering import NOISE
-from ..curation import KINDS, apply_to_clusters, load_curation
+from ..curation import KINDS, apply_to_clusters, load_curation, stale_decisions
 from ..faces.labelling import expression_clusters
 from ..ids import safe_name
 from ..pose.body import action_clusters
@@ -47,6 +47,12 @@ def fit_table(kind: str, table: pd.DataFrame) -> pd.DataFrame:
     if "fit_cluster" in out:
         out["cluster"] = out.fit_cluster
     return out
+
+
+def stale(kind: str, table: pd.DataFrame, curation: dict | None) -> list[str]:
+    """The file's decisions about this kind that the last run cannot apply (`curation.stale_decisions`)."""
+    decisions = getattr(load_curation(curation), kind)
+    return stale_decisions(fit_table(kind, table), SOURCES[kind][1], decisions, WHAT[kind])
 
 
 def groups(kind: str, table: pd.DataFrame, curation: dict | None) -> list[Group]:
