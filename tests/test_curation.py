@@ -129,3 +129,15 @@ def test_the_curation_file_is_per_film_kept_when_replaced_and_checked(tmp_path):
     data.path.write_text(yaml.safe_dump({"film": "other.mp4"}))
     with pytest.raises(Exception, match=r"megamind\.yml.*made for the film 'other\.mp4'"):
         data.load()
+
+
+def test_a_curation_file_for_another_version_of_the_film_is_refused(tmp_path):
+    film = tmp_path / "film.mp4"
+    film.write_bytes(b"version one")
+    data = CurationFile(str(tmp_path / "curation"), str(film))
+    data.save({"characters": {"exclude": ["f000012_0"]}})
+    assert "film_sha256" in yaml.safe_load(data.path.read_text())
+    assert data.load() == {"film": "film.mp4", "characters": {"exclude": ["f000012_0"]}}
+    film.write_bytes(b"version two, re-encoded")  # frame 12 may now be another picture
+    with pytest.raises(Exception, match=r"another version of 'film\.mp4'.*name frames of that version"):
+        CurationFile(str(tmp_path / "curation"), str(film)).load()

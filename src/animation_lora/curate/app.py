@@ -136,8 +136,9 @@ def thumbnail(image: np.ndarray) -> bytes:
 
 def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: str = "http://127.0.0.1:4141"):
     from fastapi import Body, FastAPI, HTTPException
-    from fastapi.responses import HTMLResponse, RedirectResponse, Response
+    from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
     from jinja2 import Environment, PackageLoader, select_autoescape
+    from kedro.io import DatasetError
 
     app = FastAPI(title="animation-lora curation", docs_url=None, redoc_url=None)
     pages = Environment(loader=PackageLoader("animation_lora.curate"), autoescape=select_autoescape())
@@ -209,6 +210,10 @@ def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: st
     @app.get("/api/run")
     def run_status():
         return runner.status()
+
+    @app.exception_handler(DatasetError)
+    def unreadable(request, err: DatasetError):  # e.g. a curation file made for another film: say so
+        return PlainTextResponse(str(err), status_code=409)
 
     app.state.runner = runner
     return app
