@@ -56,6 +56,17 @@ def test_merge_move_split_exclude_include_and_rename():
     assert out.set_index("instance_id").at["a2", "assigned_by"] == "excluded (curation)"
 
 
+def test_a_split_can_be_merged_back_and_unticking_every_cluster_keeps_them_unticked():
+    decisions = decide(assign={"a3": "villain", "b0": "villain"}, merge={"villain": "character_2"})
+    assert members(apply_to_clusters(clusters(), "instance_id", decisions, "character"))["character_2"] == \
+        {"a3", "b0", "c0", "c1"}
+    from animation_lora.curate.view import edit
+
+    data = edit(None, "characters", "train", label="character_0", on=False, all=["character_0"])
+    data = edit(data, "characters", "train", label="character_1", on=False, all=[])
+    assert data["characters"]["train"] == []
+
+
 def test_a_whole_cluster_is_excluded():
     out = apply_to_clusters(clusters(), "instance_id", decide(exclude=["character_1"]), "character")
     assert members(out)[NOISE] == {"b0", "b1", "b2", "n0"} and "character_1" not in members(out)

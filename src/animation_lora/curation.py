@@ -13,10 +13,10 @@ characters, poses and expressions, frame ids for scenes) and cluster names:
       tags:    {add: [cartoon], remove: [blurry], replace: {"red scarf": scarf}}   # across the dataset
       train:   [marco]                        # the ticked clusters (after names); absent: the pipeline's
 
-Applied in that order: merges, assignments and exclusions work on the pipeline's cluster names, `names`
-renames the result; `train` and caption edits use the final names. A decision about an id or a cluster the
-run does not have (parameters changed, the film re-sampled) is never applied and never dropped in silence:
-it is logged as a warning and listed by `stale_decisions`."""
+Applied in this order: assignments, merges (of the pipeline's clusters or of splits), exclusions, then
+`names` renames the result; `train` and caption edits use the final names. A decision about an id or a
+cluster the run does not have (parameters changed, the film re-sampled) is never applied and never dropped
+in silence: it is logged as a warning and listed by `stale_decisions`."""
 
 from __future__ import annotations
 
@@ -89,16 +89,16 @@ def apply_to_clusters(clusters: pd.DataFrame, id_column: str, decisions: Decisio
         out["fit_cluster"] = out.cluster
     for problem in stale_decisions(clusters, id_column, decisions, what):
         log.warning("Curation of the %ss: %s", what, problem)
-    known = set(out.cluster.astype(str)) - {NOISE}
-    for source, target in decisions.merge.items():
-        if source in known:
-            safe_name(target, f"The cluster `{target}` that curation merges `{source}` into")
-            out.loc[out.cluster == source, ["cluster", "assigned_by"]] = [target, CURATED]
     ids = set(out[id_column].astype(str))
     for item, cluster in decisions.assign.items():
         if item in ids:
             safe_name(cluster, f"The cluster `{cluster}` that curation assigns `{item}` to")
             out.loc[out[id_column].astype(str) == item, ["cluster", "assigned_by"]] = [cluster, CURATED]
+    known = set(out.cluster.astype(str)) - {NOISE}  # a split is a cluster too
+    for source, target in decisions.merge.items():
+        if source in known:
+            safe_name(target, f"The cluster `{target}` that curation merges `{source}` into")
+            out.loc[out.cluster == source, ["cluster", "assigned_by"]] = [target, CURATED]
     for item in decisions.exclude:
         rows = (out[id_column].astype(str) == item) | (out.cluster.astype(str) == item)
         out.loc[rows, ["cluster", "assigned_by"]] = [NOISE, "excluded (curation)"]
@@ -111,8 +111,9 @@ def stale_decisions(clusters: pd.DataFrame, id_column: str, decisions: Decisions
     have, as a sentence."""
     ids = set(clusters[id_column].astype(str))
     names = set(clusters.cluster.astype(str)) - {NOISE}
+    splits = set(decisions.assign.values())
     problems = [f"merge `{s}` -> `{t}`: no {what} cluster `{s}`" for s, t in decisions.merge.items()
-                if s not in names]
+                if s not in names | splits]
     problems += [f"assign `{i}`: no {what} image `{i}` in this run" for i in decisions.assign if i not in ids]
     after = names | set(decisions.merge.values()) | set(decisions.assign.values())  # splits are clusters too
     problems += [f"exclude `{i}`: no {what} image or cluster `{i}` in this run" for i in decisions.exclude

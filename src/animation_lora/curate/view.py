@@ -109,7 +109,7 @@ def edit(curation: dict | None, kind: str, action: str, **args: Any) -> dict:
             op = "add" if args.get("add") else "remove"
             tags[op] = list(dict.fromkeys([*tags.get(op, []), args["tag"]]))
     elif action == "train":  # tick or untick one cluster by its label; `all`: the current ticks
-        ticked = list(mine.get("train") or args.get("all", []))
+        ticked = list(mine["train"] if mine.get("train") is not None else args.get("all", []))
         mine["train"] = ([*ticked, args["label"]] if args["on"] and args["label"] not in ticked
                          else [t for t in ticked if t != args["label"] or args["on"]])
     else:
