@@ -41,6 +41,7 @@ def test_the_page_shows_clusters_and_the_images_left_out_with_why(app):
     assert page.status_code == 200
     assert page.text.index("character_0") < page.text.index("character_1") < page.text.index("left out")
     assert "no face" in page.text and page.text.count('<img loading="lazy"') == 5
+    assert "f000002_0 · hdbscan · similarity 0.8" in page.text  # why it is there, how close to the centre
     picture = client.get("/image/characters/f000002_0")
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
     assert client.get("/scenes").status_code == 200  # not made yet: says so, no error

@@ -168,13 +168,21 @@ def make_app(project: Project, mlflow_ui: str = "http://127.0.0.1:5000", viz: st
         captions = {i: c for d in datasets.values() for i, c in d.captions.items()}
         captions |= curation.get(kind, {}).get("captions", {})  # edits not yet run
         frequencies = {name: tag_frequency(d.captions) for name, d in datasets.items()}
+        # where each image comes from, a purity signal beside its similarity: its track, or a plate's shot
+        index, column, key = (("frame_index", "shot", "frame_id") if kind == "scenes"
+                              else ("instance_index", "track", "instance_id"))
+        table = project.load(index, default=False)
+        origin = ({str(i): f"{column} {v}" for i, v in zip(table[key], table[column], strict=True)}
+                  if table is not False and column in table else {})
         return pages.get_template("kind.html").render(
             kinds=KINDS, kind=kind, groups=found, stale=not_applied,
             pictured=set(project.load(SOURCES[kind][3], default={}) or {}),
-            page_size=None if show_all else PAGE, captions=captions,
+            page_size=None if show_all else PAGE, captions=captions, origin=origin,
             frequencies=frequencies, film=project.catalog.get("curation").film.name,
             runs={name: f"{mlflow_ui}/{path}" for name, path in project.lora_runs().items()},
-            viz=f"{viz}/?pipeline_id=__default__", reader=dict(zip(KINDS, READERS, strict=True))[kind],
+            # kedro-viz selects a node by name from its URL (`sn`): the node that applies these decisions
+            viz=f"{viz}/?pid=__default__&sn={dict(zip(KINDS, READERS, strict=True))[kind]}",
+            reader=dict(zip(KINDS, READERS, strict=True))[kind],
             curation_path=os.path.relpath(project.catalog.get("curation").path, project.root))
 
     @app.get("/image/{kind}/{item}")
