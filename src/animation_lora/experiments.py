@@ -9,6 +9,9 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
+# MLflow 3's UI opens an experiment without this tag on its (empty) GenAI traces page
+EXPERIMENT_KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"
+
 
 class Run(Protocol):
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...

@@ -7,7 +7,7 @@ import difflib
 
 from kedro.framework.hooks import hook_impl
 
-from .experiments import NullRun, Tracker, install
+from .experiments import EXPERIMENT_KIND, TRAINING, NullRun, Tracker, install
 
 
 class MissingInputsHook:
@@ -186,10 +186,6 @@ class FailedRunVersionsHook:
         self._restore_sigint()
         if self.journal is not None:
             self.journal.close()
-
-
-# MLflow 3's UI opens an experiment without this tag on its (empty) GenAI traces page
-EXPERIMENT_KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
 class MlflowTracker(Tracker):
