@@ -334,7 +334,7 @@ def test_sd15_single_file_in_the_ldm_layout_loads_offline(tmp_path):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from animation_lora.backends.diffusion import sd15
-    from animation_lora.standins.ldm_layout import unet_to_ldm, vae_to_ldm
+    from animation_lora.ldm_layout import unet_to_ldm, vae_to_ldm
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(

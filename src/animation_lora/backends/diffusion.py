@@ -7,7 +7,10 @@
   (`diffusion.sd15.path`; a single file also needs the LDM `original_config` yaml beside it or given).
 - ``demo``: the demo base pretrained on the pretraining world (`python -m animation_lora.pretrain`;
   docs/demo_base.md): a diffusers folder loaded offline (`diffusion.demo.path`).
-- ``sdxl``: not yet; the BaseModel interface (tokenizer, text encoder, VAE, U-Net, schedulers) stays the same.
+- ``sdxl`` (studio): SDXL from a diffusers folder, or a single-file checkpoint with a local diffusers config
+  folder (`diffusion.sdxl.path` / `.config`), loaded offline. Its two text encoders are one module
+  (`TextEncoderPair`), so training, saving, resuming and composing treat them as SD 1.5's one encoder.
+- ``tiny_sdxl`` (embedded): an SDXL-shaped pipeline at small widths, built in code like ``tiny``.
 """
 
 from __future__ import annotations
@@ -22,20 +25,43 @@ import torch
 from ..runtime import dtype_on, resolve_device
 from .clip_tokenizer import clip_tokenizer
 from .factory import backend_factory
-from .sd_architecture import schedulers, sd_modules
+from .sd_architecture import schedulers, sd_modules, sdxl_modules
 from .weights import checkpoint_path
+
+
+SD_V1, SDXL = "sd_v1", "sdxl"  # the architectures (kohya's base-model families)
+
+
+class TextEncoderPair(torch.nn.Module):
+    """SDXL's two text encoders as one module: `te1` (CLIP ViT-L) and `te2` (OpenCLIP bigG, with the
+    projection that gives the pooled embedding). LoRA layers, `shared_copy`, state dicts (keys `te1.…`,
+    `te2.…`) and devices work on the pair as on SD 1.5's one encoder."""
+
+    def __init__(self, te1, te2):
+        super().__init__()
+        self.te1, self.te2 = te1, te2
+
+    @property
+    def device(self) -> torch.device:
+        return self.te1.device
 
 
 @dataclass
 class BaseModel:
     name: str
     tokenizer: Any
-    text_encoder: Any
+    text_encoder: Any  # SDXL: a TextEncoderPair
     vae: Any
     unet: Any
     noise_scheduler: Any  # DDPM: training noise
     sample_scheduler: Any  # DDIM: inference
     model_hash: str  # identifies the base in the LoRA's metadata (ss_sd_model_hash)
+    architecture: str = SD_V1
+    tokenizer_2: Any = None  # SDXL: OpenCLIP bigG's tokenizer
+
+    @property
+    def is_sdxl(self) -> bool:
+        return self.architecture == SDXL
 
     @property
     def device(self) -> torch.device:
@@ -48,12 +74,19 @@ class BaseModel:
         return self.unet.dtype
 
     def pipeline(self, unet=None, text_encoder=None):
-        """A sampling pipeline of this base, or of LoRA-adapted copies of its U-Net and text encoder."""
-        from diffusers import StableDiffusionPipeline
+        """A sampling pipeline of this base, or of LoRA-adapted copies of its U-Net and text encoder(s)."""
+        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
+        text_encoder = self.text_encoder if text_encoder is None else text_encoder
+        if self.is_sdxl:
+            return StableDiffusionXLPipeline(
+                vae=self.vae, text_encoder=text_encoder.te1, text_encoder_2=text_encoder.te2,
+                tokenizer=self.tokenizer, tokenizer_2=self.tokenizer_2, unet=self.unet if unet is None else unet,
+                scheduler=self.sample_scheduler, add_watermarker=False,
+            )
         return StableDiffusionPipeline(
             vae=self.vae,
-            text_encoder=self.text_encoder if text_encoder is None else text_encoder,
+            text_encoder=text_encoder,
             tokenizer=self.tokenizer,
             unet=self.unet if unet is None else unet,
             scheduler=self.sample_scheduler,
@@ -88,23 +121,39 @@ def tiny(
     with torch.random.fork_rng(devices=[]):  # seeded construction; the caller's global RNG is left as it was
         torch.manual_seed(seed)
         unet, vae, text_encoder = sd_modules(widths, text_width, text_layers)
-    noise, sample = schedulers()
     model_hash = _state_hash(unet, text_encoder, vae)
+    unet, vae, text_encoder = _placed((unet, vae, text_encoder), device, dtype, "diffusion.tiny.dtype")
+    return BaseModel(f"tiny-seed{seed}", clip_tokenizer(), text_encoder, vae, unet, *schedulers(), model_hash)
+
+
+def tiny_sdxl(
+    seed: int = 0,
+    widths: tuple[int, int, int] = (32, 64, 64),
+    text_widths: tuple[int, int] = (32, 32),
+    text_layers: int = 2,
+    device: str = "auto",
+    dtype: str = "float32",
+) -> BaseModel:
+    """An SDXL-shaped model (`sdxl_modules`: SDXL's U-Net layout, two text encoders, the pooled embedding
+    and size conditioning) small enough for the fast tests; same seed, same weights. Both encoders use
+    OpenAI CLIP's tokenizer (SDXL's second one differs only in its padding token)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet, vae, te1, te2 = sdxl_modules(widths, text_widths, text_layers)
+    text_encoder = TextEncoderPair(te1, te2)
+    model_hash = _state_hash(unet, text_encoder, vae)
+    unet, vae, text_encoder = _placed((unet, vae, text_encoder), device, dtype, "diffusion.tiny_sdxl.dtype")
+    return BaseModel(f"tiny-sdxl-seed{seed}", clip_tokenizer(), text_encoder, vae, unet, *schedulers(),
+                     model_hash, SDXL, clip_tokenizer())
+
+
+def _placed(modules, device: str, dtype: str, parameter: str) -> list:
+    """Modules built on the CPU in float32, moved to `device` in `dtype` and frozen: the same weights on every
+    device."""
     target = resolve_device(device)
-    torch_dtype = dtype_on(target, dtype, "diffusion.tiny.dtype")
-    modules = (unet, vae, text_encoder)
+    torch_dtype = dtype_on(target, dtype, parameter)
     cast = {} if torch_dtype == torch.float32 else {"dtype": torch_dtype}  # diffusers warns on any cast
-    unet, vae, text_encoder = (m.to(target, **cast).requires_grad_(False) for m in modules)
-    return BaseModel(
-        f"tiny-seed{seed}",
-        clip_tokenizer(),
-        text_encoder,
-        vae,
-        unet,
-        noise,
-        sample,
-        model_hash,
-    )
+    return [m.to(target, **cast).requires_grad_(False) for m in modules]
 
 
 def sd15(
@@ -208,5 +257,35 @@ def text_encoder_from_single_file(path: Path):
     return model.eval()
 
 
+def sdxl(path: str | None, config: str | None = None, dtype: str = "float32", device: str = "auto") -> BaseModel:
+    """SDXL from a diffusers folder, or from one `.safetensors` checkpoint (sgm layout, as
+    `sd_xl_base_1.0.safetensors` comes) with `config`: a local diffusers folder of SDXL's configs and
+    tokenizers (model_index.json, */config.json, tokenizer*/; no weights needed), so nothing is fetched.
+    On `device` in `dtype` (float16/bfloat16: the frozen weights; LoRA weights train in float32)."""
+    from diffusers import StableDiffusionXLPipeline
+
+    source = checkpoint_path(path, "diffusion.sdxl.path")
+    torch_dtype = dtype_on(resolve_device(device), dtype, "diffusion.sdxl.dtype")
+    common = dict(local_files_only=True, torch_dtype=torch_dtype, add_watermarker=False)
+    if source.is_dir():
+        pipe = StableDiffusionXLPipeline.from_pretrained(source, **common)
+    else:
+        if not config:
+            raise ValueError(
+                f"'{source}' is a single file: set `diffusion.sdxl.config` to a local diffusers folder of "
+                f"SDXL's configs and tokenizers (nothing is fetched from a hub)"
+            )
+        folder = checkpoint_path(config, "diffusion.sdxl.config")
+        pipe = StableDiffusionXLPipeline.from_single_file(str(source), config=str(folder), **common)
+    pipe.to(resolve_device(device))
+    text_encoder = TextEncoderPair(pipe.text_encoder, pipe.text_encoder_2)
+    for module in (pipe.unet, pipe.vae, text_encoder):
+        module.requires_grad_(False)
+    return BaseModel(f"sdxl:{source.name}", pipe.tokenizer, text_encoder, pipe.vae, pipe.unet, *schedulers(),
+                     _state_hash(pipe.unet, text_encoder, pipe.vae), SDXL, pipe.tokenizer_2)
+
+
 # Built once per process; trainers copy what they change (LoRA layers are added to copies).
-make_base_model = backend_factory("diffusion", {"tiny": tiny, "sd15": sd15, "demo": demo})
+make_base_model = backend_factory(
+    "diffusion", {"tiny": tiny, "tiny_sdxl": tiny_sdxl, "sd15": sd15, "sdxl": sdxl, "demo": demo}
+)

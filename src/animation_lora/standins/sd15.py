@@ -102,7 +102,7 @@ def write(folder: Path, seed: int = 0) -> dict:
     from safetensors.torch import save_file
 
     from ..backends.clip_tokenizer import clip_tokenizer
-    from .ldm_layout import unet_to_ldm, vae_to_ldm
+    from ..ldm_layout import unet_to_ldm, vae_to_ldm
 
     folder.mkdir(parents=True, exist_ok=True)
     unet, vae, text = modules(seed)

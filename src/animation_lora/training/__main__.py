@@ -95,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if ns.rank_histories:  # to check that the processes agree (tests)
         result.history.to_csv(ns.output.with_suffix(f".rank{rank}.csv"), index=False)
     if rank == 0:  # rank 0 alone writes the LoRA
-        with_te = cfg.text_encoder_lr > 0
+        with_te = cfg.trains_text_encoder
         tensors = to_kohya(
-            result.unet, result.text_encoder if with_te else None, cfg.network_alpha, cfg.save_precision
+            result.unet, result.text_encoder if with_te else None, cfg.network_alpha, cfg.save_precision,
+            base.architecture,
         )
         ns.output.parent.mkdir(parents=True, exist_ok=True)
         save_file(

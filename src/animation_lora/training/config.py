@@ -22,7 +22,9 @@ class TrainConfig:
     network_dim: Count = 4
     network_alpha: float = 1.0
     learning_rate: float = 1e-4
-    text_encoder_lr: float = 0.0  # 0 = U-Net only (the brief trains it at 0.8 x learning_rate)
+    # 0 = U-Net only (the brief trains it at 0.8 x learning_rate); SDXL: one rate for both encoders or
+    # [te1, te2] as sd-scripts takes them, a 0 leaving that encoder without LoRA (kohya's SDXL default: 0)
+    text_encoder_lr: float | list[float] = 0.0
     max_train_epochs: Count = 1
     save_every_n_epochs: int = 0
     save_precision: Literal["float", "fp16", "bf16"] = "float"
@@ -66,6 +68,18 @@ class TrainConfig:
     # kohya's --masked_loss: with a dataset subset's `alpha_mask = true`, an image's alpha weights its loss
     # (0: invented or unknown pixels, not learned); off (kohya's default) or without alpha: unchanged
     masked_loss: bool = False
+
+    def text_encoder_lrs(self, n: int) -> list[float]:
+        """`text_encoder_lr` for each of `n` text encoders (SD 1.5: one, SDXL: two)."""
+        rates = self.text_encoder_lr if isinstance(self.text_encoder_lr, list) else [self.text_encoder_lr] * n
+        if len(rates) != n:
+            raise ValueError(f"training.args.text_encoder_lr: {len(rates)} rates for {n} text encoder(s)")
+        return rates
+
+    @property
+    def trains_text_encoder(self) -> bool:
+        rates = self.text_encoder_lr if isinstance(self.text_encoder_lr, list) else [self.text_encoder_lr]
+        return any(rate > 0 for rate in rates)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainConfig:

@@ -31,6 +31,8 @@ class Example:
     image: np.ndarray
     caption: str
     mask: np.ndarray | None = None  # float32 0..1 per pixel of `image` (its alpha), with `masked_loss`
+    original_size: tuple[int, int] = (0, 0)  # (h, w) of the picture before it was fitted: SDXL conditions on it
+    fit: Fit | None = None  # how it was fitted to its bucket
 
 
 def buckets(resolution: int, steps: int, min_reso: int, max_reso: int) -> list[tuple[int, int]]:
@@ -46,28 +48,51 @@ def buckets(resolution: int, steps: int, min_reso: int, max_reso: int) -> list[t
     )
 
 
-def bucket_options(settings: DatasetSettings, resolution: int) -> list[tuple[int, int]]:
-    """The TOML's bucket limits, kept within [resolution / 2, 2 x resolution] when `resolution` overrides
-    it."""
+@dataclass(frozen=True)
+class Fit:
+    """Where a picture goes in training: resized to `resized` (w, h), then `bucket` (w, h) cropped at
+    `crop` (top, left)."""
+
+    bucket: tuple[int, int]
+    resized: tuple[int, int]
+    crop: tuple[int, int]
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        im = Image.fromarray(image).resize(self.resized, Image.BICUBIC)
+        (bw, bh), (top, left) = self.bucket, self.crop
+        return np.asarray(im.crop((left, top, left + bw, top + bh)))
+
+
+def bucket_fit(width: int, height: int, settings: DatasetSettings, resolution: int) -> Fit:
+    """sd-scripts' bucket for a picture. With `bucket_no_upscale` (its BucketManager's rule) a picture
+    larger than resolution^2 is shrunk to that area (one side rounded to `bucket_reso_steps`, whichever
+    keeps the aspect ratio better), a smaller one keeps its size, and the bucket is that size rounded down to
+    the steps: nothing is enlarged. Otherwise the predefined bucket (area <= resolution^2, within
+    [min_bucket_reso, max_bucket_reso]) of the closest aspect ratio, the picture resized to cover it. Both
+    centre-crop."""
     steps = min(settings.bucket_reso_steps, resolution // 2)
-    return buckets(
-        resolution,
-        steps,
-        max(32, min(settings.min_bucket_reso, resolution // 2)),
-        max(resolution, min(settings.max_bucket_reso, resolution * 2)),
-    )
+    ar = width / height
+    if settings.bucket_no_upscale:
+        rw, rh = width, height
+        if width * height > resolution * resolution:
+            def to_steps(x: float) -> int:
+                return max(steps, int(x / steps + 0.5) * steps)
 
-
-def fit_to_bucket(image: np.ndarray, options: list[tuple[int, int]]) -> np.ndarray:
-    """Resize (cover) and centre-crop to the bucket whose aspect ratio is closest, the largest such."""
-    h, w = image.shape[:2]
-    ar = w / h
-    best = min(options, key=lambda s: (abs(math.log(s[0] / s[1]) - math.log(ar)), -s[0] * s[1]))
-    bw, bh = best
-    scale = max(bw / w, bh / h)
-    im = Image.fromarray(image).resize((max(bw, round(w * scale)), max(bh, round(h * scale))), Image.BICUBIC)
-    left, top = (im.width - bw) // 2, (im.height - bh) // 2
-    return np.asarray(im.crop((left, top, left + bw, top + bh)))
+            by_width = to_steps(math.sqrt(resolution * resolution * ar))
+            by_height = to_steps(resolution / math.sqrt(ar))
+            if abs(by_width / to_steps(by_width / ar) - ar) < abs(to_steps(by_height * ar) / by_height - ar):
+                rw, rh = by_width, int(by_width / ar + 0.5)
+            else:
+                rw, rh = int(by_height * ar + 0.5), by_height
+        rw, rh = max(rw, steps), max(rh, steps)  # a picture smaller than one step is the one enlargement
+        bucket = (rw - rw % steps, rh - rh % steps)
+    else:
+        options = buckets(resolution, steps, max(32, min(settings.min_bucket_reso, resolution // 2)),
+                          max(resolution, min(settings.max_bucket_reso, resolution * 2)))
+        bucket = min(options, key=lambda s: (abs(math.log(s[0] / s[1]) - math.log(ar)), -s[0] * s[1]))
+        scale = max(bucket[0] / width, bucket[1] / height)
+        rw, rh = max(bucket[0], round(width * scale)), max(bucket[1], round(height * scale))
+    return Fit(bucket, (rw, rh), ((rh - bucket[1]) // 2, (rw - bucket[0]) // 2))
 
 
 def make_caption(caption: str, shuffle: bool, keep_tokens: int, dropout: float, rng: random.Random) -> str:
@@ -90,7 +115,7 @@ def tag_frequency(examples: list[Example]) -> dict[str, int]:
 def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: DatasetSettings) -> list[Example]:
     """Every readable image fitted to its bucket, with its caption (unreadable images are skipped with a
     warning; a missing caption is an error or the trigger word, as `missing_caption` says)."""
-    options = bucket_options(settings, cfg.resolution or settings.resolution)
+    resolution = cfg.resolution or settings.resolution
     examples = []
     use_alpha = cfg.masked_loss and settings.alpha_mask
     for key in sorted(dataset.images):
@@ -109,9 +134,30 @@ def prepare_examples(dataset: TrainingSet, cfg: TrainConfig, settings: DatasetSe
                 )
             caption = dataset.trigger
         alpha = np.asarray(picture.getchannel("A")) if use_alpha and picture.mode == "RGBA" else None
-        mask = None if alpha is None else fit_to_bucket(alpha, options).astype(np.float32) / 255
-        examples.append(Example(key, fit_to_bucket(image, options), caption, mask))
+        fit = bucket_fit(picture.width, picture.height, settings, resolution)
+        mask = None if alpha is None else fit.apply(alpha).astype(np.float32) / 255
+        examples.append(Example(key, fit.apply(image), caption, mask, image.shape[:2], fit))
     return examples
+
+
+def size_conditions(batch: list[Example], flips: list[bool], device) -> torch.Tensor:
+    """SDXL's micro-conditioning per example, as sd-scripts computes it: original (h, w), the crop's (top,
+    left) — mirrored with a flipped picture — and the target (bucket) (h, w)."""
+    rows = []
+    for example, flip in zip(batch, flips, strict=True):
+        bh, bw = example.image.shape[:2]
+        fit = example.fit or Fit((bw, bh), (bw, bh), (0, 0))
+        top, left = fit.crop
+        if flip:
+            left = fit.resized[0] - left - bw
+        rows.append([*(example.original_size if example.fit else (bh, bw)), top, left, bh, bw])
+    return torch.tensor(rows, dtype=torch.float32, device=device)
+
+
+def bucket_histogram(examples: list[Example], repeats: int) -> dict[tuple[int, int], int]:
+    """Pictures (with their repeats) per bucket (w, h): kohya's `ss_bucket_info`."""
+    counts = Counter((e.image.shape[1], e.image.shape[0]) for e in examples)
+    return {size: n * repeats for size, n in sorted(counts.items())}
 
 
 def batch_masks(batch: list[Example], flips: list[bool], device) -> torch.Tensor | None:

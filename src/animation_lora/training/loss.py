@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from ..backends.diffusion import BaseModel
 from .config import TrainConfig
-from .data import Example, LatentCache, batch_masks, example_latents
-from .model import encode_captions
+from .data import Example, LatentCache, batch_masks, example_latents, size_conditions
+from .model import encode_captions, predict_noise
 
 VALIDATION_TIMESTEPS = (100, 300, 500, 700, 900)
 VALIDATION_BATCH = 32  # (example, timestep) pairs per U-Net pass
@@ -47,7 +47,7 @@ def validation_loss(
     text_encoder,
     examples: list[Example],
     latent_cache: LatentCache | None = None,
-    text_cache: dict[str, torch.Tensor] | None = None,
+    text_cache: dict[str, tuple] | None = None,
 ) -> float:
     """The training loss of each example at fixed timesteps with fixed noise (unflipped, its caption as
     written): the same number for the same weights; NaN without a validation set. Examples of one latent
@@ -73,7 +73,9 @@ def validation_loss(
             timesteps = torch.tensor([c[2] for c in chunk], device=latents.device)
             masks = batch_masks([c[0] for c in chunk], [False] * len(chunk), base.vae.device)
             text = encode_captions(base, text_encoder, [c[0].caption for c in chunk], cfg, text_cache)
-            pred = unet(base.noise_scheduler.add_noise(latents, noise, timesteps), timesteps, text).sample
+            sizes = size_conditions([c[0] for c in chunk], [False] * len(chunk), "cpu")
+            noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
+            pred = predict_noise(unet, noisy, timesteps, text, sizes)
             loss = masked_mse(pred, noise, masks)
             losses.extend(min_snr_weighted(loss, timesteps, base.noise_scheduler, cfg.min_snr_gamma).tolist())
     return float(np.mean(losses))

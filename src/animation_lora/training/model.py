@@ -11,12 +11,13 @@ from typing import Any
 
 import torch
 
-from ..backends.diffusion import BaseModel
+from ..backends.diffusion import BaseModel, TextEncoderPair
 from ..backends.factory import shared_copy
 from ..runtime import enable_tf32
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
+TextConditioning = tuple[torch.Tensor, "torch.Tensor | None"]  # (hidden states, SDXL's pooled embedding)
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -40,7 +41,7 @@ def add_lora(base: BaseModel, cfg: TrainConfig) -> tuple[Any, Any]:
         )
     )
     text_encoder = base.text_encoder
-    if cfg.text_encoder_lr > 0:
+    if cfg.trains_text_encoder:
         text_encoder = shared_copy(base.text_encoder)
         text_encoder.requires_grad_(False)
         # transformers 5's own add_adapter wants peft >= 0.22; peft's injection works with 0.21
@@ -50,7 +51,10 @@ def add_lora(base: BaseModel, cfg: TrainConfig) -> tuple[Any, Any]:
             init_lora_weights="gaussian",
             target_modules=TEXT_TARGETS,
         )
-        inject_adapter_in_model(config, text_encoder)
+        encoders = text_encoders(text_encoder)
+        for encoder, rate in zip(encoders, cfg.text_encoder_lrs(len(encoders)), strict=True):
+            if rate > 0:  # SDXL: an encoder at rate 0 gets no LoRA layers (nothing of it in the file)
+                inject_adapter_in_model(config, encoder)
     for module in (unet, text_encoder):
         for p in module.parameters():
             if p.requires_grad:
@@ -87,46 +91,74 @@ def check_network_dim(base: BaseModel, cfg: TrainConfig) -> None:
         )
 
 
-def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: int) -> torch.Tensor:
-    ids = base.tokenizer(
-        captions,
-        padding="max_length",
-        max_length=base.tokenizer.model_max_length,
-        truncation=True,
-        return_tensors="pt",
-    ).input_ids.to(text_encoder.device)
-    out = text_encoder(ids, output_hidden_states=clip_skip > 1)
+def text_encoders(text_encoder) -> list:
+    """The encoders inside a base's text encoder: SDXL's pair, or SD 1.5's one."""
+    return [text_encoder.te1, text_encoder.te2] if isinstance(text_encoder, TextEncoderPair) else [text_encoder]
+
+
+def token_ids(tokenizer, captions: list[str], device) -> torch.Tensor:
+    return tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt").input_ids.to(device)
+
+
+def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: int) -> TextConditioning:
+    """(hidden states, pooled embedding or None). SD 1.x: the last hidden state, or with kohya's clip_skip
+    the one clip_skip layers from the end through the final norm. SDXL (as sd-scripts and diffusers): both
+    encoders' penultimate hidden states side by side, the pooled embedding from the second's projection
+    (clip_skip does not apply)."""
+    if base.is_sdxl:
+        hidden = []
+        for tokenizer, encoder in ((base.tokenizer, text_encoder.te1), (base.tokenizer_2, text_encoder.te2)):
+            out = encoder(token_ids(tokenizer, captions, encoder.device), output_hidden_states=True)
+            hidden.append(out.hidden_states[-2])
+        return torch.cat(hidden, dim=-1), out.text_embeds
+    out = text_encoder(token_ids(base.tokenizer, captions, text_encoder.device), output_hidden_states=clip_skip > 1)
     if clip_skip > 1:  # kohya: the hidden state clip_skip layers from the end, through the final norm
         model = text_encoder.text_model if hasattr(text_encoder, "text_model") else text_encoder
-        return model.final_layer_norm(out.hidden_states[-clip_skip])
-    return out.last_hidden_state
+        return model.final_layer_norm(out.hidden_states[-clip_skip]), None
+    return out.last_hidden_state, None
 
 
-def encode_captions(
-    base: BaseModel, text_encoder, captions: list[str], cfg: TrainConfig, cache: dict[str, torch.Tensor]
-) -> torch.Tensor:
-    """The captions' text embeddings: encoded each time while the text encoder trains (or with
-    `cache_text_encoder_outputs` off), else each caption once into `cache` (the frozen encoder's outputs)."""
-    if cfg.text_encoder_lr > 0 or not cfg.cache_text_encoder_outputs:
-        with torch.set_grad_enabled(cfg.text_encoder_lr > 0):
+def encode_captions(base: BaseModel, text_encoder, captions: list[str], cfg: TrainConfig,
+                    cache: dict[str, tuple]) -> TextConditioning:
+    """The captions' text conditioning: encoded each time while a text encoder trains (or with
+    `cache_text_encoder_outputs` off), else each caption once into `cache` (the frozen encoders' outputs)."""
+    if cfg.trains_text_encoder or not cfg.cache_text_encoder_outputs:
+        with torch.set_grad_enabled(cfg.trains_text_encoder):
             return encode_text(base, text_encoder, captions, cfg.clip_skip)
     missing = [c for c in dict.fromkeys(captions) if c not in cache]
     if missing:
         with torch.no_grad():
-            encoded = encode_text(base, text_encoder, missing, cfg.clip_skip)
-        cache.update(zip(missing, encoded, strict=True))
-    return torch.stack([cache[c] for c in captions])
+            hidden, pooled = encode_text(base, text_encoder, missing, cfg.clip_skip)
+        cache.update((c, (hidden[i], None if pooled is None else pooled[i])) for i, c in enumerate(missing))
+    hidden = torch.stack([cache[c][0] for c in captions])
+    return hidden, None if cache[captions[0]][1] is None else torch.stack([cache[c][1] for c in captions])
+
+
+def predict_noise(unet, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextConditioning,
+                  sizes: torch.Tensor) -> torch.Tensor:
+    """The U-Net's noise prediction; SDXL's also takes the pooled text embedding and each picture's
+    size/crop conditioning (`data.size_conditions`)."""
+    hidden, pooled = text
+    if pooled is None:
+        return unet(noisy, timesteps, hidden).sample
+    added = {"text_embeds": pooled, "time_ids": sizes.to(noisy.device, hidden.dtype)}
+    return unet(noisy, timesteps, hidden, added_cond_kwargs=added).sample
 
 
 def parameter_groups(cfg: TrainConfig, unet, text_encoder) -> list[dict]:
-    """The trainable LoRA weights: the U-Net's at `learning_rate`, the text encoder's at `text_encoder_lr`."""
+    """The trainable LoRA weights: the U-Net's at `learning_rate`, each text encoder's at its
+    `text_encoder_lr`."""
 
     def trainable(module) -> list:
         return [p for p in module.parameters() if p.requires_grad]
 
     groups = [{"params": trainable(unet), "lr": cfg.learning_rate}]
-    if cfg.text_encoder_lr > 0:
-        groups.append({"params": trainable(text_encoder), "lr": cfg.text_encoder_lr})
+    if cfg.trains_text_encoder:
+        encoders = text_encoders(text_encoder)
+        for encoder, rate in zip(encoders, cfg.text_encoder_lrs(len(encoders)), strict=True):
+            if rate > 0:
+                groups.append({"params": trainable(encoder), "lr": rate})
     return groups
 
 

@@ -56,7 +56,7 @@ class TrainingSetup:
         if cfg.torch_compile:
             unet = torch.compile(unet)
         # a frozen text encoder: nothing to wrap (DDP refuses a module without gradients)
-        if cfg.text_encoder_lr > 0:
+        if cfg.trains_text_encoder:
             unet, text_encoder, optimizer, scheduler = accelerator.prepare(
                 unet, text_encoder, optimizer, scheduler
             )

@@ -30,14 +30,16 @@ from .data import (
     LatentCache,
     batch_masks,
     bucket_batches,
+    bucket_histogram,
     example_latents,
     make_caption,
     prepare_examples,
+    size_conditions,
     split_validation,
     tag_frequency,
 )
 from .loss import masked_mse, min_snr_weighted, validation_loss
-from .model import check_network_dim, encode_captions
+from .model import check_network_dim, encode_captions, predict_noise
 from .setup import TrainingSetup
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,11 @@ class TrainResult:
     config: TrainConfig
     settings: DatasetSettings
     extra: dict[str, Any] = field(default_factory=dict)
+    buckets: dict[tuple[int, int], int] = field(default_factory=dict)  # (w, h) -> pictures x repeats
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution or self.settings.resolution
 
 
 class BestWeights:
@@ -121,7 +128,7 @@ def train_lora(
     if world > 1:  # data parallel: the same LoRA initialisation, each process its own noise and batches
         torch.manual_seed(cfg.seed + rank)
     latent_cache = LatentCache(base, cfg.cache_dir if cfg.cache_latents_to_disk else None)
-    text_cache: dict[str, torch.Tensor] = {}  # the frozen text encoder's outputs per caption
+    text_cache: dict[str, tuple] = {}  # the frozen text encoders' outputs per caption
     noise_scheduler = base.noise_scheduler  # DDPM: the training noise
     num_train_timesteps = noise_scheduler.config.num_train_timesteps
 
@@ -190,7 +197,7 @@ def train_lora(
                     # add noise (the forward diffusion), predict it from the noisy latents and the captions
                     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
                     text = encode_captions(base, text_encoder, captions, cfg, text_cache)
-                    pred = unet(noisy, timesteps, text).sample
+                    pred = predict_noise(unet, noisy, timesteps, text, size_conditions(batch, flips, "cpu"))
                     # loss: the per-example MSE weighted by the loss masks, min-SNR weighted, the batch's mean
                     loss = masked_mse(pred, noise, masks)
                     loss = min_snr_weighted(loss, timesteps, noise_scheduler, cfg.min_snr_gamma).mean()
@@ -268,5 +275,5 @@ def train_lora(
     ran = dataclasses.replace(cfg, mixed_precision=str(accelerator.mixed_precision))
     return TrainResult(
         setup.unet_model, setup.text_model, pd.DataFrame(history), step, epochs, tag_frequency(examples), ran,
-        settings, extra,
+        settings, extra, bucket_histogram(examples, repeats),
     )

@@ -116,11 +116,11 @@ def trained_outputs(
 ) -> dict[str, Any]:
     """The trained LoRA as `train`'s outputs: kohya tensors + metadata, per-epoch saves, history, metrics,
     samples."""
-    with_te = cfg.text_encoder_lr > 0
+    with_te = cfg.trains_text_encoder
 
     def kohya(unet, text_encoder):
         return to_kohya(unet, text_encoder if with_te else None, alpha=cfg.network_alpha,
-                        save_precision=cfg.save_precision)
+                        save_precision=cfg.save_precision, architecture=base.architecture)
 
     tensors = kohya(result.unet, result.text_encoder)  # before the samples load each epoch's weights
     metadata = describe(result, lora_dataset, base)

@@ -1,5 +1,7 @@
-"""Diffusers U-Net / VAE state dicts in the original LDM key layout, the inverse of what
-diffusers converts on load (its converter turns these keys back into the originals exactly)."""
+"""Diffusers U-Net / VAE state dicts in the original LDM key layout (SD 1.x's `ldm`, SDXL's `sgm`: the same
+U-Net names), the inverse of what diffusers converts on load (its converter turns these keys back into the
+originals exactly). kohya names an SDXL LoRA's U-Net modules in this layout (sd-scripts' SDXL U-Net is the
+original one), so `lora_format` names them with `unet_key` too; the stand-ins write single files with it."""
 
 import re
 
@@ -17,6 +19,8 @@ RENAMED = {
     "conv_in": "input_blocks.0.0",
     "conv_norm_out": "out.0",
     "conv_out": "out.2",
+    "add_embedding.linear_1": "label_emb.0.0",  # SDXL: the pooled text and size embedding
+    "add_embedding.linear_2": "label_emb.0.2",
 }
 
 
