@@ -88,6 +88,7 @@ class Composer:
         self._fused: tuple | None = None  # (adapters, weights) fused into the base weights right now
         self._kept: KeptWeights | None = None  # the original bits of the fused weights
         self._session = False  # inside `with`: keep the fusion between calls
+        self._vae32 = None  # a float32 VAE for decoding, made when needed (`_decode`)
         for name, lora in loras.items():
             source = (sources or {}).get(name, name)
             check_compatible(lora, base, source, known)
@@ -193,7 +194,7 @@ class Composer:
     def _fuse(self, active: tuple[str, ...], weights: dict[str, float]) -> None:
         """Fuse the active adapters at their weights into the (shared) base weights, keeping their bits."""
         self.lock.acquire()  # held while fused: released by `_unfuse`
-        layers = [m.get_base_layer() for model in (self.pipe.unet, self.pipe.text_encoder)
+        layers = [m.get_base_layer() for model in (self.base.unet, self.base.text_encoder)
                   for m in model.modules() if hasattr(m, "merge") and hasattr(m, "get_base_layer")]
         self._kept = KeptWeights([p for layer in layers for p in (layer.weight, layer.bias) if p is not None])
         self._fused = (active, tuple(weights[n] for n in active))
@@ -262,25 +263,55 @@ class Composer:
         """The sampling loop with several branches (prompt, adapter weights): at each step every branch's
         classifier-free-guided noise prediction, `combine`d into the one the scheduler steps with."""
         pipe, guidance, device = self.pipe, settings.guidance_scale, self.base.device
-        embeds = []
+        conditions = []
         for prompt, weights in branches:  # each LoRA may also change the text encoder
             with self.adapters(weights):
-                cond, uncond = pipe.encode_prompt(prompt, device, 1, True, settings.negative_prompt or None)
-                embeds.append(torch.cat([uncond, cond]))
+                conditions.append(self._conditioning(prompt, settings))
         scheduler = pipe.scheduler
         scheduler.set_timesteps(settings.steps)
         generator = torch.Generator().manual_seed(seed)  # on the CPU, as in `_call`: same noise on any device
         latents = pipe.prepare_latents(  # scaled by the scheduler's initial sigma, as the pipeline's
-            1, pipe.unet.config.in_channels, settings.height, settings.width, embeds[0].dtype, device,
+            1, pipe.unet.config.in_channels, settings.height, settings.width, conditions[0][0].dtype, device,
             generator,
         )
         for t in scheduler.timesteps:
             model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
             guided = []
-            for (_, weights), embed in zip(branches, embeds, strict=True):
+            for (_, weights), (embed, added) in zip(branches, conditions, strict=True):
                 with self.adapters(weights):
-                    uncond, cond = pipe.unet(model_in, t, encoder_hidden_states=embed).sample.chunk(2)
+                    uncond, cond = pipe.unet(model_in, t, encoder_hidden_states=embed,
+                                             added_cond_kwargs=added).sample.chunk(2)
                 guided.append(uncond + guidance * (cond - uncond))
             latents = scheduler.step(combine(guided), t, latents).prev_sample
-        image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+        return self._decode(latents)
+
+    def _conditioning(self, prompt: str, settings: Sampling) -> tuple[torch.Tensor, dict | None]:
+        """(unconditional and conditional text embeddings, batched; SDXL's added conditioning: the pooled
+        embeddings and the size/crop ids of a full picture at the sampling size, as its pipeline uses)."""
+        pipe, device, negative = self.pipe, self.base.device, settings.negative_prompt or None
+        if not self.base.is_sdxl:
+            cond, uncond = pipe.encode_prompt(prompt, device, 1, True, negative)
+            return torch.cat([uncond, cond]), None
+        cond, uncond, pooled, uncond_pooled = pipe.encode_prompt(
+            prompt, device=device, num_images_per_prompt=1, do_classifier_free_guidance=True,
+            negative_prompt=negative,
+        )
+        size = (settings.height, settings.width)
+        time_ids = pipe._get_add_time_ids(size, (0, 0), size, dtype=cond.dtype,
+                                          text_encoder_projection_dim=pipe.text_encoder_2.config.projection_dim)
+        added = {"text_embeds": torch.cat([uncond_pooled, pooled]),
+                 "time_ids": torch.cat([time_ids, time_ids]).to(device)}
+        return torch.cat([uncond, cond]), added
+
+    def _decode(self, latents: torch.Tensor) -> np.ndarray:
+        """The picture of the final latents. A float16 VAE that asks for it (`force_upcast`: SDXL's overflows
+        in float16) decodes in a float32 copy of its own, so the shared base's VAE is never cast."""
+        vae = self.pipe.vae
+        if vae.dtype == torch.float16 and vae.config.force_upcast:
+            if self._vae32 is None:
+                from ..backends.factory import private_copy
+
+                self._vae32 = private_copy(vae).float()
+            vae, latents = self._vae32, latents.float()
+        image = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
         return ((image[0].permute(1, 2, 0).float().clamp(-1, 1) + 1) / 2).cpu().numpy()
