@@ -12,7 +12,7 @@ from animation_lora.training import LatentCache, TrainConfig, train_lora
 from animation_lora.training.config import dataset_settings
 from animation_lora.training.data import batch_masks, example_latents, prepare_examples
 from animation_lora.training.loss import VALIDATION_TIMESTEPS, masked_mse, min_snr_weighted, validation_loss
-from animation_lora.training.model import encode_captions
+from animation_lora.training.model import encode_captions, predict_noise
 
 from .test_lora_training import FAST, base, dataset  # noqa: F401  (fixtures)
 
@@ -45,7 +45,7 @@ def test_batched_validation_equals_one_example_at_a_time(base, dataset):  # noqa
                 timesteps = torch.tensor([t])
                 noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
                 text = encode_captions(base, base.text_encoder, [ex.caption], cfg, {})
-                pred = base.unet(noisy, timesteps, text).sample
+                pred = predict_noise(base.unet, noisy, timesteps, text, None)
                 loss = masked_mse(pred, noise, batch_masks([ex], [False], "cpu"))
                 losses.append(float(min_snr_weighted(loss, timesteps, base.noise_scheduler, 5.0)))
     assert validation_loss(base, cfg, base.unet, base.text_encoder, examples) == pytest.approx(

@@ -150,7 +150,9 @@ def test_every_node_parameter_is_a_typed_block_or_a_backend_block():
     studio = {}
     for path in sorted((PROJECT_ROOT / "conf" / "studio").glob("parameters*.yml")):
         studio = deep_merge(studio, yaml.safe_load(path.read_text()) or {})
-    for env in (conf, deep_merge(conf, studio)):  # every block of conf/base and conf/studio builds
+    sdxl = yaml.safe_load((PROJECT_ROOT / "conf" / "studio-sdxl.yml").read_text())["run"]["params"]
+    # every block of conf/base, conf/studio and the SDXL run config (conf/studio-sdxl.yml) builds
+    for env in (conf, deep_merge(conf, studio), deep_merge(deep_merge(conf, studio), sdxl)):
         built = ParameterValidator(all_pipelines()).validate_raw_params(env)
         assert all(isinstance(at_path(built, key), t) for key, t in typed.items() if block_type(t))
     assert not raw, "node parameters read as raw mappings:\n" + "\n".join(raw)

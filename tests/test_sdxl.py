@@ -36,7 +36,8 @@ def two_shape_dataset(trigger: str, seed: int):
     rng = np.random.default_rng(seed)
     shapes = [(72, 128, 3), (128, 72, 3)]
     images = {f"i{k}": rng.integers(0, 255, shapes[k % 2], dtype=np.uint8) for k in range(6)}
-    return build_lora_dataset(trigger, trigger, images, {k: f"{trigger}, 3d animated character" for k in images},
+    captions = {k: f"{trigger}, 3d animated character" for k in images}
+    return build_lora_dataset(trigger, trigger, images, captions,
                               {k: 1.0 for k in images}, None,
                               {"target_size": 6, "resolution": 64, "batch_size": 2, "flip_aug": True})
 
@@ -57,8 +58,8 @@ def trained(base):
 
 def image(pipe, prompt=PROMPT):
     pipe.set_progress_bar_config(disable=True)
-    return pipe(prompt, num_inference_steps=2, height=64, width=64, generator=torch.Generator().manual_seed(0),
-                output_type="np").images[0]
+    return pipe(prompt, num_inference_steps=2, height=64, width=64,
+                generator=torch.Generator().manual_seed(0), output_type="np").images[0]
 
 
 def test_size_conditioning_is_kohyas_original_crop_and_target_mirrored_when_flipped():
@@ -77,7 +78,8 @@ def test_sdxl_buckets_of_film_frames_follow_kohyas_no_upscale_rule():
     assert bucket_fit(1920, 1080, settings, 1024) == Fit((1344, 768), (1365, 768), (0, 10))  # SDXL's 16:9
     assert bucket_fit(640, 360, settings, 1024).bucket == (640, 320)  # a small frame is not enlarged
     assert bucket_fit(1024, 1024, settings, 1024) == Fit((1024, 1024), (1024, 1024), (0, 0))
-    upscaling = dataclasses.replace(settings, bucket_no_upscale=False, min_bucket_reso=256, max_bucket_reso=2048)
+    upscaling = dataclasses.replace(settings, bucket_no_upscale=False, min_bucket_reso=256,
+                                    max_bucket_reso=2048)
     assert bucket_fit(640, 360, upscaling, 1024) == Fit((1024, 576), (1024, 576), (0, 0))
 
 
@@ -167,8 +169,8 @@ def loras(base, trained):
 
 
 def test_two_sdxl_loras_compose_under_every_strategy(base, loras):
-    regions = make_regions(layout(box=[0, 0, 1, 1]), list(loras), {"character": "marco", "background": "scene_0"},
-                           64, 64)
+    triggers = {"character": "marco", "background": "scene_0"}
+    regions = make_regions(layout(box=[0, 0, 1, 1]), list(loras), triggers, 64, 64)
     composer = Composer(base, loras, regions=regions)
     weights = {"character": 1.0, "background": 0.8}
     prompt = "marco, scene_0"
@@ -193,8 +195,8 @@ def test_two_sdxl_loras_compose_under_every_strategy(base, loras):
 
 def test_a_lora_for_the_other_architecture_is_refused_both_ways(base, loras):
     sd15 = make_base_model({"backend": "tiny", "tiny": {"seed": 0}})
-    with pytest.raises(ValueError, match=r"LoRA 'scene\.safetensors' does not fit the base model 'tiny-seed0': "
-                                         r"module 'lora_te1_text_model"):
+    with pytest.raises(ValueError, match=r"LoRA 'scene\.safetensors' does not fit the base model "
+                                         r"'tiny-seed0': module 'lora_te1_text_model"):
         Composer(sd15, {"background": loras["background"]}, sources={"background": "scene.safetensors"})
     sd15_lora = {k.replace("lora_te1_", "lora_te_"): v for k, v in loras["background"].tensors.items()
                  if k.startswith("lora_te1_")}

@@ -2,7 +2,8 @@
 stand-ins of every studio model in its real on-disk format and a Kedro run configuration; `kedro run
 --config rehearsal.yml` then runs `--env studio` (conf/studio as committed, the stand-ins' paths and a tiny
 film's sizes on top) through every pipeline, as a user would from the command line. A second run trains
-from the single-file (LDM layout) SD 1.5 stand-in instead of the diffusers folder."""
+from the single-file (LDM layout) SD 1.5 stand-in instead of the diffusers folder; a third, the SDXL run
+configuration (conf/studio-sdxl.yml) on the single-file SDXL stand-in."""
 
 import json
 import os
@@ -37,6 +38,7 @@ def studio_project(root: Path) -> Path:
         shutil.copy(PROJECT_ROOT / name, root / name)
     for env in ("base", "studio"):
         shutil.copytree(PROJECT_ROOT / "conf" / env, root / "conf" / env)
+    shutil.copy(PROJECT_ROOT / "conf" / "studio-sdxl.yml", root / "conf")  # the SDXL run configuration
     (root / "conf" / "local").mkdir()
     (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
     return root
@@ -145,3 +147,26 @@ def test_the_single_file_sd15_standin_trains_on_the_same_base(rehearsal):
     latest = metadata(trained[-1])
     assert latest["ss_sd_model_name"] == "sd15:sd15-standin.safetensors"
     assert latest["ss_sd_model_hash"] == folder_run["ss_sd_model_hash"]  # the same weights, in either form
+
+
+def test_the_sdxl_run_trains_an_sdxl_lora_from_the_single_file_standin(rehearsal):
+    """conf/studio-sdxl.yml as a user runs it (here through the stand-ins' run configuration): the scene
+    LoRA retrained on the SDXL stand-in's single sgm-layout file, in kohya's SDXL format."""
+    from animation_lora.backends.diffusion import sdxl
+    from animation_lora.lora_format import module_names
+
+    config = standins(rehearsal.root / "standins_sdxl", rehearsal.film, "--sdxl", "single_file")
+    log = kedro_run(rehearsal.project, config, "--nodes", "background.train_lora_node")
+    assert "diffusion backend: sdxl" in log
+    trained = sorted((rehearsal.project / "data" / "06_models" / "background_lora.safetensors").glob("*/*"))
+    latest = metadata(trained[-1])
+    assert latest["ss_base_model_version"] == "sdxl_base_v1-0"
+    assert latest["modelspec.architecture"] == "stable-diffusion-xl-v1-base/lora"
+    assert latest["ss_sd_model_name"] == "sdxl:sdxl-standin.safetensors"
+    assert latest["ss_mixed_precision"] == "bf16"  # conf/studio-sdxl.yml's, which the CPU runs too
+    assert json.loads(latest["ss_bucket_info"])["buckets"]  # the histogram of what it trained on
+    with safe_open(str(trained[-1]), framework="pt") as f:
+        modules = {k.split(".")[0] for k in f.keys()}
+    base = sdxl(str(rehearsal.root / "standins_sdxl" / "sdxl" / "diffusers"), device="cpu")
+    assert modules <= module_names(base) and any(m.startswith("lora_unet_input_blocks_") for m in modules)
+    assert not any(m.startswith("lora_te") for m in modules)  # kohya's SDXL default: the U-Net only

@@ -1,5 +1,6 @@
 """One dataset per LoRA (a folder of kohya folders), and the export folder people pick results up from."""
 
+import json
 import os
 import stat
 import tomllib
@@ -53,11 +54,14 @@ def test_export_writes_plain_names_with_the_users_umask_and_a_relative_image_dir
 
 def _export_twice(tmp_path):
     lora = LoraFile({"lora_unet_x.alpha": torch.tensor(4.0)}, {"ss_output_name": "roxanne"})
+    sdxl = LoraFile({"lora_unet_input_blocks_4_1_proj_in.alpha": torch.tensor(4.0)},
+                    {"ss_base_model_version": "sdxl_base_v1-0", "modelspec.trigger_phrase": "restaurant",
+                     "ss_sd_model_name": "sdxl:sd_xl_base_1.0.safetensors"})
     export = ExportFolder(str(tmp_path / "export"), film_path="/films/Megamind.avi")
     saved = KohyaDatasetsFolder(str(tmp_path / "character_loras"), version=Version(None, None))
     saved.save({"roxanne": training_set("roxanne")})  # as the pipeline hands it on: loaded from its version
     results = {
-        "loras": {"roxanne": lora, "restaurant": lora},
+        "loras": {"roxanne": lora, "restaurant": sdxl},
         "datasets": saved.load(),
         "sheets": {"character_roxanne": np.zeros((4, 4, 3), np.uint8)},
         "report": "<html></html>",
@@ -67,7 +71,12 @@ def _export_twice(tmp_path):
     export.save(results)  # a second export replaces the first
     root = tmp_path / "export" / "Megamind"
     names = sorted(p.name for p in (root / "loras").iterdir())
-    assert names == ["restaurant.safetensors", "roxanne.safetensors"]
+    assert names == ["restaurant.json", "restaurant.safetensors", "roxanne.json", "roxanne.safetensors"]
+    # which base each is for, in A1111's sidecar (its "sd version" hides a LoRA of the other architecture)
+    restaurant = json.loads((root / "loras" / "restaurant.json").read_text())
+    assert restaurant["sd version"] == "SDXL" and restaurant["activation text"] == "restaurant"
+    assert "sdxl:sd_xl_base_1.0.safetensors" in restaurant["description"]
+    assert json.loads((root / "loras" / "roxanne.json").read_text())["sd version"] == "SD1"
     assert read_lora(root / "loras" / "roxanne.safetensors").metadata["ss_output_name"] == "roxanne"
     toml = tomllib.loads((root / "datasets" / "roxanne" / "dataset.toml").read_text())
     assert toml["datasets"][0]["subsets"][0]["image_dir"] == "images"

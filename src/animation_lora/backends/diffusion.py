@@ -28,7 +28,6 @@ from .factory import backend_factory
 from .sd_architecture import schedulers, sd_modules, sdxl_modules
 from .weights import checkpoint_path
 
-
 SD_V1, SDXL = "sd_v1", "sdxl"  # the architectures (kohya's base-model families)
 
 
@@ -81,7 +80,8 @@ class BaseModel:
         if self.is_sdxl:
             return StableDiffusionXLPipeline(
                 vae=self.vae, text_encoder=text_encoder.te1, text_encoder_2=text_encoder.te2,
-                tokenizer=self.tokenizer, tokenizer_2=self.tokenizer_2, unet=self.unet if unet is None else unet,
+                tokenizer=self.tokenizer, tokenizer_2=self.tokenizer_2,
+                unet=self.unet if unet is None else unet,
                 scheduler=self.sample_scheduler, add_watermarker=False,
             )
         return StableDiffusionPipeline(
@@ -257,7 +257,8 @@ def text_encoder_from_single_file(path: Path):
     return model.eval()
 
 
-def sdxl(path: str | None, config: str | None = None, dtype: str = "float32", device: str = "auto") -> BaseModel:
+def sdxl(path: str | None, config: str | None = None, dtype: str = "float32",
+         device: str = "auto") -> BaseModel:
     """SDXL from a diffusers folder, or from one `.safetensors` checkpoint (sgm layout, as
     `sd_xl_base_1.0.safetensors` comes) with `config`: a local diffusers folder of SDXL's configs and
     tokenizers (model_index.json, */config.json, tokenizer*/; no weights needed), so nothing is fetched.

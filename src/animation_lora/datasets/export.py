@@ -1,6 +1,7 @@
 """The results of a run in one folder per film, with plain names, readable by everyone:
 
     <filepath>/<film name>/loras/<name>.safetensors       the latest LoRA of every character and scene
+                           loras/<name>.json              which base it is for (A1111's sidecar: "sd version")
                            datasets/<name>/               kohya folders, `image_dir = "images"` (relative)
                            contact_sheets/<kind>_<cluster>.png
                            report.html, <stage>_metrics.json
@@ -20,6 +21,7 @@ from kedro.io import AbstractDataset, DatasetError
 from safetensors.torch import save_file
 
 from ..ids import safe_name
+from ..lora_format import LoraFile, architecture_of
 from .film import film_name, film_path_given
 from .image_folder import as_pil
 from .kohya import write_kohya
@@ -76,6 +78,22 @@ def restore_interrupted_swap(final: Path) -> None:
         log.warning("'%s' was being replaced when a run stopped: the previous results are back", final)
 
 
+def sidecar(lora: LoraFile) -> dict[str, str]:
+    """A1111's user-metadata file for a LoRA (`<name>.json` beside it): its "sd version" hides the LoRA
+    under a base of the other architecture; the trigger words and the base it was trained on."""
+    meta = lora.metadata
+    sdxl = architecture_of(lora) == "sdxl"
+    base = f"{meta.get('ss_sd_model_name', '?')} (ss_sd_model_hash {meta.get('ss_sd_model_hash', '?')})"
+    return {
+        "description": f"{'SDXL' if sdxl else 'SD 1.5'} LoRA trained on {base}",
+        "sd version": "SDXL" if sdxl else "SD1",
+        "activation text": lora.trigger,
+        "preferred weight": 0,
+        "notes": f"not trained: {lora.skipped}" if lora.skipped else
+                 f"kohya format ({meta.get('ss_base_model_version', 'sd_v1')}); for {base}",
+    }
+
+
 class ExportFolder(AbstractDataset[dict, None]):
     """Write-only. `save({"loras": {name: LoraFile}, "datasets": {name: TrainingSet},
     "sheets": {file stem: image}, "report": html or None, "metrics": {stage: dict}})`."""
@@ -107,6 +125,7 @@ class ExportFolder(AbstractDataset[dict, None]):
             safe_name(name, f"A result's name in '{final}'")
         for name, lora in data.get("loras", {}).items():
             save_file(lora.tensors, str(staging / "loras" / f"{name}.safetensors"), metadata=lora.metadata)
+            (staging / "loras" / f"{name}.json").write_text(json.dumps(sidecar(lora), indent=2))
         for name, training_set in data.get("datasets", {}).items():
             write_kohya(training_set, staging / "datasets" / name, final / "datasets" / name, relative=True)
         if data.get("sheets"):

@@ -2,11 +2,12 @@
 exactly as a user's files would be, so `kedro run --env studio` can be rehearsed end to end on a CPU before
 anything is downloaded (docs/studio.md, "Rehearse before you download").
 
-    python -m animation_lora.standins DIR [--seed 0] [--sd15 folder|single_file]
+    python -m animation_lora.standins DIR [--seed 0] [--sd15 folder|single_file] [--sdxl folder|single_file]
 
 Each module writes one model into its own folder under DIR with `write(folder, seed)` and returns the
 parameters that point `conf/studio` at it (a nested dict, as a `conf/local/parameters.yml` holds):
 - `sd15`: an SD-1.5-layout diffusers folder and the same weights as one LDM-layout `.safetensors` + its yaml
+- `sdxl`: an SDXL-layout diffusers folder, the same weights as one sgm-layout `.safetensors`, a config folder
 - `sam2`: a checkpoint for SAM 2.1's bundled tiny config
 - `lama`: a big-lama-shaped TorchScript file and its sha256
 - `clip`: an open_clip checkpoint
@@ -20,7 +21,8 @@ import importlib
 import logging
 from pathlib import Path
 
-MODELS = ("sd15", "sam2", "lama", "clip", "qwen2_vl", "rtmpose")
+MODELS = ("sd15", "sdxl", "sam2", "lama", "clip", "qwen2_vl", "rtmpose")
+SDXL_RUN = Path("conf") / "studio-sdxl.yml"  # the project's SDXL run configuration (docs/studio.md, "SDXL")
 RUN_CONFIG = "rehearsal.yml"  # Kedro's own run configuration file: `kedro run --config DIR/rehearsal.yml`
 
 # What a tiny film on 2 CPU cores can afford; everything else (backends, dtypes, sizes) stays conf/studio's.
@@ -65,6 +67,17 @@ def write_standins(folder: str | Path, seed: int = 0) -> dict:
     for name in tqdm(MODELS, desc="studio stand-ins", unit="model"):
         params = deep_merge(params, importlib.import_module(f"{__name__}.{name}").write(folder / name, seed))
     return params
+
+
+def sdxl_run_parameters(project: Path) -> dict:
+    """The parameters of the project's SDXL run configuration (`conf/studio-sdxl.yml`): what `--sdxl`
+    rehearses on top of conf/studio."""
+    import yaml
+
+    path = project / SDXL_RUN
+    if not path.is_file():
+        raise FileNotFoundError(f"--sdxl rehearses {SDXL_RUN}, which '{project}' does not have")
+    return yaml.safe_load(path.read_text())["run"]["params"]
 
 
 def write_run_config(folder: str | Path, film: str | Path, params: dict, sizes: dict | None = None) -> Path:

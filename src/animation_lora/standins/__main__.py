@@ -7,8 +7,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from . import REHEARSAL_SIZES, deep_merge, sd15, sdxl, sdxl_run_parameters, write_run_config, write_standins
 from . import __doc__ as DOC
-from . import sd15, write_run_config, write_standins
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,12 +18,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sd15", choices=("folder", "single_file"), default="folder",
                         help="which of SD 1.5's two forms diffusion.sd15.path points at")
+    parser.add_argument("--sdxl", choices=("folder", "single_file"),
+                        help="rehearse the SDXL run (conf/studio-sdxl.yml) on the SDXL stand-in in this form")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     params = write_standins(args.folder, args.seed)
     if args.sd15 == "single_file":
-        params = {**params, **sd15.single_file_parameters(Path(args.folder) / "sd15")}
-    print(write_run_config(args.folder, args.film, params))
+        params = deep_merge(params, sd15.single_file_parameters(Path(args.folder) / "sd15"))
+    sizes = REHEARSAL_SIZES
+    if args.sdxl:  # the SDXL run's parameters, a tiny film's sizes over them
+        sizes = deep_merge(sdxl_run_parameters(Path.cwd()), REHEARSAL_SIZES)
+        if args.sdxl == "single_file":
+            params = deep_merge(params, sdxl.single_file_parameters(Path(args.folder) / "sdxl"))
+    print(write_run_config(args.folder, args.film, params, sizes))
 
 
 if __name__ == "__main__":

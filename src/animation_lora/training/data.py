@@ -31,7 +31,7 @@ class Example:
     image: np.ndarray
     caption: str
     mask: np.ndarray | None = None  # float32 0..1 per pixel of `image` (its alpha), with `masked_loss`
-    original_size: tuple[int, int] = (0, 0)  # (h, w) of the picture before it was fitted: SDXL conditions on it
+    original_size: tuple[int, int] = (0, 0)  # (h, w) before fitting: SDXL conditions on it
     fit: Fit | None = None  # how it was fitted to its bucket
 
 

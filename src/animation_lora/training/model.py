@@ -93,7 +93,9 @@ def check_network_dim(base: BaseModel, cfg: TrainConfig) -> None:
 
 def text_encoders(text_encoder) -> list:
     """The encoders inside a base's text encoder: SDXL's pair, or SD 1.5's one."""
-    return [text_encoder.te1, text_encoder.te2] if isinstance(text_encoder, TextEncoderPair) else [text_encoder]
+    if isinstance(text_encoder, TextEncoderPair):
+        return [text_encoder.te1, text_encoder.te2]
+    return [text_encoder]
 
 
 def token_ids(tokenizer, captions: list[str], device) -> torch.Tensor:
@@ -112,7 +114,8 @@ def encode_text(base: BaseModel, text_encoder, captions: list[str], clip_skip: i
             out = encoder(token_ids(tokenizer, captions, encoder.device), output_hidden_states=True)
             hidden.append(out.hidden_states[-2])
         return torch.cat(hidden, dim=-1), out.text_embeds
-    out = text_encoder(token_ids(base.tokenizer, captions, text_encoder.device), output_hidden_states=clip_skip > 1)
+    ids = token_ids(base.tokenizer, captions, text_encoder.device)
+    out = text_encoder(ids, output_hidden_states=clip_skip > 1)
     if clip_skip > 1:  # kohya: the hidden state clip_skip layers from the end, through the final norm
         model = text_encoder.text_model if hasattr(text_encoder, "text_model") else text_encoder
         return model.final_layer_norm(out.hidden_states[-clip_skip]), None

@@ -6,6 +6,7 @@ import sqlite3
 
 import pandas as pd
 import pytest
+from safetensors import safe_open
 
 from animation_lora.datasets import read_lora
 from animation_lora.hpo import network_alpha
@@ -90,6 +91,12 @@ def test_search_then_one_lora_per_type_tracked_in_mlflow(kedro_project):
             assert float(params["learning_rate"]) == best["learning_rate"]  # trained with, not the default
             assert int(params["network_dim"]) == best["network_dim"]
             assert params["lr_scheduler"] == best["lr_scheduler"]
+            # the bucket histogram, as in the file's ss_bucket_info (kohya's)
+            buckets = {k: int(v) for k, v in params.items() if k.startswith("bucket_")}
+            with safe_open(str(next(models.glob(f"*_loras/*/*/{name}.safetensors"))), "pt") as f:
+                info = json.loads(f.metadata()["ss_bucket_info"])["buckets"].values()
+            assert buckets == {f"bucket_{b['resolution'][0]}x{b['resolution'][1]}": b["count"] for b in info}
+            assert buckets and all(n > 0 for n in buckets.values())
             steps = db.execute(
                 "select count(distinct step) from metrics where run_uuid = ? and key = 'loss'", (run_id,)
             ).fetchone()[0]

@@ -95,6 +95,7 @@ def train(
             cfg,
             on_step=lambda r: run.log_metrics({k: v for k, v in r.items() if k != "step"}, r["step"]),
         )
+        run.log_params({f"bucket_{w}x{h}": n for (w, h), n in result.buckets.items()})  # kohya's histogram
         if "final_val_loss" in result.extra:  # a finished run: its loss, when it was best, validation's cost
             finished = ("final_val_loss", "best_step", "validation_share")
             run.log_metrics({k: float(result.extra[k]) for k in finished}, result.steps)
