@@ -204,3 +204,17 @@ def test_a_lora_for_the_other_architecture_is_refused_both_ways(base, loras):
     with pytest.raises(ValueError, match=r"'marco_sd15\.safetensors' does not fit the base model "
                                          r"'tiny-sdxl-seed0': module 'lora_te_text_model"):
         Composer(base, {"c": LoraFile(sd15_lora, {})}, sources={"c": "marco_sd15.safetensors"})
+
+
+@pytest.mark.parametrize("backend", ["tiny", "tiny_sdxl"])
+def test_after_bf16_mixed_precision_training_the_trained_modules_sample_in_bf16(backend):
+    """accelerate wraps a mixed-precision model's forward to return float32; the trainer gives the modules
+    their own forward back, so the sample pipeline (bf16 VAE) takes their latents (it refused them)."""
+    from animation_lora.backends.diffusion import tiny, tiny_sdxl
+
+    base = {"tiny": tiny, "tiny_sdxl": tiny_sdxl}[backend](seed=0, device="cpu", dtype="bfloat16")
+    cfg = TrainConfig.from_params(dict(network_dim=4, network_alpha=4, max_train_epochs=1, resolution=64,
+                                       mixed_precision="bf16", validation_split=0))
+    result = train_lora(base, two_shape_dataset("marco", 0), cfg)
+    picture = image(base.pipeline(unet=result.unet, text_encoder=result.text_encoder))
+    assert picture.shape == (64, 64, 3) and np.isfinite(picture).all()

@@ -53,9 +53,10 @@ def run(args: list[str], cwd: Path) -> str:
     return log
 
 
-def standins(folder: Path, film: Path, *extra: str) -> Path:
+def standins(folder: Path, film: Path, *extra: str, project: Path | None = None) -> Path:
+    """The stand-ins command, run in `project` (it reads the project's conf/ with --sdxl), else beside them."""
     run([sys.executable, "-m", "animation_lora.standins", str(folder), "--film", str(film), *extra],
-        folder.parent)
+        project or folder.parent)
     return folder / "rehearsal.yml"
 
 
@@ -155,7 +156,8 @@ def test_the_sdxl_run_trains_an_sdxl_lora_from_the_single_file_standin(rehearsal
     from animation_lora.backends.diffusion import sdxl
     from animation_lora.lora_format import module_names
 
-    config = standins(rehearsal.root / "standins_sdxl", rehearsal.film, "--sdxl", "single_file")
+    config = standins(rehearsal.root / "standins_sdxl", rehearsal.film, "--sdxl", "single_file",
+                      project=rehearsal.project)
     log = kedro_run(rehearsal.project, config, "--nodes", "background.train_lora_node")
     assert "diffusion backend: sdxl" in log
     trained = sorted((rehearsal.project / "data" / "06_models" / "background_lora.safetensors").glob("*/*"))

@@ -64,6 +64,13 @@ class TrainingSetup:
             unet, optimizer, scheduler = accelerator.prepare(unet, optimizer, scheduler)
         return cls(accelerator, unet_model, text_model, unet, text_encoder, optimizer, scheduler)
 
+    def release(self) -> None:
+        """The trained modules get their own forward back: under mixed precision accelerate wraps it to
+        return float32, and a float16/bfloat16 pipeline's VAE then refuses the float32 latents (the sample
+        images after training, a composition with the trained modules)."""
+        for module in (self.unet, self.text_encoder):  # a module accelerate did not wrap is left as it is
+            self.accelerator.unwrap_model(module, keep_fp32_wrapper=False)
+
     def trainable(self) -> list:
         """The LoRA weights the optimizer updates (what gradient clipping clips)."""
         return [p for g in self.optimizer.param_groups for p in g["params"]]

@@ -102,6 +102,9 @@ def train_lora(
     caller, e.g. MLflow); `should_stop(step, val_loss)` lets a pruner end the run early."""
     # the data: every readable image fitted to its bucket with its caption, a held-out validation share
     check_network_dim(base, cfg)
+    if base.is_sdxl and cfg.clip_skip > 1:
+        log.warning("training.args.clip_skip %d does not apply to SDXL: it conditions on both text encoders' "
+                    "penultimate layers already (as sd-scripts)", cfg.clip_skip)
     settings = dataset_settings(dataset)
     batch_size, repeats = cfg.train_batch_size or settings.batch_size, settings.num_repeats
     dropout = cfg.caption_dropout_rate or settings.caption_dropout_rate
@@ -271,6 +274,7 @@ def train_lora(
                  "validation_share": share}
         if cfg.checkpoint_every_n_steps and accelerator.is_main_process:
             retire_checkpoint(checkpoint)
+    setup.release()
     # the file records the precision it trained in (fp16 asked for on a CPU ran in float32), not the one asked
     ran = dataclasses.replace(cfg, mixed_precision=str(accelerator.mixed_precision))
     return TrainResult(
