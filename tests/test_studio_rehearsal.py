@@ -54,7 +54,7 @@ def run(args: list[str], cwd: Path) -> str:
 
 
 def standins(folder: Path, film: Path, *extra: str, project: Path | None = None) -> Path:
-    """The stand-ins command, run in `project` (it reads the project's conf/ with --sdxl), else beside them."""
+    """The stand-ins command, run in `project` (--sdxl reads its conf/), else beside the stand-ins."""
     run([sys.executable, "-m", "animation_lora.standins", str(folder), "--film", str(film), *extra],
         project or folder.parent)
     return folder / "rehearsal.yml"
