@@ -91,7 +91,8 @@ def dataset(n: int, size: int):
     rng = np.random.default_rng(0)
     images = {f"i{k}": rng.integers(0, 255, (size + size // 8, size, 3), dtype=np.uint8) for k in range(n)}
     captions = {k: f"marco, 3d animated character, pose {i}" for i, k in enumerate(images)}
-    params = {"target_size": n, "resolution": size, "batch_size": 1}
+    # the predefined buckets: ours trains on size x size crops, as the baseline (no-upscale would round)
+    params = {"target_size": n, "resolution": size, "batch_size": 1, "bucket_no_upscale": False}
     return build_lora_dataset(
         "marco", "marco", images, captions, {k: 1.0 for k in images}, None, params
     ), images

@@ -56,15 +56,20 @@ def check_compatible(lora: LoraFile, base, source: str, known: set[str] | None =
 @contextmanager
 def quiet_transformers():
     """transformers 5 prints a "LOAD REPORT" listing a text-encoder LoRA's keys as MISSING while diffusers
-    loads them correctly (the export round-trips exactly, tests/test_lora_training.py): hush it here."""
+    loads them correctly (the export round-trips exactly, tests/test_lora_training.py), and diffusers warns
+    "No LoRA keys associated to CLIPTextModel" for every U-Net-only LoRA (kohya's SDXL default): hush both
+    here."""
+    from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    levels = hf_logging.get_verbosity(), diffusers_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    diffusers_logging.set_verbosity_error()
     try:
         yield
     finally:
-        hf_logging.set_verbosity(level)
+        hf_logging.set_verbosity(levels[0])
+        diffusers_logging.set_verbosity(levels[1])
 
 
 class Composer:
