@@ -218,3 +218,21 @@ def test_after_bf16_mixed_precision_training_the_trained_modules_sample_in_bf16(
     result = train_lora(base, two_shape_dataset("marco", 0), cfg)
     picture = image(base.pipeline(unet=result.unet, text_encoder=result.text_encoder))
     assert picture.shape == (64, 64, 3) and np.isfinite(picture).all()
+
+
+def test_a_float16_sdxl_vae_encodes_and_decodes_in_float32_and_stays_float16(base):
+    """kohya's --no_half_vae without casting the shared model: SDXL's VAE overflows in float16."""
+    import copy
+
+    from animation_lora.backends.diffusion import working_vae
+    from animation_lora.training import LatentCache
+
+    half = dataclasses.replace(base, vae=copy.deepcopy(base.vae).half())
+    assert half.vae.config.force_upcast
+    full = working_vae(half.vae)
+    assert full.dtype == torch.float32 and working_vae(half.vae) is full and half.vae.dtype == torch.float16
+    picture = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    latents = LatentCache(half, None).encode(picture)
+    assert latents.dtype == torch.float16  # the frozen weights' dtype, as the U-Net takes them
+    assert torch.allclose(latents.float(), LatentCache(base, None).encode(picture), atol=1e-2)
+    assert working_vae(base.vae) is base.vae  # a float32 VAE is used as it is

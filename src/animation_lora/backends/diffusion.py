@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,22 @@ class BaseModel:
             feature_extractor=None,
             requires_safety_checker=False,
         )
+
+
+_FULL_PRECISION_VAES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def working_vae(vae):
+    """The VAE to encode and decode with: the VAE itself, or for a float16 VAE that asks for it
+    (`force_upcast`: SDXL's overflows to NaN in float16; kohya's `--no_half_vae`) a float32 copy, made once
+    per VAE, so the shared model is never cast."""
+    if vae.dtype != torch.float16 or not vae.config.force_upcast:
+        return vae
+    if vae not in _FULL_PRECISION_VAES:
+        import copy
+
+        _FULL_PRECISION_VAES[vae] = copy.deepcopy(vae).float()
+    return _FULL_PRECISION_VAES[vae]
 
 
 def _state_hash(*modules) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..backends.diffusion import working_vae
 from ..backends.factory import shared_copy, weights_lock
 from ..lora_format import LoraFile, module_names
 from .kept_weights import KeptWeights
@@ -93,7 +94,6 @@ class Composer:
         self._fused: tuple | None = None  # (adapters, weights) fused into the base weights right now
         self._kept: KeptWeights | None = None  # the original bits of the fused weights
         self._session = False  # inside `with`: keep the fusion between calls
-        self._vae32 = None  # a float32 VAE for decoding, made when needed (`_decode`)
         for name, lora in loras.items():
             source = (sources or {}).get(name, name)
             check_compatible(lora, base, source, known)
@@ -309,14 +309,7 @@ class Composer:
         return torch.cat([uncond, cond]), added
 
     def _decode(self, latents: torch.Tensor) -> np.ndarray:
-        """The picture of the final latents. A float16 VAE that asks for it (`force_upcast`: SDXL's overflows
-        in float16) decodes in a float32 copy of its own, so the shared base's VAE is never cast."""
-        vae = self.pipe.vae
-        if vae.dtype == torch.float16 and vae.config.force_upcast:
-            if self._vae32 is None:
-                from ..backends.factory import private_copy
-
-                self._vae32 = private_copy(vae).float()
-            vae, latents = self._vae32, latents.float()
+        """The picture of the final latents (in float32 for a float16 SDXL VAE: `working_vae`)."""
+        vae = working_vae(self.pipe.vae)
         image = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
         return ((image[0].permute(1, 2, 0).float().clamp(-1, 1) + 1) / 2).cpu().numpy()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..backends.diffusion import BaseModel
+from ..backends.diffusion import BaseModel, working_vae
 from ..image_loop import materialise
 from ..lora_dataset import TrainingSet
 from .config import DatasetSettings, TrainConfig
@@ -216,9 +216,11 @@ class LatentCache:
 
     @torch.no_grad()
     def encode(self, image: np.ndarray) -> torch.Tensor:
-        vae = self.base.vae
+        """The latents on the device in the frozen weights' dtype (a float16 SDXL VAE encodes in float32)."""
+        vae = working_vae(self.base.vae)
         x = torch.from_numpy(image).permute(2, 0, 1)[None].to(vae.device, vae.dtype) / 127.5 - 1
-        return vae.encode(x).latent_dist.mean[0] * vae.config.scaling_factor  # on the device, weight dtype
+        latents = vae.encode(x).latent_dist.mean[0] * vae.config.scaling_factor
+        return latents.to(self.base.vae.dtype)
 
     def get(self, image: np.ndarray) -> torch.Tensor:
         k = self.key(image)
