@@ -2,9 +2,10 @@
 driven by accelerate. Reads a kohya dataset (images + captions + the dataset TOML settings).
 
 - `config`: `TrainConfig` (the arguments) and `DatasetSettings` (the dataset TOML, resolved as kohya does)
-- `data`: buckets, captions, examples, batches and their loss masks, the validation split, the latent cache
-- `model`: LoRA layers on shared copies of the base (its own weight tensors), text encoding (cached), the
-  optimizer, the accelerator
+- `data`: buckets (sd-scripts' rules, `bucket_no_upscale` too), each picture's size/crop conditioning (SDXL),
+  captions, examples, batches and their loss masks, the validation split, the latent cache
+- `model`: LoRA layers on shared copies of the base (its own weight tensors), text encoding (cached; SDXL's
+  two encoders and pooled embedding), the noise prediction, the optimizer, the accelerator
 - `loss`: the masked MSE, min-SNR weighting, the validation loss
 - `setup`: `TrainingSetup` (the prepared models, optimizer, scheduler; its resume and save)
 - `trainer`: `train_lora`, the loop
