@@ -49,6 +49,11 @@ REHEARSAL_SIZES = {
                     "weight_search": {"n_trials": 1, "seeds": [0]}},
 }
 
+# the SDXL rehearsal's sample images and compositions at 512 px, as the SD 1.5 one's (1024 px on 2 CPU cores:
+# ~5 min of samples per LoRA); its datasets keep conf/studio-sdxl.yml's 1024 px buckets
+SDXL_PICTURES = {"training": {"sampling": {"size": 512}},
+                 "composition": {"sampling": {"width": 512, "height": 512}}}
+
 
 def deep_merge(base: dict, extra: dict) -> dict:
     out = dict(base)

@@ -7,7 +7,16 @@ import argparse
 import logging
 from pathlib import Path
 
-from . import REHEARSAL_SIZES, deep_merge, sd15, sdxl, sdxl_run_parameters, write_run_config, write_standins
+from . import (
+    REHEARSAL_SIZES,
+    SDXL_PICTURES,
+    deep_merge,
+    sd15,
+    sdxl,
+    sdxl_run_parameters,
+    write_run_config,
+    write_standins,
+)
 from . import __doc__ as DOC
 
 
@@ -26,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.sd15 == "single_file":
         params = deep_merge(params, sd15.single_file_parameters(Path(args.folder) / "sd15"))
     sizes = REHEARSAL_SIZES
-    if args.sdxl:  # the SDXL run's parameters, a tiny film's sizes over them
-        sizes = deep_merge(sdxl_run_parameters(Path.cwd()), REHEARSAL_SIZES)
+    if args.sdxl:  # the SDXL run's parameters, a tiny film's sizes over them (pictures at 512 px as SD 1.5's)
+        sizes = deep_merge(deep_merge(sdxl_run_parameters(Path.cwd()), REHEARSAL_SIZES), SDXL_PICTURES)
         if args.sdxl == "single_file":
             params = deep_merge(params, sdxl.single_file_parameters(Path(args.folder) / "sdxl"))
     print(write_run_config(args.folder, args.film, params, sizes))
