@@ -236,3 +236,17 @@ def test_a_float16_sdxl_vae_encodes_and_decodes_in_float32_and_stays_float16(bas
     assert latents.dtype == torch.float16  # the frozen weights' dtype, as the U-Net takes them
     assert torch.allclose(latents.float(), LatentCache(base, None).encode(picture), atol=1e-2)
     assert working_vae(base.vae) is base.vae  # a float32 VAE is used as it is
+
+
+def test_every_strategy_composes_on_a_bf16_base(loras):
+    """Frozen weights in bfloat16 (conf/studio-sdxl.yml's): the custom loops (composite, regional) keep the
+    latents in the weights' dtype (a float32 region mask made them float32, and the U-Net refused them)."""
+    from animation_lora.backends.diffusion import tiny_sdxl
+
+    half = tiny_sdxl(seed=0, device="cpu", dtype="bfloat16")
+    regions = make_regions(layout(), list(loras), {"character": "marco", "background": "scene_0"}, 64, 64)
+    composer = Composer(half, loras, regions=regions)
+    for strategy in STRATEGIES:
+        out = composer.generate(strategy, Request("marco, scene_0", {"character": 1.0, "background": 0.8}),
+                                SETTINGS, 0)
+        assert out.shape == (64, 64, 3) and np.isfinite(out).all(), strategy

@@ -279,6 +279,7 @@ class Composer:
             1, pipe.unet.config.in_channels, settings.height, settings.width, conditions[0][0].dtype, device,
             generator,
         )
+        dtype = latents.dtype
         for t in scheduler.timesteps:
             model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
             guided = []
@@ -287,7 +288,9 @@ class Composer:
                     uncond, cond = pipe.unet(model_in, t, encoder_hidden_states=embed,
                                              added_cond_kwargs=added).sample.chunk(2)
                 guided.append(uncond + guidance * (cond - uncond))
-            latents = scheduler.step(combine(guided), t, latents).prev_sample
+            # in the weights' dtype: a float32 region mask (or a scheduler's float32 maths) would otherwise
+            # hand a bfloat16/float16 U-Net float32 latents at the next step
+            latents = scheduler.step(combine(guided).to(dtype), t, latents).prev_sample.to(dtype)
         return self._decode(latents)
 
     def _conditioning(self, prompt: str, settings: Sampling) -> tuple[torch.Tensor, dict | None]:
