@@ -333,7 +333,7 @@ def test_an_extra_lora_with_the_wrong_shapes_names_the_file(base):
 
 
 def test_an_sdxl_lora_on_sd15_names_the_module(base):
-    from animation_lora.composition.composer import check_compatible
+    from animation_lora.composition.loading import check_compatible
 
     lora = LoraFile({"lora_unet_input_blocks_4_1_proj_in.lora_down.weight": torch.zeros(4, 8)}, {})
     with pytest.raises(

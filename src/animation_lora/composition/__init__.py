@@ -11,7 +11,8 @@
 - `report`: the grid and the HTML report (`templates/report.html.j2`).
 """
 
-from .composer import STRATEGIES, Composer, check_compatible
+from .composer import STRATEGIES, Composer
+from .loading import check_compatible
 from .prompts import Request, fill_template, parse_prompt
 
 __all__ = ["STRATEGIES", "Composer", "Request", "check_compatible", "fill_template", "parse_prompt"]
