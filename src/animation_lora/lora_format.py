@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .lora_dataset import TrainingSet
     from .training import TrainResult
 
+from .backends.diffusion import SD_V1, SDXL
 from .ldm_layout import unet_key
 
 PRECISIONS = {"float": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -43,13 +44,13 @@ def kohya_name(prefix: str, path: str) -> str:
 def unet_path(path: str, architecture: str) -> str:
     """kohya's path of a U-Net module: diffusers' for SD 1.x, the sgm layout's for SDXL (3 levels of 2
     layers, cross-attention on levels 1 and 2)."""
-    return unet_key(path + ".weight", 2, 3, {1, 2})[: -len(".weight")] if architecture == "sdxl" else path
+    return unet_key(path + ".weight", 2, 3, {1, 2})[: -len(".weight")] if architecture == SDXL else path
 
 
 def text_prefix(path: str, architecture: str) -> tuple[str, str]:
     """(kohya's prefix, the path inside that encoder) of a text-encoder module; SDXL's pair (`te1.…`,
     `te2.…`) goes to `lora_te1_` / `lora_te2_`."""
-    if architecture == "sdxl":
+    if architecture == SDXL:
         encoder, inner = path.split(".", 1)
         return f"lora_{encoder}_", inner
     return "lora_te_", path
@@ -62,7 +63,7 @@ def _targetable(model) -> list[str]:
 def module_names(base: BaseModel) -> set[str]:
     """Every LoRA-targetable module (Linear, Conv2d) of the base, in kohya's naming; the text encoders'
     under both spellings (as the model names them, and in the transformers-4 layout)."""
-    architecture = getattr(base, "architecture", "sd_v1")
+    architecture = getattr(base, "architecture", SD_V1)
     names = {kohya_name("lora_unet_", unet_path(p, architecture)) for p in _targetable(base.unet)}
     for path in _targetable(base.text_encoder):
         prefix, inner = text_prefix(path, architecture)
@@ -94,7 +95,7 @@ def to_kohya(
     text_encoder=None,
     alpha: float = 1.0,
     save_precision: str = "float",
-    architecture: str = "sd_v1",
+    architecture: str = SD_V1,
 ) -> dict[str, torch.Tensor]:
     """The LoRA layers of a peft-adapted U-Net (and text encoder(s)), or of their saved LoRA states, as a
     kohya state dict for `architecture` (the base's: `sd_v1` or `sdxl`)."""
@@ -134,8 +135,8 @@ class LoraFile:
 
 
 # what kohya and the model spec call each architecture: (ss_base_model_version, modelspec.architecture)
-ARCHITECTURE_NAMES = {"sd_v1": ("sd_v1", "stable-diffusion-v1/lora"),
-                      "sdxl": ("sdxl_base_v1-0", "stable-diffusion-xl-v1-base/lora")}
+ARCHITECTURE_NAMES = {SD_V1: ("sd_v1", "stable-diffusion-v1/lora"),
+                      SDXL: ("sdxl_base_v1-0", "stable-diffusion-xl-v1-base/lora")}
 
 
 def architecture_of(lora: LoraFile) -> str:
@@ -143,8 +144,8 @@ def architecture_of(lora: LoraFile) -> str:
     version = lora.metadata.get("ss_base_model_version", "")
     if version.startswith("sdxl") or any(k.startswith(("lora_te1_", "lora_te2_")) or "_input_blocks_" in k
                                          for k in lora.tensors):
-        return "sdxl"
-    return "sd_v1"
+        return SDXL
+    return SD_V1
 
 
 def bucket_info(buckets: dict[tuple[int, int], int]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from safetensors.torch import save_file
 
+from ..backends.diffusion import SDXL
 from ..ids import safe_name
 from ..lora_format import LoraFile, architecture_of
 from .film import film_name, film_path_given
@@ -82,7 +83,7 @@ def sidecar(lora: LoraFile) -> dict[str, str]:
     """A1111's user-metadata file for a LoRA (`<name>.json` beside it): its "sd version" hides the LoRA
     under a base of the other architecture; the trigger words and the base it was trained on."""
     meta = lora.metadata
-    sdxl = architecture_of(lora) == "sdxl"
+    sdxl = architecture_of(lora) == SDXL
     base = f"{meta.get('ss_sd_model_name', '?')} (ss_sd_model_hash {meta.get('ss_sd_model_hash', '?')})"
     return {
         "description": f"{'SDXL' if sdxl else 'SD 1.5'} LoRA trained on {base}",
