@@ -90,6 +90,14 @@ def _validate(instance: Any) -> None:
         annotation, value = _field_types(type(instance))[f.name], getattr(instance, f.name)
         nested = block_type(annotation)
         optional = nested is not None and nested is not annotation
+        items = block_type(get_args(annotation)[0]) if get_origin(annotation) is list else None
+        if items is not None and isinstance(value, list):  # a list of blocks: each built from its mapping
+            built = [_item(items, v, f"{f.name}[{k}]") for k, v in enumerate(value)]
+            bad = [p for b in built if isinstance(b, BlockError) for p in b.problems]
+            problems += bad
+            if not bad:
+                object.__setattr__(instance, f.name, built)
+            continue
         try:
             if nested is not None and isinstance(value, Mapping):
                 value = nested(**value)
@@ -104,6 +112,18 @@ def _validate(instance: Any) -> None:
             object.__setattr__(instance, f.name, value)
     if problems:
         raise BlockError(problems)
+
+
+def _item(cls: type, value: Any, where: str) -> Any:
+    """One item of a list of blocks built from its mapping, or the BlockError naming it (`items[2].x`)."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        return BlockError([(where, f"must be a mapping of keys to values, not {type(value).__name__}")])
+    try:
+        return cls(**value)
+    except BlockError as err:
+        return err.within(where)
 
 
 def parse(cls: type[T], values: Mapping[str, Any] | None, path: str) -> T:

@@ -122,3 +122,24 @@ def test_studio_backends_name_their_missing_checkpoint():
         make_embedder({"backend": "clip", "clip": {"checkpoint": "/no/clip.bin"}})
     with pytest.raises(FileNotFoundError, match=r"captioning\.qwen2_vl\.model_path.*'/no/qwen'"):
         make_captioner({"backend": "qwen2_vl", "qwen2_vl": {"model_path": "/no/qwen"}})
+
+
+def test_sam2_takes_pointed_characters_as_prompts_code_path_with_random_weights(tiny_film):
+    """A pointed character (`layers.pointed`): SAM2's image predictor answers the box and clicks on the
+    pointed frame, and its mask, handed in on a later frame of the shot, prompts the video predictor, which
+    carries it to every frame, the earlier ones too (random weights: the code path, not mask quality)."""
+    from sam2.build_sam import build_sam2_video_predictor
+
+    from animation_lora.layers.pointed import Pointing
+
+    predictor = build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu")
+    segmenter = Sam2Segmenter(predictor, MediaPipeSegmenter(min_area=0.0))
+    frames = frames_of(tiny_film, {12, 13, 14})
+    (mask,) = segmenter.prompt_masks([(frames[1], Pointing(frame=13, box=[10, 20, 120, 170],
+                                                           inside=[[60, 90]], outside=[[5, 5]]))])
+    assert mask.shape == (180, 320) and mask.dtype == bool
+    animal = np.zeros((180, 320), bool)
+    animal[100:170, 200:300] = True
+    n_people = len(segmenter.prompter.segment(frames[0]))
+    out = segmenter.segment_shot(frames, pointed=[[], [animal], [animal]])
+    assert [len(found) for found in out] == [n_people + 1] * 3  # the pointed one reaches frame 0 too

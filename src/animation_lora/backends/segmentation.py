@@ -12,6 +12,10 @@ Backends (``segmentation.backend``):
   backend (with its motion proposals when `prompter.motion` is set: an animal prompts SAM2 too) on the first
   frame of a shot where it finds any, then propagated through the shot with the SAM2 video predictor for
   temporally stable masks.
+
+Every backend takes characters a person points at (`layers.pointed`: a box and/or clicks on a frame):
+`prompt_mask` answers the pointing (SAM2 as given; the embedded ones by GrabCut), and `segment_shot` takes the
+pointed characters' masks in each frame, which win their pixels (SAM2: as mask prompts, propagated).
 """
 
 from __future__ import annotations
@@ -28,16 +32,19 @@ from tqdm.auto import tqdm
 
 from ..layers.masks import clean_mask, cut_sides, grabcut_refine, split_instances
 from ..layers.motion import MotionParams, add_moving, moving_masks
+from ..layers.pointed import Pointing, beside_pointed, embedded_prompts
 from .factory import backend_factory
 from .weights import checkpoint_path
 
 MOTION_SCORE = 0.5  # the score of a proposal found by motion alone (no model's probability behind it)
+POINTED_SCORE = 1.0  # a character a person pointed at (`layers.pointed`)
 
 
 @dataclass
 class Instance:
     mask: np.ndarray  # bool, frame-sized
     score: float
+    face: bool = False  # a face detector found a face on it: a person, never a piece of a pointed character
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -53,8 +60,20 @@ def left_to_right(instances: list[Instance]) -> list[Instance]:
 class Segmenter(Protocol):
     name: str
 
-    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
-        """Instances of every frame of one shot, in frame order."""
+    def segment_shot(self, frames: list[np.ndarray], pointed: list[list[np.ndarray]] | None = None,
+                     ) -> list[list[Instance]]:
+        """Instances of every frame of one shot, in frame order; `pointed`: per frame, the masks of the
+        characters a person pointed at (`layers.pointed`), which win their pixels."""
+
+    def prompt_masks(self, pointed: list[tuple[np.ndarray, Pointing]]) -> list[np.ndarray]:
+        """The mask of the character each (frame, box and/or clicks) points at."""
+
+
+def add_pointed(found: list[Instance], pointed: list[np.ndarray], min_area: int) -> list[Instance]:
+    """A frame's instances with the pointed characters' masks added (`layers.pointed.beside_pointed`)."""
+    kept, pointed = beside_pointed([i.mask for i in found], pointed, min_area, [i.face for i in found])
+    return left_to_right([Instance(m, i.score, i.face) for i, m in zip(found, kept) if m is not None]
+                         + [Instance(m, POINTED_SCORE) for m in pointed])
 
 
 def characters_in(
@@ -164,22 +183,37 @@ class MediaPipeSegmenter:
         mask = clean_mask(prob > self.threshold, min_area)
         if self.refine:
             mask = clean_mask(grabcut_refine(image, mask), min_area)
-        parts = split_instances(mask, self.face_centres(image), min_area)
-        return left_to_right([Instance(m, float(prob[m].mean())) for m in parts])
+        faces = self.face_centres(image)
+        parts = split_instances(mask, faces, min_area)
+        return left_to_right([Instance(m, float(prob[m].mean()), any(m[min(int(y), h - 1), min(int(x), w - 1)]
+                                                                        for x, y in faces)) for m in parts])
 
-    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
+    def segment_shot(self, frames: list[np.ndarray], pointed: list[list[np.ndarray]] | None = None,
+                     ) -> list[list[Instance]]:
         shown = tqdm(frames, desc="  frames of the shot", unit="frame", leave=False, disable=len(frames) < 2)
-        people = [self.segment(f) for f in shown]
-        if self.motion is None or not frames:
-            return people
-        h, w = frames[0].shape[:2]
-        min_area = int(self.min_area * h * w)
-        moving = moving_masks(frames, self.motion, min_area)
-        out = []
-        for found, motion in zip(people, moving, strict=True):
-            extra = add_moving([i.mask for i in found], motion, min_area)[len(found):]
-            out.append(left_to_right(found + [Instance(m, MOTION_SCORE) for m in extra]))
+        out = [self.segment(f) for f in shown]
+        if not frames:
+            return out
+        min_area = int(self.min_area * frames[0].shape[0] * frames[0].shape[1])
+        if self.motion is not None:
+            moving = moving_masks(frames, self.motion, min_area)
+            for k, (found, motion) in enumerate(zip(out, moving, strict=True)):
+                extra = add_moving([i.mask for i in found], motion, min_area)[len(found):]
+                out[k] = left_to_right(found + [Instance(m, MOTION_SCORE) for m in extra])
+        if pointed is not None:
+            out = [add_pointed(found, p, min_area) for found, p in zip(out, pointed, strict=True)]
         return out
+
+    def prompt_masks(self, pointed: list[tuple[np.ndarray, Pointing]]) -> list[np.ndarray]:
+        """GrabCut and co-segmentation (`layers.pointed.embedded_prompts`); a person with a face that no
+        inside click is on is surely not the character pointed at."""
+        h, w = pointed[0][0].shape[:2] if pointed else (0, 0)
+        people = []
+        for image, p in pointed:
+            faces = [i.mask for i in self.segment(image) if i.face
+                     and not any(i.mask[min(y, h - 1), min(x, w - 1)] for x, y in p.inside)]
+            people.append(np.logical_or.reduce(faces) if faces else None)
+        return embedded_prompts(pointed, int(self.min_area * h * w), people)
 
 
 class GrabCutSegmenter:
@@ -191,11 +225,19 @@ class GrabCutSegmenter:
     def __init__(self, diff_threshold: float = 30.0, min_area: float = 0.002):
         self.motion, self.min_area = MotionParams(diff_threshold=diff_threshold, min_frames=3), min_area
 
-    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
+    def segment_shot(self, frames: list[np.ndarray], pointed: list[list[np.ndarray]] | None = None,
+                     ) -> list[list[Instance]]:
         h, w = frames[0].shape[:2]
         min_area = int(self.min_area * h * w)
-        return [left_to_right([Instance(m, MOTION_SCORE) for m in split_instances(mask, [], min_area)])
-                for mask in moving_masks(frames, self.motion, min_area)]
+        out = [left_to_right([Instance(m, MOTION_SCORE) for m in split_instances(mask, [], min_area)])
+               for mask in moving_masks(frames, self.motion, min_area)]
+        if pointed is not None:
+            out = [add_pointed(found, p, min_area) for found, p in zip(out, pointed, strict=True)]
+        return out
+
+    def prompt_masks(self, pointed: list[tuple[np.ndarray, Pointing]]) -> list[np.ndarray]:
+        h, w = pointed[0][0].shape[:2] if pointed else (0, 0)
+        return embedded_prompts(pointed, int(self.min_area * h * w))
 
 
 class Sam2Segmenter:
@@ -223,38 +265,77 @@ class Sam2Segmenter:
             MediaPipeSegmenter(**(prompter or {})),
         )
 
-    def segment_shot(self, frames: list[np.ndarray]) -> list[list[Instance]]:
+    def prompt_masks(self, pointed: list[tuple[np.ndarray, Pointing]]) -> list[np.ndarray]:
+        """SAM2 (its image predictor, on the video model's weights) answers each box and clicks as given."""
+        import torch
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        out = []
+        with torch.inference_mode():
+            predictor = SAM2ImagePredictor(self.predictor)
+            for image, p in pointed:
+                clicks = p.inside + p.outside
+                labels = [1] * len(p.inside) + [0] * len(p.outside)
+                predictor.set_image(np.ascontiguousarray(image))
+                masks, _, _ = predictor.predict(
+                    point_coords=np.array(clicks, np.float32) if clicks else None,
+                    point_labels=np.array(labels) if clicks else None,
+                    box=np.array(p.box, np.float32) if p.box else None,
+                    multimask_output=False)
+                out.append(clean_mask(masks[0] > 0, int(self.prompter.min_area * image.size // 3)))
+        return out
+
+    def segment_shot(self, frames: list[np.ndarray], pointed: list[list[np.ndarray]] | None = None,
+                     ) -> list[list[Instance]]:
         import torch
 
         h, w = frames[0].shape[:2]
+        min_area = int(self.prompter.min_area * h * w)
         # the prompts: the prompter's instances on the first frame that has any — with its motion proposals
-        # (the whole shot is looked at), a character that is not a person prompts SAM2 too
+        # (the whole shot is looked at), a character that is not a person prompts SAM2 too — less what a
+        # pointed character covers; each pointed character's mask on the first frame it is found in
         proposals = (self.prompter.segment_shot(frames) if self.prompter.motion is not None
                      else (self.prompter.segment(f) for f in frames))
-        start, prompts = next(((i, p) for i, p in enumerate(proposals) if p), (0, []))
+        start, found = next(((i, p) for i, p in enumerate(proposals) if p), (0, []))
+        prompts: list[tuple[int, Instance, bool]] = []  # (frame, instance, its mask is the prompt)
+        kept, _ = beside_pointed([i.mask for i in found], pointed[start] if pointed else [], min_area,
+                                 [i.face for i in found])
+        for inst, m in zip(found, kept):
+            if m is not None:
+                prompts.append((start, Instance(m, inst.score, inst.face), False))
+        for k in range(max((len(p) for p in pointed or []), default=0)):
+            first = next(i for i, p in enumerate(pointed) if len(p) > k)
+            prompts.append((first, Instance(pointed[first][k], POINTED_SCORE), True))
         if not prompts:
             return [[] for _ in frames]
         masks: dict[int, dict[int, np.ndarray]] = {i: {} for i in range(len(frames))}
         scores: dict[int, float] = {}
         # SAM2's video predictor reads a folder of JPEG frames: a scratch folder, removed after the shot
-        with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        # SAM2 keeps its memories in bfloat16 and expects autocast around tracking (its README, on CUDA):
+        # without it a frame whose memories are all bfloat16 meets float32 weights (a prompt after frame 0)
+        autocast = torch.autocast(self.predictor.device.type, dtype=torch.bfloat16)
+        with tempfile.TemporaryDirectory() as tmp, torch.inference_mode(), autocast:
             for i, f in enumerate(frames):
                 Image.fromarray(f).save(Path(tmp) / f"{i:05d}.jpg", quality=95)
             state = self.predictor.init_state(video_path=tmp, offload_video_to_cpu=True)
-            for obj, inst in enumerate(prompts):
-                self.predictor.add_new_points_or_box(
-                    state, frame_idx=start, obj_id=obj, box=np.array(inst.box, np.float32)
-                )
+            for obj, (at, inst, by_mask) in enumerate(prompts):
+                if by_mask:  # a pointed character: its mask is the prompt
+                    self.predictor.add_new_mask(state, frame_idx=at, obj_id=obj, mask=inst.mask)
+                else:
+                    self.predictor.add_new_points_or_box(
+                        state, frame_idx=at, obj_id=obj, box=np.array(inst.box, np.float32)
+                    )
                 scores[obj] = inst.score
-            for reverse in (False, True):
-                if reverse and start == 0:
+            # forward from the first prompt, then back from the last: each object reaches every frame
+            first, last = min(p[0] for p in prompts), max(p[0] for p in prompts)
+            for begin, reverse in ((first, False), (last, True)):
+                if reverse and last == 0:
                     break
                 for idx, obj_ids, logits in self.predictor.propagate_in_video(
-                    state, start_frame_idx=start, reverse=reverse
+                    state, start_frame_idx=begin, reverse=reverse
                 ):
                     for obj, lg in zip(obj_ids, logits):
                         masks[idx][obj] = (lg[0] > 0).cpu().numpy()[:h, :w]
-        min_area = int(self.prompter.min_area * h * w)
         return [
             [
                 Instance(clean_mask(m, min_area), scores[o])

@@ -11,6 +11,7 @@ from ..backends.segmentation import Instance, Segmenter
 from ..ids import instance_id
 from ..params import block
 from .masks import hole_mask
+from .pointed import CharacterLook
 from .tracks import link_tracks, static_strays, trim_scenery
 
 INSTANCE_COLUMNS = ["instance_id", "frame_id", "shot", "instance", "track", "x0", "y0", "x1", "y1", "area",
@@ -92,15 +93,23 @@ def split_frame(
 
 
 def layer_shot(segmenter: Segmenter, shot: int, frame_ids: list[str], images: list[np.ndarray],
-               params: LayersParams) -> list[dict]:
+               params: LayersParams, look: CharacterLook | None = None,
+               prompted: dict[str, dict[str, np.ndarray]] | None = None) -> list[dict]:
     """`split_frame` of every frame of one shot: the shot segmented at once, its instances linked into
-    tracks, scenery trimmed from moving characters (static camera) and never-moving strays dropped."""
-    found = segmenter.segment_shot(images)
+    tracks, scenery trimmed from moving characters (static camera) and never-moving strays dropped. With a
+    `look`, the pointed characters are handed to the segmenter too: on a pointed frame the mask its prompt
+    gave (`prompted`, by frame id), elsewhere what the look finds."""
+    if look is None:
+        found = segmenter.segment_shot(images)
+    else:
+        pointed = [(prompted or {}).get(f) or look.find(im, params.min_instance_pixels)
+                   for f, im in zip(frame_ids, images)]
+        found = segmenter.segment_shot(images, pointed=[list(p.values()) for p in pointed])
     masks = [[i.mask for i in frame] for frame in found]
     tracks = link_tracks(masks)
     if params.trim_static_scenery:
         masks = trim_scenery(images, masks, tracks, params.still_level)
-        found = [[Instance(m, i.score) for m, i in zip(ms, fr)] for ms, fr in zip(masks, found)]
+        found = [[Instance(m, i.score, i.face) for m, i in zip(ms, fr)] for ms, fr in zip(masks, found)]
     strays = static_strays(images, masks, tracks, params.still_level) if params.drop_static_strays else ()
     return [
         split_frame(f, shot, im, inst, params, segmenter.name, tracks[p], {k for q, k in strays if q == p})

@@ -46,7 +46,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     ])
     layers = Pipeline([
         Node(segment_layers, ["frames", "frame_index", "params:preprocessing.layers", "params:segmentation",
-                              "params:shot_cache"],
+                              "params:shot_cache", "params:preprocessing.pointed"],
              {"instances": "character_instances", "masks": "instance_masks", "layers": "background_layers",
               "holes": "hole_masks", "instance_index": "instance_index", "layer_index": "layer_index"},
              name="segment_layers_node"),
