@@ -312,8 +312,9 @@ class Sam2Segmenter:
         scores: dict[int, float] = {}
         # SAM2's video predictor reads a folder of JPEG frames: a scratch folder, removed after the shot
         # SAM2 keeps its memories in bfloat16 and expects autocast around tracking (its README, on CUDA):
-        # without it a frame whose memories are all bfloat16 meets float32 weights (a prompt after frame 0)
-        autocast = torch.autocast(self.predictor.device.type, dtype=torch.bfloat16)
+        # without it an object's frame before its own prompt has only bfloat16 memories for float32 weights
+        cuda = self.predictor.device.type == "cuda"
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
         with tempfile.TemporaryDirectory() as tmp, torch.inference_mode(), autocast:
             for i, f in enumerate(frames):
                 Image.fromarray(f).save(Path(tmp) / f"{i:05d}.jpg", quality=95)
@@ -326,6 +327,8 @@ class Sam2Segmenter:
                         state, frame_idx=at, obj_id=obj, box=np.array(inst.box, np.float32)
                     )
                 scores[obj] = inst.score
+            if not cuda:  # bfloat16 on the CPU is ~5x slower: the prompts' memories in float32 instead
+                float_prompt_memories(self.predictor, state)
             # forward from the first prompt, then back from the last: each object reaches every frame
             first, last = min(p[0] for p in prompts), max(p[0] for p in prompts)
             for begin, reverse in ((first, False), (last, True)):
@@ -344,6 +347,17 @@ class Sam2Segmenter:
             ]
             for i in range(len(frames))
         ]
+
+
+def float_prompt_memories(predictor, state: dict) -> None:
+    """The memories of SAM2's prompted frames back in float32 (SAM2 stores them in bfloat16 for CUDA
+    autocast). Every frame attends to its objects' prompted frames, so its memory is then float32 (the
+    tracked frames' bfloat16 ones are promoted when joined) and meets float32 weights on the CPU."""
+    predictor.propagate_in_video_preflight(state)  # encodes the prompts' memories (propagation skips it then)
+    for per_object in state["output_dict_per_obj"].values():
+        for out in per_object["cond_frame_outputs"].values():
+            if out["maskmem_features"] is not None:
+                out["maskmem_features"] = out["maskmem_features"].float()
 
 
 make_segmenter = backend_factory(
