@@ -102,8 +102,11 @@ def layer_shot(segmenter: Segmenter, shot: int, frame_ids: list[str], images: li
     if look is None:
         found = segmenter.segment_shot(images)
     else:
-        pointed = [(prompted or {}).get(f) or look.find(im, params.min_instance_pixels)
-                   for f, im in zip(frame_ids, images)]
+        pointed = []
+        for f, im in zip(frame_ids, images):
+            given = (prompted or {}).get(f, {})  # a pointed frame: its prompts' masks; the look for the rest
+            found = look.find(im, params.min_instance_pixels) if set(look.names) - set(given) else {}
+            pointed.append({**found, **given})
         found = segmenter.segment_shot(images, pointed=[list(p.values()) for p in pointed])
     masks = [[i.mask for i in frame] for frame in found]
     tracks = link_tracks(masks)

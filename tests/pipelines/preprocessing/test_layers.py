@@ -59,3 +59,30 @@ def test_framing_tags_follow_the_face_share_of_the_instance():
                           "fy0": [0, 0, 0, 0], "fy1": [60, 30, 10, 50]})
     boxes = pd.DataFrame({"instance_id": ["a", "b", "c", "d"], "y0": [0] * 4, "y1": [100] * 4})
     assert framing(faces, boxes) == {"a": "close-up", "b": "upper body", "c": "full body"}
+
+
+def test_a_pointed_character_the_person_models_miss_is_an_instance_in_every_frame():
+    """A striped orange 'robot' (no person model knows it) moving over a grey tiled floor: a box on frame 0
+    teaches its look; segment_layers finds it in every frame of the shot as a pointed instance (score 1)."""
+    import numpy as np
+
+    from animation_lora.metrics import iou
+
+    rng = np.random.default_rng(0)
+    floor = (90 + 40 * ((np.indices((180, 320)).sum(0) // 20) % 2))[..., None].repeat(3, 2).astype(np.uint8)
+    frames, truth = {}, {}
+    for k in range(4):
+        image = np.clip(floor + rng.integers(-8, 8, floor.shape), 0, 255).astype(np.uint8)
+        mask = np.zeros((180, 320), bool)
+        mask[60:150, 40 + 30 * k:120 + 30 * k] = True
+        image[mask] = (230, 120, 30)
+        image[mask & (np.indices((180, 320))[0] % 12 < 4)] = (250, 240, 200)  # its stripes
+        frames[f"f{k:06d}"], truth[f"f{k:06d}"] = image, mask
+    index = pd.DataFrame({"frame_id": list(frames), "frame": range(4), "shot": 0, "kept": True})
+    pointed = {"characters": [{"name": "robot", "frame": 0, "box": [34, 54, 126, 156]}]}
+    out = segment_layers(frames, index, LAYERS, BACKEND, None, pointed)
+    rows = out["instance_index"]
+    assert len(rows) == 4 and set(rows.score) == {1.0} and rows.kept.all()
+    for row in rows.itertuples():
+        assert iou(out["masks"][row.instance_id], truth[row.frame_id]) > 0.9
+    assert not segment_layers(frames, index, LAYERS, BACKEND)["instance_index"].kept.any()  # unpointed: none
