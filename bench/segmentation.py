@@ -22,12 +22,15 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pandas as pd
 
 from animation_lora.backends.segmentation import GrabCutSegmenter, MediaPipeSegmenter, Sam2Segmenter
 from animation_lora.demo import GroundTruth, render_demo_film
 from animation_lora.demo.script import PEOPLE
-from animation_lora.layers.pointed import CharacterLook, Pointing
+from animation_lora.ids import frame_id
+from animation_lora.layers.pointed import Pointing
 from animation_lora.metrics import iou
+from animation_lora.pipelines.preprocessing.layer_nodes import pointed_look
 
 
 def ious(found, truth_labels):
@@ -83,7 +86,7 @@ def main():
     }
     looks = {}
     if args.point:
-        looks["mediapipe (default) + pointed characters"] = pointed_look(
+        looks["mediapipe (default) + pointed characters"] = taught_look(
             backends["mediapipe (default)"], frames, gt, [int(k) for k in args.point.split(",")])
         backends["mediapipe (default) + pointed characters"] = backends["mediapipe (default)"]
     names = {v: k for k, v in gt.meta["label_of"].items()}
@@ -109,9 +112,10 @@ def main():
     print(json.dumps({"frames": len(truth), "backends": results}, indent=2))
 
 
-def pointed_look(segmenter, frames, gt, at):
+def taught_look(segmenter, frames, gt, at):
     """The look taught by boxes a user would draw around each character that is not a person on the frames
-    `at` (its true box, 4 px larger); the time to teach it is not in the frames per second."""
+    `at` (its true box, 4 px larger), through the pipeline's own `pointed_look`; the time to teach it is not
+    in the frames per second."""
     people = {v for k, v in gt.meta["label_of"].items() if k in {c.name for c in PEOPLE}}
     pointed = []
     for k in at:
@@ -120,12 +124,10 @@ def pointed_look(segmenter, frames, gt, at):
             h, w = gt.labels[k].shape
             box = [max(int(xs.min()) - 4, 0), max(int(ys.min()) - 4, 0), min(int(xs.max()) + 4, w),
                    min(int(ys.max()) + 4, h)]
-            pointed.append((frames[k], Pointing(frame=k, box=box, name=f"c{v}")))
-    masks = segmenter.prompt_masks(pointed)
-    by_frame = {}
-    for (image, p), m in zip(pointed, masks):
-        by_frame.setdefault(p.frame, (image, {}))[1][p.name] = m
-    return CharacterLook.fit(list(by_frame.values()))
+            pointed.append(Pointing(frame=k, box=box, name=f"c{v}"))
+    kept = pd.DataFrame({"frame": range(len(frames)), "frame_id": [frame_id(k) for k in range(len(frames))]})
+    look, _ = pointed_look(pointed, dict(zip(kept.frame_id, frames)), kept, lambda: segmenter)
+    return look
 
 
 if __name__ == "__main__":
