@@ -69,11 +69,45 @@ def test_a_run_not_yet_annealing_trains_longer_as_an_uninterrupted_longer_run(tm
         pretrain(tmp_path / "other", steps=6, config="demo", device="cpu", work=work)
 
 
-def test_learning_rate_is_constant_then_anneals_to_a_tenth():
-    config = {**CONFIGS["demo"], "steps": 100, "decay_steps": 40, "lr": 1.0}
-    rates = [learning_rate(step, config) for step in range(100)]
-    assert rates[:60] == [1.0] * 60 and rates[60] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(rates[60:], rates[61:])) and rates[-1] == pytest.approx(0.1, abs=0.01)
+def test_each_stage_s_rate_is_constant_then_anneals_to_a_tenth():
+    config = {**CONFIGS["demo"], "vae_steps": 50, "vae_decay_steps": 20, "vae_lr": 2.0,
+              "steps": 150, "decay_steps": 40, "lr": 1.0}
+    rates = [learning_rate(step, config) for step in range(150)]
+    vae, unet = rates[:50], rates[50:]
+    assert vae[:30] == [2.0] * 30 and vae[-1] == pytest.approx(0.2, abs=0.02)
+    assert unet[:60] == [1.0] * 60 and unet[60] == pytest.approx(1.0)
+    for stage in (vae, unet):
+        assert all(a >= b for a, b in zip(stage, stage[1:]))
+    assert unet[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_the_base_is_the_moving_average_of_the_u_net_stage(uninterrupted, tmp_path):
+    """The saved U-Net is the EMA (not the last step's weights): a run's checkpoint holds both, and the
+    folder's weights equal the checkpoint's average, not its live weights."""
+    from safetensors import safe_open
+
+    from animation_lora.pretrain.steps import build
+
+    names = [n for n, _ in build(CONFIGS["tiny"], 0)[0].named_parameters()]  # the EMA's order: the U-Net first
+    with safe_open(str(uninterrupted.parent / "work" / "checkpoint.safetensors"), framework="pt") as f:
+        live = {n: f.get_tensor(f"unet.{n}") for n in names}
+        average = [f.get_tensor(f"ema.{i}") for i in range(len(names))]
+    saved = load_file(uninterrupted / "unet/diffusion_pytorch_model.safetensors")
+    differs = [n for n, a in zip(names, average, strict=False) if not torch.equal(live[n], a)]
+    assert differs, "the EMA never moved away from the live weights"
+    assert all(torch.equal(saved[n], a) for n, a in zip(names, average, strict=False))
+
+
+def test_min_snr_weighting_lowers_the_easy_timesteps_weight():
+    """min-SNR-gamma: the weight min(SNR, gamma) / SNR is 1 at noisy timesteps and falls below it where the
+    signal dominates (SD's schedule, gamma 5)."""
+    from diffusers.training_utils import compute_snr
+
+    from animation_lora.backends.sd_architecture import schedulers
+
+    snr = compute_snr(schedulers()[0], torch.tensor([10, 100, 500, 999]))
+    weight = snr.clamp(max=5.0) / snr
+    assert weight[0] < 0.05 and weight[-1] == 1.0 and torch.all(weight[:-1] <= weight[1:])
 
 
 def test_missing_folder_names_the_parameter_and_the_path(tmp_path):

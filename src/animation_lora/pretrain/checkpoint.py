@@ -1,5 +1,6 @@
-"""The pretraining's resume checkpoint: the weights and both optimizers' tensors in one safetensors file,
-the step, losses, latent scale, optimizer groups and configuration as its metadata; written atomically."""
+"""The pretraining's resume checkpoint: the weights, both optimizers' tensors and the U-Net stage's moving
+average in one safetensors file, the step, losses, latent scale, optimizer groups and configuration as its
+metadata; written atomically."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 MODULES = ("unet", "vae", "text_encoder")
 
 
-def checkpoint_state(models, optimizers, step: int, losses: list, scaling: float, config: dict):
-    """The checkpoint: weights, optimizer tensors (safetensors) and the rest as metadata (JSON strings)."""
-    tensors, groups = {}, {}
+def checkpoint_state(models, optimizers, ema, step: int, losses: list, scaling: float, config: dict):
+    """The checkpoint: weights, optimizer and EMA tensors (safetensors), the rest as metadata (JSON)."""
+    tensors, groups = {f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)}, {}
     for name, module in zip(MODULES, models, strict=True):
         tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
     for name, opt in optimizers.items():
@@ -20,12 +21,13 @@ def checkpoint_state(models, optimizers, step: int, losses: list, scaling: float
         groups[name] = sd["param_groups"]
         for index, values in sd["state"].items():
             tensors.update({f"opt.{name}.{index}.{k}": v.detach().cpu() for k, v in values.items()})
-    meta = dict(step=step, losses=losses, scaling=scaling, groups=groups, config=config)
+    meta = dict(step=step, losses=losses, scaling=scaling, groups=groups, config=config,
+                ema_step=ema.optimization_step)
     return tensors, {"pretrain": json.dumps(meta)}
 
 
-def load_pretrain_checkpoint(path: Path, models, optimizers, config: dict) -> tuple[int, list, float]:
-    """Restores the weights and optimizers in place; (step, losses, scaling). A checkpoint of another
+def load_pretrain_checkpoint(path: Path, models, optimizers, ema, config: dict) -> tuple[int, list, float]:
+    """Restores the weights, optimizers and EMA in place; (step, losses, scaling). A checkpoint of another
     configuration, or one inside its anneal asked for another number of steps, is an error."""
     from safetensors import safe_open
 
@@ -55,6 +57,9 @@ def load_pretrain_checkpoint(path: Path, models, optimizers, config: dict) -> tu
                 index, field = key[len(f"opt.{name}.") :].split(".", 1)
                 per_param.setdefault(int(index), {})[field] = value
         opt.load_state_dict({"state": per_param, "param_groups": meta["groups"][name]})
+    for i, shadow in enumerate(ema.shadow_params):
+        shadow.copy_(tensors[f"ema.{i}"])
+    ema.optimization_step = meta["ema_step"]
     return meta["step"], meta["losses"], meta["scaling"]
 
 

@@ -15,9 +15,32 @@ from ..demo.world import world_sample
 log = logging.getLogger(__name__)
 
 
-def save_base(out: Path, models, tokenizer, scheduler, seed: int, config: dict) -> None:
+def reconstruction_psnr(vae, pictures: list[np.ndarray]) -> dict:
+    """How sharp the VAE is: PSNR (dB, over all pixels) of `pictures` (uint8 RGB, one size) encoded to their
+    latents' means and decoded, beside the same pictures shrunk to 16x16 and enlarged bilinearly (the
+    thumbnail a VAE must beat to be worth its latents)."""
+    from PIL import Image
+
+    from ..metrics import psnr_from_mse
+
+    originals = np.stack(pictures).astype(np.float32)
+    x = torch.from_numpy(originals).permute(0, 3, 1, 2).to(vae.device) / 127.5 - 1
+    with torch.no_grad():
+        decoded = vae.decode(vae.encode(x).latent_dist.mean).sample
+    decoded = ((decoded.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).cpu().numpy()
+    size = originals.shape[2], originals.shape[1]
+    thumbs = np.stack([np.asarray(Image.fromarray(p).resize((16, 16), Image.BILINEAR).resize(size,
+                                                                                           Image.BILINEAR))
+                       for p in pictures]).astype(np.float32)
+    return {"psnr_db": round(psnr_from_mse(float(((decoded - originals) ** 2).mean())), 2),
+            "thumbnail_16px_psnr_db": round(psnr_from_mse(float(((thumbs - originals) ** 2).mean())), 2),
+            "pictures": len(pictures)}
+
+
+def save_base(out: Path, models, tokenizer, scheduler, seed: int, config: dict) -> dict:
     """The diffusers folder (vae/, text_encoder/, unet/, tokenizer/, scheduler/, model_index.json) and
-    `pretrain_samples.png`: world pictures no run trains on beside what the base draws from their captions."""
+    `pretrain_samples.png`: world pictures no run trains on beside what the base draws from their captions.
+    Returns the VAE's reconstruction of 32 of those held-out pictures (`reconstruction_psnr`)."""
     from diffusers import StableDiffusionPipeline
     from PIL import Image
 
@@ -37,6 +60,8 @@ def save_base(out: Path, models, tokenizer, scheduler, seed: int, config: dict) 
     labels = [t for s in held_out for t in (f"{s.framing} {s.action} {s.expression}".strip(), "base")]
     sheet = contact_sheet(pictures, labels, thumb=128, cols=4, title="world (left) and the base (right)")
     Image.fromarray(sheet).save(out / "pretrain_samples.png")
+    held_out = [world_sample(seed, 10**9 + i, size).image for i in range(32)]
+    return {"vae_world_reconstruction": reconstruction_psnr(vae, held_out)}
 
 
 def write_report(out: Path, losses: list, facts: dict) -> None:

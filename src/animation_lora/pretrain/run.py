@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import torch
+from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from ..backends.clip_tokenizer import clip_tokenizer
@@ -34,11 +35,15 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
     tokenizer, (noise_scheduler, sample_scheduler) = clip_tokenizer(), schedulers()
     optimizers = {"vae": torch.optim.AdamW(vae.parameters(), lr=cfg["vae_lr"], weight_decay=0.0),
                   "unet": torch.optim.AdamW([*unet.parameters(), *text.parameters()], lr=cfg["lr"])}
+    # the base is the moving average of the U-Net stage's weights (its warm-up lets a short run's early,
+    # poor weights fade fast; power 3/4 is diffusers' advice for runs far below a million steps)
+    ema = EMAModel([*unet.parameters(), *text.parameters()], decay=cfg["ema_decay"], use_ema_warmup=True,
+                   power=3 / 4)
     vae_steps = cfg["vae_steps"]
     step, losses, scaling = 0, [], 1.0
     checkpoint = work / "checkpoint.safetensors"
     if checkpoint.exists():
-        step, losses, scaling = load_pretrain_checkpoint(checkpoint, models, optimizers, cfg)
+        step, losses, scaling = load_pretrain_checkpoint(checkpoint, models, optimizers, ema, cfg)
         log.info("Resuming the demo base pretraining at step %d of %d (%s)", step, cfg["steps"], checkpoint)
     vae.register_to_config(scaling_factor=scaling)
     first, last = step, min(cfg["steps"], stop_after or cfg["steps"])
@@ -60,17 +65,19 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
             vae.requires_grad_(False)
             loss = unet_step(models, tokenizer, noise_scheduler, images, captions, gen, cfg)
             opt = optimizers["unet"]
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, cfg)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if step >= vae_steps:
+            ema.step([*unet.parameters(), *text.parameters()])
         stage, seconds = "vae" if step < vae_steps else "unet", round(time.perf_counter() - tick, 3)
         losses.append([step, stage, round(float(loss.detach()), 6), seconds])
         bar.set_postfix(stage=losses[-1][1], loss=f"{losses[-1][2]:.4f}")
         if (step + 1) % checkpoint_every == 0 or step + 1 == last:
             save_pretrain_checkpoint(
-                checkpoint, *checkpoint_state(models, optimizers, step + 1, losses, scaling, cfg)
+                checkpoint, *checkpoint_state(models, optimizers, ema, step + 1, losses, scaling, cfg)
             )
     bar.close()
     if pool:
@@ -78,7 +85,8 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu  # cpu: all threads' seconds
     if last < cfg["steps"]:
         return None
-    save_base(out, models, tokenizer, sample_scheduler, seed, cfg)
+    ema.copy_to([*unet.parameters(), *text.parameters()])
+    facts = save_base(out, models, tokenizer, sample_scheduler, seed, cfg)
     run = dict(steps_this_run=last - first, seconds_this_run=round(seconds), cpu_seconds_this_run=round(cpu))
-    write_report(out, losses, dict(config=config, seed=seed, device=str(target), **cfg, **run))
+    write_report(out, losses, dict(config=config, seed=seed, device=str(target), **cfg, **run, **facts))
     return out
