@@ -88,7 +88,8 @@ def test_the_base_is_the_moving_average_of_the_u_net_stage(uninterrupted, tmp_pa
 
     from animation_lora.pretrain.steps import build
 
-    names = [n for n, _ in build(CONFIGS["tiny"], 0)[0].named_parameters()]  # the EMA's order: the U-Net first
+    # the EMA's order: the U-Net first
+    names = [n for n, _ in build(CONFIGS["tiny"], 0)[0].named_parameters()]
     with safe_open(str(uninterrupted.parent / "work" / "checkpoint.safetensors"), framework="pt") as f:
         live = {n: f.get_tensor(f"unet.{n}") for n in names}
         average = [f.get_tensor(f"ema.{i}") for i in range(len(names))]

@@ -96,6 +96,15 @@ def render_frame(spec: FilmSpec, shot, k: int, plates: dict[str, np.ndarray]):
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8), labels, records, cam
 
 
+def film_plates(spec, seed: int = 0) -> dict[str, np.ndarray]:
+    """The clean plate of each location the film shows (with rocks when the spec has props)."""
+    W, H = spec.width, spec.height
+    plates = {loc: paint_location(loc, W, H, seed) for loc in {s.location for s in spec.shots}}
+    if spec.props:
+        plates = {loc: with_rocks(plate, W, H) for loc, plate in plates.items()}
+    return plates
+
+
 def render_demo_film(out_dir: str | Path, preset: str = "default", seed: int = 0, **overrides) -> Path:
     """Write `film.mp4` and `ground_truth/` into out_dir and return the film path.
 
@@ -110,9 +119,7 @@ def render_demo_film(out_dir: str | Path, preset: str = "default", seed: int = 0
     tmp = out_dir.with_name(out_dir.name + ".rendering")
     shutil.rmtree(tmp, ignore_errors=True)  # a render killed half-way leaves only this scratch folder
     (tmp / "ground_truth" / "plates").mkdir(parents=True)
-    plates = {loc: paint_location(loc, W, H, seed) for loc in {s.location for s in spec.shots}}
-    if spec.props:
-        plates = {loc: with_rocks(plate, W, H) for loc, plate in plates.items()}
+    plates = film_plates(spec, seed)
     assert all(p.shape[1] >= int(PLATE_WIDTH * W) for p in plates.values())
     frames, instances, label_maps = [], [], []
     with av.open(str(tmp / "film.mp4"), mode="w") as container:

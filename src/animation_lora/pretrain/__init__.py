@@ -17,7 +17,8 @@ started its anneal may be resumed with more `--steps` (train longer); that too e
 - `steps`: the models, the world's batches, a VAE step and a U-Net step
 - `checkpoint`: the resume checkpoint (safetensors)
 - `run`: `pretrain`, the loop
-- `report`: the diffusers folder, its samples and the loss report"""
+- `report`: the diffusers folder, its samples and the loss report
+- `judge`: the world probe, which judges what the base draws for held-out world captions"""
 
 from .config import CONFIGS, WORK, learning_rate
 from .run import pretrain

@@ -22,9 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", help=f"checkpoint folder (default {WORK}/<config>-seed<seed>)")
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--workers", type=int, default=0, help="processes drawing the world (GPU machines)")
+    parser.add_argument("--judge-captions", type=int, default=64,
+                        help="held-out world captions the world probe judges the base on (0: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    options = dict(seed=args.seed, device=args.device, work=args.work, workers=args.workers)
+    options = dict(seed=args.seed, device=args.device, work=args.work, workers=args.workers,
+                   judge_captions=args.judge_captions)
     print(pretrain(args.out, args.steps, args.config, checkpoint_every=args.checkpoint_every, **options))
 
 

@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 
 CONFIGS = {  # `demo`: the committed base (docs/demo_base.md); `tiny`: the tests'
-    "demo": dict(size=64, batch=8, steps=11000, vae_steps=5000, decay_steps=2000, vae_decay_steps=1500,
-                 vae_widths=(16, 32, 64), widths=(32, 64, 128), attention_levels=2, text_width=64, text_layers=2,
-                 vae_lr=1e-3, lr=4e-4, kl=1e-6, edge=1.0, ema_decay=0.999, min_snr_gamma=5.0, dropout=0.1,
-                 sample_steps=20),
+    "demo": dict(size=64, batch=8, steps=15000, vae_steps=5000, decay_steps=2000, vae_decay_steps=1500,
+                 vae_widths=(16, 32, 64), widths=(32, 64, 128), attention_levels=2, text_width=64,
+                 text_layers=2, vae_lr=1e-3, lr=4e-4, kl=1e-6, edge=1.0, ema_decay=0.999, min_snr_gamma=5.0,
+                 dropout=0.1, sample_steps=20),
     "tiny": dict(size=32, batch=2, steps=4, vae_steps=2, decay_steps=1, vae_decay_steps=1, vae_widths=(8, 16),
                  widths=(16, 32), attention_levels=1, text_width=16, text_layers=1, vae_lr=1e-3, lr=1e-3,
                  kl=1e-6, edge=1.0, ema_decay=0.9, min_snr_gamma=5.0, dropout=0.5, sample_steps=2),

@@ -16,6 +16,7 @@ from ..backends.sd_architecture import schedulers
 from ..runtime import resolve_device
 from .checkpoint import checkpoint_state, load_pretrain_checkpoint, save_pretrain_checkpoint
 from .config import CONFIGS, WORK, learning_rate
+from .judge import judge_base
 from .report import save_base, write_report
 from .steps import batch_of, build, unet_step, vae_step
 
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 
 def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", seed: int = 0,
              device: str = "auto", work: str | Path | None = None, checkpoint_every: int = 200,
-             stop_after: int | None = None, workers: int = 0) -> Path | None:
-    """Train (or resume) and write the diffusers folder `out`; `stop_after` ends early (as a killed run
-    would, after its last checkpoint) and writes nothing but the checkpoint."""
+             stop_after: int | None = None, workers: int = 0, judge_captions: int = 0) -> Path | None:
+    """Train (or resume) and write the diffusers folder `out`, judged by the world probe on `judge_captions`
+    held-out captions (0: not judged); `stop_after` ends early (as a killed run would, after its last
+    checkpoint) and writes nothing but the checkpoint."""
     cfg = {**CONFIGS[config], **({"steps": steps} if steps else {})}
     out, work = Path(out), Path(work) if work else WORK / f"{config}-seed{seed}"
     target = resolve_device(device)
@@ -89,4 +91,6 @@ def pretrain(out: str | Path, steps: int | None = None, config: str = "demo", se
     facts = save_base(out, models, tokenizer, sample_scheduler, seed, cfg)
     run = dict(steps_this_run=last - first, seconds_this_run=round(seconds), cpu_seconds_this_run=round(cpu))
     write_report(out, losses, dict(config=config, seed=seed, device=str(target), **cfg, **run, **facts))
+    if judge_captions:
+        judge_base(out, judge_captions, cfg["sample_steps"], seed)
     return out

@@ -125,9 +125,10 @@ def _accuracy(probe: Probe, features: np.ndarray, labels: list[str]) -> float | 
 
 def train_probes(examples: list[LabelledPicture], embed: Callable[[list], np.ndarray],
                  embedding: dict[str, Any],
-                 size: tuple[int, int], params: ProbeParams) -> Probes:
-    """One logistic regression per concept with at least two labels among the training pictures; metrics:
-    held-out accuracy, the chance rate (1 / classes), the counts."""
+                 size: tuple[int, int], params: ProbeParams, concepts: tuple[str, ...] = CONCEPTS) -> Probes:
+    """One logistic regression per concept of `concepts` with at least two labels among the training
+    pictures (a film concept learns from its `TRAINS_ON` framings, any concept from `reference` and `world`
+    pictures); metrics: held-out accuracy, the chance rate (1 / classes), the counts."""
     from sklearn.linear_model import LogisticRegression
 
     if not examples:
@@ -135,8 +136,8 @@ def train_probes(examples: list[LabelledPicture], embed: Callable[[list], np.nda
     batches = progress(range(0, len(examples), 64), "embed probe pictures", "batch")
     features = np.concatenate([embed([e.image for e in examples[i : i + 64]]) for i in batches])
     probes, metrics = {}, {}
-    for concept in CONCEPTS:
-        framings = TRAINS_ON[concept] + ("reference", "world")
+    for concept in concepts:
+        framings = TRAINS_ON.get(concept, ()) + ("reference", "world")
         idx = [i for i, e in enumerate(examples) if concept in e.labels and e.framing in framings]
         train = [i for i in idx if not examples[i].held_out]
         test = [i for i in idx if examples[i].held_out]
