@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from animation_lora.backends.diffusion import demo, make_base_model
 from animation_lora.backends.sd_architecture import sd_modules
 from animation_lora.pretrain import CONFIGS, learning_rate, pretrain
+from animation_lora.pretrain.judge import WORLD_CONCEPTS
 
 PARTS = ("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model")
 
@@ -140,6 +141,8 @@ def test_the_committed_base_is_the_default_made_by_the_documented_command():
     assert {k: made[k] for k in CONFIGS["demo"]} == json.loads(json.dumps(CONFIGS["demo"]))
     on_disk = sum(p.stat().st_size for p in DEMO_BASE.rglob("*") if p.is_file())
     assert on_disk <= 40e6 and made["folder_bytes"] <= 40e6
+    judged = json.loads((DEMO_BASE / "world_probe.json").read_text())  # the world probe judged this base
+    assert judged["captions"] >= 64 and all(0 <= judged[c]["recognised"] <= 1 for c in WORLD_CONCEPTS)
     losses = (DEMO_BASE / "pretrain_loss.csv").read_text().splitlines()
     assert len(losses) == 1 + CONFIGS["demo"]["steps"]  # every step of the run, resumed parts included
     diffusion = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_training.yml").read_text())["diffusion"]
