@@ -37,7 +37,7 @@ test-slow: install  # the end-to-end KedroSession runs of every pipeline on the 
 lint: install
 	$(BIN)/ruff check src tests bench
 
-demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resumable, ~75 min on 2 free cores)
+demo-base: install  # issue 14: pretrain the demo base (docs/demo_base.md; resumable, ~1¾ h on 2 free cores)
 	$(BIN)/python -m animation_lora.pretrain
 
 # issue 26: `--env studio` end to end on stand-ins of its models (docs/studio.md), in a project folder of its
