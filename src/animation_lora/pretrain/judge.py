@@ -19,7 +19,7 @@ import numpy as np
 from ..demo.world import PLACES, Sample, world_sample
 from ..probes.model import OTHER, LabelledPicture, ProbeParams, train_probes
 from ..probes.pictures import noise_picture
-from .report import reconstruction_psnr
+from .report import held_out_world, reconstruction_psnr
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,9 @@ def judge(probes, asked: list[Sample], drawn: list[np.ndarray]) -> tuple[dict, l
     from ..backends.embedding import make_embedder
 
     seen = probes.predict(drawn, make_embedder(probes.embedding))
-    result = {}
+    truths, result = [world_labels(s) for s in asked], {}
     for concept in WORLD_CONCEPTS:
-        pairs = [(world_labels(s)[concept], v[concept][0]) for s, v in zip(asked, seen, strict=True)
-                 if concept in world_labels(s)]
+        pairs = [(t[concept], v[concept][0]) for t, v in zip(truths, seen, strict=True) if concept in t]
         result[concept] = {"recognised": round(float(np.mean([a == b for a, b in pairs])), 3),
                            "seen_as_other": round(float(np.mean([b == OTHER for _, b in pairs])), 3),
                            "asked": len(pairs)}
@@ -116,10 +115,9 @@ def judge_base(base: str | Path, captions: int = 64, steps: int = 20, seed: int 
                    output_type="np", generator=torch.Generator().manual_seed(seed + i)).images
         drawn += [np.uint8(np.clip(d, 0, 1) * 255) for d in out]
     scores, seen = judge(probes, asked, drawn)
-    world = [world_sample(seed, 10**9 + i, SIZE[0]).image for i in range(32)]  # as `save_base` measures
     result = {"captions": captions, "steps": steps, **scores, "probes_on_world_pictures": {
         c: round(probes.metrics[c]["held_out_accuracy"], 3) for c in WORLD_CONCEPTS},
-        "vae_reconstruction": {"world": reconstruction_psnr(pipe.vae, world),
+        "vae_reconstruction": {"world": reconstruction_psnr(pipe.vae, held_out_world(seed, SIZE[0])),
                                "film": reconstruction_psnr(pipe.vae, film_pictures(seed=seed))}}
     labels = [" ".join(v[c][0][:5] for c in ("place", "action", "framing")) for v in seen]
     sheet = contact_sheet([im for s, d in zip(asked, drawn, strict=True) for im in (s.image, d)],

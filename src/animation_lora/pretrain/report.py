@@ -37,6 +37,11 @@ def reconstruction_psnr(vae, pictures: list[np.ndarray]) -> dict:
             "pictures": len(pictures)}
 
 
+def held_out_world(seed: int, size: int, count: int = 32) -> list[np.ndarray]:
+    """World pictures far beyond any run's samples (indices from 10**9): what the VAE is measured on."""
+    return [world_sample(seed, 10**9 + i, size).image for i in range(count)]
+
+
 def save_base(out: Path, models, tokenizer, scheduler, seed: int, config: dict) -> dict:
     """The diffusers folder (vae/, text_encoder/, unet/, tokenizer/, scheduler/, model_index.json) and
     `pretrain_samples.png`: world pictures no run trains on beside what the base draws from their captions.
@@ -60,8 +65,7 @@ def save_base(out: Path, models, tokenizer, scheduler, seed: int, config: dict) 
     labels = [t for s in held_out for t in (f"{s.framing} {s.action} {s.expression}".strip(), "base")]
     sheet = contact_sheet(pictures, labels, thumb=128, cols=4, title="world (left) and the base (right)")
     Image.fromarray(sheet).save(out / "pretrain_samples.png")
-    held_out = [world_sample(seed, 10**9 + i, size).image for i in range(32)]
-    return {"vae_world_reconstruction": reconstruction_psnr(vae, held_out)}
+    return {"vae_world_reconstruction": reconstruction_psnr(vae, held_out_world(seed, size))}
 
 
 def write_report(out: Path, losses: list, facts: dict) -> None:
